@@ -1,0 +1,166 @@
+"""The engine interface: what every segmentation engine declares and implements.
+
+An engine turns the prompts of one segment (points and boxes in voxel coordinates of the
+image, numpy ``(k, j, i)`` order) into a binary mask inside a region of interest. The
+server owns everything else: sessions, undo history, locked segments, the changed bounding
+box and the transfer. An engine never sees other segments and cannot write outside the
+region it returns; the server applies segment locks *after* the engine, so no engine can
+bypass them.
+
+Engines live one per file in this package; heavy imports (torch, medim, monai) happen inside
+``load()`` or the methods that need them, never at module import, so listing engines is cheap.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
+"""``((k0, j0, i0), (k1, j1, i1))``: start inclusive, stop exclusive, voxel indices (k, j, i)."""
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine can do, declared without loading it."""
+
+    prompt_kinds: Tuple[str, ...]
+    modalities: Tuple[str, ...]
+    needs_weights: bool
+    devices: Tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One user prompt in voxel coordinates of the image, numpy ``(k, j, i)`` order.
+
+    ``kind == "point"``: ``point_kji`` is the clicked voxel (float; integers are voxel
+    centres) and ``positive`` says whether it is inside (True) or outside (False) the object.
+    ``kind == "box"``: ``box_kji`` holds two opposite corners ``((k0, j0, i0), (k1, j1, i1))``,
+    both inclusive voxel coordinates; boxes are always positive.
+    """
+
+    kind: str
+    positive: bool = True
+    point_kji: Optional[Tuple[float, float, float]] = None
+    box_kji: Optional[Tuple[Tuple[float, float, float], Tuple[float, float, float]]] = None
+
+
+@dataclass
+class ImageData:
+    """An uploaded image as engines see it.
+
+    ``array`` has shape ``(K, J, I)`` in numpy order and must not be modified.
+    ``spacing_kji`` is the voxel size in mm along (k, j, i). ``ijk_to_ras`` is the 4x4 matrix
+    from homogeneous ``(i, j, k, 1)`` to RAS mm. ``modality`` is "CT", "MR" or "unknown".
+    """
+
+    image_id: str
+    array: np.ndarray
+    spacing_kji: Tuple[float, float, float]
+    ijk_to_ras: np.ndarray
+    modality: str = "unknown"
+
+
+class MaskView(abc.ABC):
+    """Read-only access to a segment's current mask without materialising the full volume."""
+
+    @abc.abstractmethod
+    def region(self, bbox: BBox) -> np.ndarray:
+        """Boolean array of shape ``bbox`` size with the segment's voxels inside ``bbox``."""
+
+    @abc.abstractmethod
+    def bbox(self) -> Optional[BBox]:
+        """Tight bounding box of the segment's voxels, or None when it is empty."""
+
+
+@dataclass
+class SegmentationRequest:
+    """Everything an engine gets for one interaction on one segment.
+
+    ``prompts`` holds all prompts of this segment since its last reset, oldest first; the
+    last one is the prompt the user just gave. ``previous`` is the segment's mask before
+    this interaction (already without locked voxels of other segments). ``cache`` is a dict
+    private to this engine and this image, kept between interactions (e.g. embeddings).
+    """
+
+    image: ImageData
+    prompts: List[Prompt]
+    previous: MaskView
+    cache: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineResult:
+    """The engine's answer: the segment inside ``bbox`` becomes ``mask``.
+
+    ``mask`` is boolean with the shape of ``bbox``; voxels outside ``bbox`` keep their
+    previous value. ``timings_ms`` may break the engine's own time into named stages.
+    """
+
+    bbox: BBox
+    mask: np.ndarray
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+
+
+class EngineError(RuntimeError):
+    """An engine failed in a way the user should hear about (message is shown as is)."""
+
+
+class WeightsMissingError(EngineError):
+    """The engine's weights are not on this machine; the message names the command to fix it."""
+
+
+class Engine(abc.ABC):
+    """Base class of all engines. Subclasses set ``name`` and ``capabilities``."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[EngineCapabilities]
+
+    def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
+        self.device = device
+        self.options = dict(options or {})
+
+    def weights_status(self) -> Tuple[bool, str]:
+        """``(present, detail)``: whether the weights this engine needs are on this machine."""
+        return True, "no weights needed"
+
+    def load(self) -> None:
+        """Load weights and build networks; called once, before the first ``segment``."""
+
+    @abc.abstractmethod
+    def segment(self, request: SegmentationRequest) -> EngineResult:
+        """Segment the object the prompts describe; see :class:`SegmentationRequest`."""
+
+
+def clip_bbox(bbox: BBox, shape: Sequence[int]) -> BBox:
+    """Clip ``bbox`` to an array of ``shape`` (k, j, i)."""
+    start = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[0], shape))
+    stop = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[1], shape))
+    return start, stop
+
+
+def bbox_slices(bbox: BBox) -> Tuple[slice, slice, slice]:
+    """Numpy slices for ``bbox``."""
+    return tuple(slice(a, b) for a, b in zip(bbox[0], bbox[1]))
+
+
+def bbox_shape(bbox: BBox) -> Tuple[int, int, int]:
+    return tuple(max(0, b - a) for a, b in zip(bbox[0], bbox[1]))
+
+
+def mask_bbox(mask: np.ndarray) -> Optional[BBox]:
+    """Tight bounding box of the True voxels of a 3-D boolean array, or None when empty."""
+    if not mask.any():
+        return None
+    start, stop = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        start.append(int(hits[0]))
+        stop.append(int(hits[-1]) + 1)
+    return tuple(start), tuple(stop)

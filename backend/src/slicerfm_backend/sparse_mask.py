@@ -1,0 +1,118 @@
+"""A binary mask on a large grid stored as a bounding box plus a boolean block.
+
+A segment of a 512x512x300 CT stored as a full boolean volume costs 79 MB; most segments
+cover a small part of the volume, so each is kept as ``(origin, block)`` and grows only as
+far as its voxels reach. All coordinates are voxel indices in numpy ``(k, j, i)`` order.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .engines.base import BBox, MaskView, bbox_shape, bbox_slices, clip_bbox, mask_bbox
+
+
+def _intersection(a: BBox, b: BBox) -> Optional[BBox]:
+    start = tuple(max(x, y) for x, y in zip(a[0], b[0]))
+    stop = tuple(min(x, y) for x, y in zip(a[1], b[1]))
+    if any(s >= e for s, e in zip(start, stop)):
+        return None
+    return start, stop
+
+
+def _union(a: BBox, b: BBox) -> BBox:
+    return (
+        tuple(min(x, y) for x, y in zip(a[0], b[0])),
+        tuple(max(x, y) for x, y in zip(a[1], b[1])),
+    )
+
+
+def _relative(inner: BBox, outer: BBox) -> Tuple[slice, slice, slice]:
+    """Slices of ``inner`` within an array that covers ``outer``."""
+    return tuple(slice(a - o, b - o) for a, b, o in zip(inner[0], inner[1], outer[0]))
+
+
+class SparseMask(MaskView):
+    """Boolean mask over a grid of ``shape`` (k, j, i), stored as its bounding block."""
+
+    def __init__(self, shape: Sequence[int]):
+        self.shape = tuple(int(s) for s in shape)
+        self._box: Optional[BBox] = None
+        self._block: Optional[np.ndarray] = None
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self._block is None else int(self._block.nbytes)
+
+    def bbox(self) -> Optional[BBox]:
+        """Tight bounding box of the set voxels (None when empty)."""
+        if self._block is None:
+            return None
+        tight = mask_bbox(self._block)
+        if tight is None:
+            return None
+        origin = self._box[0]
+        return (
+            tuple(o + s for o, s in zip(origin, tight[0])),
+            tuple(o + s for o, s in zip(origin, tight[1])),
+        )
+
+    def count(self) -> int:
+        return 0 if self._block is None else int(np.count_nonzero(self._block))
+
+    def region(self, bbox: BBox) -> np.ndarray:
+        """Copy of the mask inside ``bbox`` (voxels outside the grid read as False)."""
+        out = np.zeros(bbox_shape(bbox), dtype=bool)
+        if self._block is None:
+            return out
+        common = _intersection(bbox, self._box)
+        if common is not None:
+            out[_relative(common, bbox)] = self._block[_relative(common, self._box)]
+        return out
+
+    def set_region(self, bbox: BBox, values: np.ndarray) -> None:
+        """Overwrite the mask inside ``bbox`` (clipped to the grid) with ``values``."""
+        clipped = clip_bbox(bbox, self.shape)
+        if any(a >= b for a, b in zip(*clipped)):
+            return
+        values = np.asarray(values, dtype=bool)[_relative(clipped, bbox)]
+        if self._block is None:
+            if not values.any():
+                return
+            self._box, self._block = clipped, values.copy()
+            return
+        if _intersection(clipped, self._box) != clipped:
+            if not values.any():
+                # Only clearing: nothing to do outside the stored block.
+                common = _intersection(clipped, self._box)
+                if common is not None:
+                    self._block[_relative(common, self._box)] = False
+                return
+            self._grow(_union(clipped, self._box))
+        self._block[_relative(clipped, self._box)] = values
+
+    def _grow(self, box: BBox) -> None:
+        block = np.zeros(bbox_shape(box), dtype=bool)
+        block[_relative(self._box, box)] = self._block
+        self._box, self._block = box, block
+
+    def compact(self) -> None:
+        """Shrink storage to the tight bounding box (call after large erasures)."""
+        tight = self.bbox()
+        if tight is None:
+            self._box = self._block = None
+        elif tight != self._box:
+            self._block = self._block[_relative(tight, self._box)].copy()
+            self._box = tight
+
+    def to_dense(self) -> np.ndarray:
+        """The full boolean volume of ``shape``."""
+        out = np.zeros(self.shape, dtype=bool)
+        if self._block is not None:
+            out[bbox_slices(self._box)] = self._block
+        return out
+
+    def clear(self) -> None:
+        self._box = self._block = None

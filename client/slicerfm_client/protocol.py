@@ -1,0 +1,96 @@
+"""The SlicerFM protocol: version, paths, headers and conventions shared by client and server.
+
+This module is the single source of truth for both sides: the backend imports it from the
+client distribution (``slicerfm-client``), never from a copy. The binary wire format lives
+in :mod:`slicerfm_client.wire`; the full description, with examples, is in docs/PROTOCOL.md.
+
+Versioning
+    ``PROTOCOL_VERSION`` is ``"MAJOR.MINOR"``. A client and a server are compatible when the
+    majors are equal; a minor bump only adds optional fields and endpoints. Every request
+    carries the client's version in the ``X-SlicerFM-Protocol`` header; a server with
+    another major answers 426 with a message naming the package version to install.
+
+Coordinates
+    Arrays travel in numpy order ``(k, j, i)`` -- exactly what Slicer's
+    ``slicer.util.arrayFromVolume`` returns: k is the slice index, i the fastest (column)
+    index. The geometry travels as ``ijk_to_ras``: the 4x4 matrix (row-major nested lists)
+    mapping homogeneous voxel indices ``(i, j, k, 1)`` to RAS millimetres, as
+    ``vtkMRMLScalarVolumeNode.GetIJKToRASMatrix`` gives it. Prompts (points, boxes) are voxel
+    coordinates of the uploaded image in the same ``(k, j, i)`` order as the array axes,
+    named ``*_kji`` in every message; a voxel's centre has integer coordinates. Bounding
+    boxes are ``[[k0, j0, i0], [k1, j1, i1]]`` with start inclusive and stop exclusive.
+
+Authentication and sessions
+    ``Authorization: Bearer <access token>`` when the server was started with a token.
+    A session is claimed with ``POST /api/sessions``; its lease token then goes in the
+    ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
+"""
+
+PROTOCOL_VERSION = "1.0"
+SERVER_PACKAGE = "slicerfm-backend"
+CLIENT_PACKAGE = "slicerfm-client"
+
+HEADER_PROTOCOL = "X-SlicerFM-Protocol"
+HEADER_SESSION = "X-SlicerFM-Session"
+HEADER_RETRY_AFTER = "Retry-After"
+
+MEDIA_TYPE_MESSAGE = "application/x-slicerfm-message"
+
+PATH_INFO = "/api/info"
+PATH_ENGINES = "/api/engines"
+PATH_SESSIONS = "/api/sessions"
+PATH_SESSION = "/api/session"
+PATH_HEARTBEAT = "/api/session/heartbeat"
+PATH_ATTACH_IMAGE = "/api/session/image"
+PATH_SEGMENTS = "/api/session/segments"
+PATH_INTERACT = "/api/session/interact"
+PATH_UNDO = "/api/session/segment/undo"
+PATH_REDO = "/api/session/segment/redo"
+PATH_RESET = "/api/session/segment/reset"
+PATH_DELETE = "/api/session/segment/delete"
+PATH_LOCK = "/api/session/segment/lock"
+PATH_SEED = "/api/session/segment/seed"
+PATH_LABELMAP = "/api/session/labelmap"
+
+
+def image_path(image_id: str) -> str:
+    """Path of one stored image; ``HEAD`` asks whether the server has it, ``PUT`` uploads it."""
+    return f"/api/images/{image_id}"
+
+
+PROMPT_POINT = "point"
+PROMPT_BOX = "box"
+PROMPT_KINDS = (PROMPT_POINT, PROMPT_BOX)
+
+#: Array dtypes an image may have on the wire (numpy names, little-endian).
+IMAGE_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+
+#: Machine-readable error codes carried in every error body ``{"error": code, "message": text}``.
+ERROR_BAD_REQUEST = "bad_request"
+ERROR_UNAUTHORIZED = "unauthorized"
+ERROR_NOT_FOUND = "not_found"
+ERROR_IMAGE_NOT_FOUND = "image_not_found"
+ERROR_SEGMENT_NOT_FOUND = "segment_not_found"
+ERROR_SEGMENT_LOCKED = "segment_locked"
+ERROR_SESSION_EXPIRED = "session_expired"
+ERROR_TOO_LARGE = "too_large"
+ERROR_INVALID = "invalid"
+ERROR_CORRUPTED = "corrupted"
+ERROR_VERSION = "incompatible_version"
+ERROR_SERVER_FULL = "server_full"
+ERROR_ENGINE_UNAVAILABLE = "engine_unavailable"
+ERROR_ENGINE_FAILED = "engine_failed"
+ERROR_NOTHING_TO_UNDO = "nothing_to_undo"
+
+
+def major(version: str) -> int:
+    """Major number of a ``"MAJOR.MINOR"`` version string; raises ValueError when malformed."""
+    return int(str(version).split(".")[0])
+
+
+def compatible(client_version: str, server_version: str) -> bool:
+    """True when the two protocol versions can talk (same major)."""
+    try:
+        return major(client_version) == major(server_version)
+    except ValueError:
+        return False
