@@ -1,0 +1,139 @@
+"""The ``slicerfm-backend`` command line: serve, engines, evaluate.
+
+Flags override ``SLICERFM_*`` environment variables (see :mod:`slicerfm_backend.settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from slicerfm_client import protocol
+
+from . import __version__
+from .settings import Settings
+
+log = logging.getLogger("slicerfm_backend")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for field in ("host", "port", "device", "engines", "max_sessions", "log_level"):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    token_file = getattr(args, "token_file", None)
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            overrides["token"] = handle.read().strip()
+    return Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings_from(args)
+    if not _is_loopback(settings.host) and settings.token is None and not args.insecure_no_token:
+        log.error(
+            "refusing to listen on %s without an access token: anyone on the network could use "
+            "this server. Set SLICERFM_TOKEN (or --token-file FILE), or pass --insecure-no-token "
+            "if a proxy in front of it authenticates users.", settings.host)
+        return 2
+    import uvicorn
+
+    from .app import make_app
+
+    try:
+        app = make_app(settings)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    state = app.state.slicerfm
+    log.info("SlicerFM backend %s (protocol %s) on http://%s:%d, engines: %s, device: %s, token: %s",
+             __version__, protocol.PROTOCOL_VERSION, settings.host, settings.port,
+             ", ".join(settings.engines), state.engines.device,
+             "required" if settings.token else "none")
+    uvicorn.run(app, host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    from .engines.registry import ENGINE_CLASSES, EngineManager
+
+    settings = _settings_from(args)
+    names = sorted(ENGINE_CLASSES) if args.all else settings.engines
+    manager = EngineManager(names, settings.device)
+    rows = manager.describe()
+    print(f"{'engine':<12} {'prompts':<12} {'modalities':<10} {'device':<8} {'weights':<9} description")
+    for row in rows:
+        weights = ("present" if row["weights_present"] else "MISSING") if row["needs_weights"] else "none"
+        print(f"{row['name']:<12} {','.join(row['prompt_kinds']):<12} {','.join(row['modalities']):<10} "
+              f"{row['device']:<8} {weights:<9} {row['description']}")
+        if row["needs_weights"] and not row["weights_present"]:
+            print(f"{'':<12} {row['weights_detail']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.evaluate import run_evaluation
+
+    return run_evaluation(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slicerfm-backend",
+                                     description="SlicerFM inference server for 3D Slicer")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__} (protocol {protocol.PROTOCOL_VERSION})")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    serve.add_argument("--engines", help="comma-separated engines to serve (default classic)")
+    serve.add_argument("--max-sessions", type=int, dest="max_sessions")
+    serve.add_argument("--token-file", help="file holding the access token clients must send")
+    serve.add_argument("--insecure-no-token", action="store_true",
+                       help="allow a non-loopback --host without a token")
+    serve.add_argument("--log-level", dest="log_level")
+    serve.set_defaults(func=cmd_serve)
+
+    engines = sub.add_parser("engines", help="list engines, their prompts, device and weights")
+    engines.add_argument("--device")
+    engines.add_argument("--engines")
+    engines.add_argument("--all", action="store_true", help="all known engines, not only served ones")
+    engines.set_defaults(func=cmd_engines)
+
+    evaluate = sub.add_parser("evaluate", help="simulate a user clicking, report Dice per click")
+    evaluate.add_argument("--engine", default="classic")
+    evaluate.add_argument("--image", required=True, help="image file (NIfTI, NRRD, ...)")
+    evaluate.add_argument("--label", required=True, help="reference label map on the image's grid")
+    evaluate.add_argument("--label-id", type=int, required=True, dest="label_id")
+    evaluate.add_argument("--clicks", type=int, default=10)
+    evaluate.add_argument("--json", help="write the results as JSON to this file")
+    evaluate.add_argument("--server", help="URL of a running server (default: start one)")
+    evaluate.add_argument("--modality", default="unknown", choices=["CT", "MR", "unknown"])
+    evaluate.add_argument("--device", help="device of the server started for the run")
+    evaluate.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", None) or os.environ.get("SLICERFM_LOG_LEVEL", "info")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    return int(args.func(args) or 0)

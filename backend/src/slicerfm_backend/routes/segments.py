@@ -1,0 +1,215 @@
+"""Interactions and segment operations. Every change answers with a mask message holding
+only the changed bounding box; stage timings travel in the standard Server-Timing header."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable, Dict, Tuple
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from slicerfm_client import protocol, wire
+
+from ..deps import API_DEPENDENCIES, current_session, get_state
+from ..engines.base import bbox_shape
+from ..errors import ApiError, bad_request, corrupted, invalid
+from ..interaction import parse_prompt, run_interaction
+from ..segments import Change, SegmentSet
+from ..sessions import Session
+from ..state import ServerState
+
+router = APIRouter(dependencies=API_DEPENDENCIES)
+
+MAX_JSON_BYTES = 64 * 1024
+MAX_SEED_BYTES = 1 << 30
+
+
+def _segments(session: Session) -> SegmentSet:
+    if session.segments is None:
+        raise ApiError(409, protocol.ERROR_BAD_REQUEST,
+                       "no image is attached to this session; upload and attach an image first")
+    return session.segments
+
+
+def _server_timing(timings: Dict[str, float]) -> str:
+    return ", ".join(f"{name};dur={ms:.3f}" for name, ms in timings.items())
+
+
+def _mask_response(change: Change, segments: SegmentSet, timings: Dict[str, float],
+                   started: float) -> Response:
+    """Encode ``change`` as a mask message; adds the encode and server-total timings."""
+    start = time.perf_counter()
+    segment = segments.find(change.segment)
+    described = segment.describe() if segment is not None else {}
+    meta = {
+        "segment": change.segment,
+        "bbox_kji": None if change.bbox is None else [list(change.bbox[0]), list(change.bbox[1])],
+        "voxels": described.get("voxels", 0),
+        "can_undo": described.get("can_undo", False),
+        "can_redo": described.get("can_redo", False),
+    }
+    body = wire.encode(change.values.view("uint8"), meta)
+    timings["encode"] = (time.perf_counter() - start) * 1000.0
+    timings["server"] = (time.perf_counter() - started) * 1000.0
+    return Response(body, media_type=protocol.MEDIA_TYPE_MESSAGE,
+                    headers={"Server-Timing": _server_timing(timings)})
+
+
+async def _json_body(request: Request) -> dict:
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BYTES:
+        raise ApiError(413, protocol.ERROR_TOO_LARGE, "request body too large for a JSON request")
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise bad_request(f"the request body is not valid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+def _segment_name(body: dict) -> str:
+    name = body.get("segment")
+    if not isinstance(name, str) or not name:
+        raise invalid("the request needs 'segment': the segment's name")
+    return name
+
+
+async def _locked_op(session: Session, work: Callable[[], Tuple[Change, Dict[str, float]]],
+                     started: float, timings: Dict[str, float]) -> Response:
+    def run():
+        with session.lock:
+            segments = _segments(session)
+            change, more = work()
+            timings.update(more)
+            return _mask_response(change, segments, timings, started)
+
+    return await run_in_threadpool(run)
+
+
+@router.post(protocol.PATH_INTERACT)
+async def interact(request: Request, session: Session = Depends(current_session),
+                   state: ServerState = Depends(get_state)) -> Response:
+    """One prompt on one segment: {"segment", "engine", "prompt": {"kind", "positive",
+    "point_kji" | "box_kji"}}. Creates the segment on first use."""
+    started = time.perf_counter()
+    body = await _json_body(request)
+    name = _segment_name(body)
+    engine = body.get("engine", "classic")
+    raw_prompt = body.get("prompt")
+    if not isinstance(raw_prompt, dict):
+        raise invalid("the request needs 'prompt': {kind, positive, point_kji | box_kji}")
+    timings = {"decode": (time.perf_counter() - started) * 1000.0}
+
+    def work():
+        segments = _segments(session)
+        image = state.images.get(session.image_id)
+        prompt = parse_prompt(raw_prompt, image.array.shape)
+        return run_interaction(state.engines, image, segments, name, str(engine), prompt)
+
+    return await _locked_op(session, work, started, timings)
+
+
+def _simple_op(method_name: str, create: bool = False):
+    async def endpoint(request: Request, session: Session = Depends(current_session)) -> Response:
+        started = time.perf_counter()
+        body = await _json_body(request)
+        name = _segment_name(body)
+        timings = {"decode": (time.perf_counter() - started) * 1000.0}
+
+        def work():
+            segments = _segments(session)
+            start = time.perf_counter()
+            change = getattr(segments, method_name)(segments.get(name))
+            return change, {"commit": (time.perf_counter() - start) * 1000.0}
+
+        return await _locked_op(session, work, started, timings)
+
+    endpoint.__name__ = f"segment_{method_name}"
+    return endpoint
+
+
+router.post(protocol.PATH_UNDO, summary="Undo the last step of a segment")(_simple_op("undo"))
+router.post(protocol.PATH_REDO, summary="Redo the last undone step of a segment")(_simple_op("redo"))
+router.post(protocol.PATH_RESET, summary="Empty a segment and forget its prompts (undoable)")(_simple_op("reset"))
+
+
+@router.post(protocol.PATH_SEED)
+async def seed(request: Request, session: Session = Depends(current_session)) -> Response:
+    """Replace a segment with a mask message (uint8 0/1) whose meta gives "segment" and
+    "bbox_kji"; used to re-seed a segment from the client's copy after a reconnect."""
+    started = time.perf_counter()
+    raw = await request.body()
+    if len(raw) > MAX_SEED_BYTES:
+        raise ApiError(413, protocol.ERROR_TOO_LARGE, "seed mask too large")
+    try:
+        header, mask = await run_in_threadpool(wire.decode, raw)
+    except wire.WireFormatError as error:
+        raise corrupted(f"the seed mask is not a valid mask message: {error}") from error
+    name = _segment_name(header.meta)
+    box = header.meta.get("bbox_kji")
+    timings = {"decode": (time.perf_counter() - started) * 1000.0}
+
+    def work():
+        segments = _segments(session)
+        try:
+            bbox = (tuple(int(v) for v in box[0]), tuple(int(v) for v in box[1]))
+        except (TypeError, ValueError, IndexError) as error:
+            raise invalid("the seed needs meta.bbox_kji = [[k0, j0, i0], [k1, j1, i1]]") from error
+        if any(a < 0 or b > n or a > b for a, b, n in zip(bbox[0], bbox[1], segments.shape)):
+            raise invalid(f"seed box {box} lies outside the image of shape {list(segments.shape)}")
+        if tuple(mask.shape) != bbox_shape(bbox):
+            raise invalid(f"seed mask shape {list(mask.shape)} does not match its box {box}")
+        start = time.perf_counter()
+        change = segments.seed(segments.get_or_create(name), bbox, mask.astype(bool))
+        return change, {"commit": (time.perf_counter() - start) * 1000.0}
+
+    return await _locked_op(session, work, started, timings)
+
+
+@router.post(protocol.PATH_DELETE)
+async def delete_segment(request: Request, session: Session = Depends(current_session)) -> dict:
+    name = _segment_name(await _json_body(request))
+
+    def run():
+        with session.lock:
+            _segments(session).delete(name)
+        return {"deleted": name}
+
+    return await run_in_threadpool(run)
+
+
+@router.post(protocol.PATH_LOCK)
+async def lock_segment(request: Request, session: Session = Depends(current_session)) -> dict:
+    """{"segment", "locked": bool}: a locked segment's voxels cannot be taken by any other
+    segment's interaction, and the segment itself cannot be changed until unlocked."""
+    body = await _json_body(request)
+    name = _segment_name(body)
+    locked = body.get("locked", True)
+    if not isinstance(locked, bool):
+        raise invalid("'locked' must be true or false")
+
+    def run():
+        with session.lock:
+            segment = _segments(session).get_or_create(name)
+            segment.locked = locked
+            return segment.describe()
+
+    return await run_in_threadpool(run)
+
+
+@router.get(protocol.PATH_SEGMENTS)
+def list_segments(session: Session = Depends(current_session)) -> dict:
+    with session.lock:
+        return {"segments": [s.describe() for s in _segments(session)]}
+
+
+@router.get(protocol.PATH_LABELMAP)
+def labelmap(session: Session = Depends(current_session)) -> Response:
+    """All segments as one label map message (uint8, or uint16 past 255 segments); meta
+    "segments" lists name, label and locked."""
+    with session.lock:
+        labels, described = _segments(session).labelmap()
+    return Response(wire.encode(labels, {"segments": described}), media_type=protocol.MEDIA_TYPE_MESSAGE)

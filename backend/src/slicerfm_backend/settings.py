@@ -1,0 +1,46 @@
+"""Server settings: command-line flags override ``SLICERFM_*`` environment variables.
+
+Every field can be set as ``SLICERFM_<NAME>`` (e.g. ``SLICERFM_MAX_SESSIONS=4``); the access
+token only through ``SLICERFM_TOKEN`` or a token file, never on the command line (where other
+users of the machine could read it with ``ps``).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1 << 30
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLICERFM_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to bind; loopback unless told otherwise")
+    port: int = Field(8765, ge=0, le=65535)
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    engines: List[str] = Field(default_factory=lambda: ["classic"], description="engines to serve")
+    token: Optional[SecretStr] = Field(None, description="access token clients must send")
+    max_sessions: int = Field(16, ge=1)
+    heartbeat_interval_s: float = Field(15.0, gt=0, description="how often clients should beat")
+    liveness_timeout_s: float = Field(60.0, gt=0, description="session ends without any request for this long")
+    idle_timeout_s: float = Field(3600.0, gt=0, description="session ends without work (not heartbeats) for this long")
+    max_upload_bytes: int = Field(4 * GIB, gt=0, description="largest upload body on the wire")
+    max_voxels: int = Field(1024 * 1024 * 1024, gt=0, description="largest image in voxels")
+    max_dimension: int = Field(4096, gt=0, description="largest size of one image axis")
+    image_cache_bytes: int = Field(16 * GIB, gt=0, description="memory for stored images (LRU)")
+    max_undo: int = Field(50, ge=1, description="undo steps kept per segment")
+    max_segments: int = Field(256, ge=1, description="segments per session")
+    log_level: str = "info"
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _split_engines(cls, value):
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    def token_value(self) -> Optional[str]:
+        return self.token.get_secret_value() if self.token else None

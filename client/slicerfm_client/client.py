@@ -1,0 +1,368 @@
+"""The SlicerFM client: one object per server connection and session.
+
+Typical use (Slicer's Python console or a script)::
+
+    client = SlicerFMClient("http://127.0.0.1:8765", token=None)
+    client.connect()                                  # version check + session claim
+    client.set_image(array_kji, ijk_to_ras, "CT")     # uploads only if the server lacks it
+    update = client.add_point("spleen", (40, 55, 61), positive=True, engine="classic")
+    labels[update.slices] = update.mask               # apply the changed box only
+    client.undo("spleen")
+    client.close()
+
+Thread safety: one request at a time per client (calls are serialised by a lock); the
+heartbeat runs in its own daemon thread with its own HTTP connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import requests
+
+from . import errors, geometry, protocol, wire
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class MaskUpdate:
+    """A segment's change as the server sent it: the new mask inside ``bbox`` only.
+
+    ``bbox`` is ``((k0, j0, i0), (k1, j1, i1))`` (stop exclusive) in voxels of the image, or
+    None when nothing changed; ``mask`` is bool with the bbox's shape. ``timings_ms`` holds
+    the server's stages (decode, engine, lock, diff, encode) and ``roundtrip_ms`` the
+    client-measured total. ``wire_bytes`` is the response body size.
+    """
+
+    segment: str
+    bbox: Optional[Tuple[Tuple[int, int, int], Tuple[int, int, int]]]
+    mask: np.ndarray
+    voxels: int = 0
+    can_undo: bool = False
+    can_redo: bool = False
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    roundtrip_ms: float = 0.0
+    wire_bytes: int = 0
+
+    @property
+    def slices(self) -> Tuple[slice, ...]:
+        if self.bbox is None:
+            return (slice(0, 0),) * 3
+        return tuple(slice(a, b) for a, b in zip(self.bbox[0], self.bbox[1]))
+
+    def apply_to(self, volume: np.ndarray) -> None:
+        """Write this update into a full ``(K, J, I)`` boolean/uint8 volume of the segment."""
+        if self.bbox is not None:
+            volume[self.slices] = self.mask
+
+
+def parse_server_timing(value: str) -> Dict[str, float]:
+    """``{"engine": 12.3, ...}`` from a ``Server-Timing: engine;dur=12.3, ...`` header (ms)."""
+    timings: Dict[str, float] = {}
+    for entry in (value or "").split(","):
+        name, _, params = entry.strip().partition(";")
+        for param in params.split(";"):
+            key, _, number = param.strip().partition("=")
+            if name and key == "dur":
+                try:
+                    timings[name] = float(number)
+                except ValueError:
+                    pass
+    return timings
+
+
+def _mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float, nbytes: int,
+                 timings: Dict[str, float]) -> MaskUpdate:
+    meta = header.meta
+    bbox = meta.get("bbox_kji")
+    return MaskUpdate(
+        segment=meta.get("segment", ""),
+        bbox=None if bbox is None else (tuple(bbox[0]), tuple(bbox[1])),
+        mask=mask.astype(bool, copy=False),
+        voxels=int(meta.get("voxels", 0)),
+        can_undo=bool(meta.get("can_undo", False)),
+        can_redo=bool(meta.get("can_redo", False)),
+        timings_ms=timings,
+        roundtrip_ms=roundtrip_ms,
+        wire_bytes=nbytes,
+    )
+
+
+def normalise_url(url: str) -> str:
+    """Check and tidy a server URL; raises ConfigurationError with the fix when it is wrong."""
+    url = (url or "").strip()
+    if not url:
+        raise errors.ConfigurationError("no server URL given: enter e.g. http://127.0.0.1:8765")
+    if not (url.startswith("http://") or url.startswith("https://")):
+        raise errors.ConfigurationError(
+            f"the server URL {url!r} must start with http:// or https:// "
+            f"(e.g. http://{url.split('/')[0]})"
+        )
+    return url.rstrip("/")
+
+
+class SlicerFMClient:
+    """Talks to one SlicerFM backend. See the module docstring for an example."""
+
+    def __init__(self, url: str, token: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES):
+        self.url = normalise_url(url)
+        self._token = token or None
+        self.timeout_s = timeout_s
+        self.chunk_bytes = chunk_bytes
+        self._http = requests.Session()
+        self._lock = threading.RLock()
+        self.session_token: Optional[str] = None
+        self.session_info: Dict[str, Any] = {}
+        self.server_info: Dict[str, Any] = {}
+        self.image_id: Optional[str] = None
+        self._heartbeat_stop: Optional[threading.Event] = None
+        self._heartbeat_thread: Optional[threading.Thread] = None
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"SlicerFMClient({self.url!r}, session={'yes' if self.session_token else 'no'})"
+
+    # -- HTTP plumbing -------------------------------------------------------------------
+
+    def _headers(self, session: bool = True) -> Dict[str, str]:
+        headers = {protocol.HEADER_PROTOCOL: protocol.PROTOCOL_VERSION}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        if session and self.session_token:
+            headers[protocol.HEADER_SESSION] = self.session_token
+        return headers
+
+    def _request(self, method: str, path: str, *, json: Any = None, data: Any = None,
+                 session: bool = True, http: Optional[requests.Session] = None,
+                 ok: Sequence[int] = (200, 201), headers: Optional[dict] = None,
+                 timeout: Optional[float] = None) -> requests.Response:
+        all_headers = self._headers(session)
+        if headers:
+            all_headers.update(headers)
+        url = self.url + path
+        try:
+            response = (http or self._http).request(
+                method, url, json=json, data=data, headers=all_headers,
+                timeout=(CONNECT_TIMEOUT_S, timeout or self.timeout_s),
+            )
+        except requests.exceptions.SSLError as error:
+            raise errors.ServerUnreachableError(
+                f"TLS error talking to {self.url}: {error}. Check the certificate, or the "
+                "http/https scheme of the URL."
+            ) from error
+        except requests.exceptions.ConnectionError as error:
+            raise errors.ServerUnreachableError(
+                f"cannot reach the SlicerFM backend at {self.url}: is it running, and are the "
+                "address and port right? (a remote server may also be behind a firewall)"
+            ) from error
+        except requests.exceptions.Timeout as error:
+            raise errors.ServerUnreachableError(
+                f"the SlicerFM backend at {self.url} did not answer within "
+                f"{timeout or self.timeout_s:.0f} s"
+            ) from error
+        if response.status_code not in ok:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            raise errors.error_from_response(
+                response.status_code, body, self.url, response.reason,
+                response.headers.get(protocol.HEADER_RETRY_AFTER),
+            )
+        return response
+
+    def _mask_request(self, method: str, path: str, **kwargs) -> MaskUpdate:
+        start = time.perf_counter()
+        response = self._request(method, path, **kwargs)
+        header, mask = wire.decode(response.content)
+        roundtrip_ms = (time.perf_counter() - start) * 1000.0
+        timings = parse_server_timing(response.headers.get("Server-Timing", ""))
+        return _mask_update(header, mask, roundtrip_ms, len(response.content), timings)
+
+    # -- server and session --------------------------------------------------------------
+
+    def info(self) -> Dict[str, Any]:
+        """Server info, checking protocol compatibility (raises IncompatibleVersionError)."""
+        info = self._request("GET", protocol.PATH_INFO, session=False).json()
+        server_version = str(info.get("protocol_version", "?"))
+        if not protocol.compatible(protocol.PROTOCOL_VERSION, server_version):
+            raise errors.IncompatibleVersionError(
+                f"this client speaks SlicerFM protocol {protocol.PROTOCOL_VERSION} but the server "
+                f"at {self.url} speaks {server_version} ({protocol.SERVER_PACKAGE} "
+                f"{info.get('server_version', '?')}). Install a matching pair: update the "
+                f"SlicerFM extension, or run {protocol.SERVER_PACKAGE} with protocol "
+                f"{protocol.major(protocol.PROTOCOL_VERSION)}.x on the server."
+            )
+        self.server_info = info
+        return info
+
+    def engines(self) -> List[Dict[str, Any]]:
+        """Engines the server offers: name, prompt kinds, modalities, device, weights present."""
+        return self._request("GET", protocol.PATH_ENGINES, session=False).json()["engines"]
+
+    def connect(self, client_name: str = "slicerfm-client", heartbeat: bool = True) -> Dict[str, Any]:
+        """Check the version, claim a session and (by default) start heartbeats."""
+        info = self.info()
+        with self._lock:
+            claim = self._request("POST", protocol.PATH_SESSIONS, json={"client": client_name},
+                                  session=False).json()
+            self.session_token = claim.pop("session")
+            self.session_info = claim
+            self.image_id = None
+        if heartbeat:
+            self.start_heartbeat()
+        return info
+
+    def heartbeat(self, http: Optional[requests.Session] = None) -> None:
+        self._request("POST", protocol.PATH_HEARTBEAT, http=http, timeout=CONNECT_TIMEOUT_S * 2)
+
+    def start_heartbeat(self) -> None:
+        """Send heartbeats in a daemon thread at the interval the server asked for."""
+        self.stop_heartbeat()
+        interval = float(self.session_info.get("heartbeat_interval_s", 15.0))
+        stop = threading.Event()
+        http = requests.Session()
+
+        def beat():
+            while not stop.wait(interval):
+                try:
+                    self.heartbeat(http=http)
+                except errors.SlicerFMError as error:
+                    log.warning("SlicerFM heartbeat failed: %s", error)
+
+        self._heartbeat_stop = stop
+        self._heartbeat_thread = threading.Thread(target=beat, name="slicerfm-heartbeat", daemon=True)
+        self._heartbeat_thread.start()
+
+    def stop_heartbeat(self) -> None:
+        if self._heartbeat_stop is not None:
+            self._heartbeat_stop.set()
+            self._heartbeat_stop = None
+
+    def close(self) -> None:
+        """Release the session (best effort) and stop heartbeats."""
+        self.stop_heartbeat()
+        with self._lock:
+            if self.session_token:
+                try:
+                    self._request("DELETE", protocol.PATH_SESSION, timeout=CONNECT_TIMEOUT_S * 2)
+                except errors.SlicerFMError as error:
+                    log.info("releasing the SlicerFM session failed: %s", error)
+                self.session_token = None
+
+    def __enter__(self) -> "SlicerFMClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- images ----------------------------------------------------------------------------
+
+    def has_image(self, image_id: str) -> bool:
+        response = self._request("HEAD", protocol.image_path(image_id), session=False, ok=(200, 404))
+        return response.status_code == 200
+
+    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
+                     image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
+        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id."""
+        array = np.ascontiguousarray(array)
+        geometry.validate_ijk_to_ras(ijk_to_ras)
+        data_sha256 = data_sha256 or wire.array_sha256(array)
+        image_id = image_id or geometry.image_id(array.dtype.name, array.shape, ijk_to_ras, data_sha256)
+        if self.has_image(image_id):
+            return image_id
+        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
+        body = wire.encode_iter(array, meta, chunk_bytes=self.chunk_bytes, sha256=data_sha256)
+        self._request("PUT", protocol.image_path(image_id), data=body, session=False,
+                      headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
+        return image_id
+
+    def attach_image(self, image_id: str) -> Dict[str, Any]:
+        """Make ``image_id`` the session's image (clears the session's segments)."""
+        with self._lock:
+            result = self._request("POST", protocol.PATH_ATTACH_IMAGE, json={"image_id": image_id}).json()
+            self.image_id = image_id
+            return result
+
+    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown") -> str:
+        """Upload (only when needed) and attach; returns the image id."""
+        image_id = self.upload_image(array, ijk_to_ras, modality)
+        self.attach_image(image_id)
+        return image_id
+
+    # -- segments --------------------------------------------------------------------------
+
+    def interact(self, segment: str, prompt: Dict[str, Any], engine: str = "classic") -> MaskUpdate:
+        """Send one prompt (see add_point/add_box) for ``segment``; returns the change."""
+        with self._lock:
+            return self._mask_request("POST", protocol.PATH_INTERACT,
+                                      json={"segment": segment, "engine": engine, "prompt": prompt})
+
+    def add_point(self, segment: str, point_kji: Sequence[float], positive: bool = True,
+                  engine: str = "classic") -> MaskUpdate:
+        """A positive or negative click at voxel ``(k, j, i)`` of the attached image."""
+        prompt = {"kind": protocol.PROMPT_POINT, "positive": bool(positive),
+                  "point_kji": [float(v) for v in point_kji]}
+        return self.interact(segment, prompt, engine)
+
+    def add_box(self, segment: str, corner_a_kji: Sequence[float], corner_b_kji: Sequence[float],
+                engine: str = "classic") -> MaskUpdate:
+        """A 3-D box given by two opposite corners (inclusive voxel coordinates, (k, j, i))."""
+        prompt = {"kind": protocol.PROMPT_BOX, "positive": True,
+                  "box_kji": [[float(v) for v in corner_a_kji], [float(v) for v in corner_b_kji]]}
+        return self.interact(segment, prompt, engine)
+
+    def _segment_op(self, path: str, segment: str, **extra) -> MaskUpdate:
+        with self._lock:
+            return self._mask_request("POST", path, json={"segment": segment, **extra})
+
+    def undo(self, segment: str) -> MaskUpdate:
+        return self._segment_op(protocol.PATH_UNDO, segment)
+
+    def redo(self, segment: str) -> MaskUpdate:
+        return self._segment_op(protocol.PATH_REDO, segment)
+
+    def reset(self, segment: str) -> MaskUpdate:
+        """Empty the segment and forget its prompts (undoable)."""
+        return self._segment_op(protocol.PATH_RESET, segment)
+
+    def delete_segment(self, segment: str) -> None:
+        with self._lock:
+            self._request("POST", protocol.PATH_DELETE, json={"segment": segment})
+
+    def lock(self, segment: str, locked: bool = True) -> Dict[str, Any]:
+        """Lock (or unlock) a segment: no interaction on another segment may change its voxels."""
+        with self._lock:
+            return self._request("POST", protocol.PATH_LOCK,
+                                 json={"segment": segment, "locked": bool(locked)}).json()
+
+    def seed(self, segment: str, mask: np.ndarray, bbox_kji=None) -> MaskUpdate:
+        """Replace the segment with ``mask`` (full image, or the block at ``bbox_kji``)."""
+        mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        if bbox_kji is None:
+            bbox_kji = [[0, 0, 0], list(mask.shape)]
+        meta = {"segment": segment, "bbox_kji": [list(map(int, bbox_kji[0])), list(map(int, bbox_kji[1]))]}
+        with self._lock:
+            return self._mask_request("POST", protocol.PATH_SEED, data=wire.encode(mask, meta),
+                                      headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
+
+    def segments(self) -> List[Dict[str, Any]]:
+        """The session's segments: name, label, locked, voxels, can_undo, can_redo."""
+        with self._lock:
+            return self._request("GET", protocol.PATH_SEGMENTS).json()["segments"]
+
+    def labelmap(self) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
+        """The full label map (K, J, I) and the list of segments with their label values."""
+        with self._lock:
+            response = self._request("GET", protocol.PATH_LABELMAP)
+        header, labels = wire.decode(response.content)
+        return labels, header.meta.get("segments", [])

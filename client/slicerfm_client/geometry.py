@@ -1,0 +1,87 @@
+"""Image geometry on the wire: the IJK-to-RAS matrix, its validation, and the content id.
+
+Convention (see also :mod:`slicerfm_client.protocol`): an image is a numpy array of shape
+``(K, J, I)`` plus ``ijk_to_ras``, the 4x4 matrix taking homogeneous voxel indices
+``(i, j, k, 1)`` to RAS millimetres. Its columns 0..2 are the i, j, k axis directions scaled
+by the voxel size; column 3 is the RAS position of voxel (0, 0, 0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Sequence, Tuple
+
+import numpy as np
+
+ORTHOGONALITY_TOLERANCE = 1e-3
+
+
+class GeometryError(ValueError):
+    """The geometry cannot describe a voxel grid we can segment (message says why)."""
+
+
+def as_matrix(ijk_to_ras) -> np.ndarray:
+    """``ijk_to_ras`` as a float64 4x4 array; raises GeometryError when it is not one."""
+    try:
+        matrix = np.asarray(ijk_to_ras, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise GeometryError(f"ijk_to_ras is not a 4x4 matrix of numbers: {error}") from error
+    if matrix.shape != (4, 4):
+        raise GeometryError(f"ijk_to_ras must be 4x4, got shape {list(matrix.shape)}")
+    return matrix
+
+
+def validate_ijk_to_ras(ijk_to_ras) -> np.ndarray:
+    """Check that the matrix describes a real voxel grid; return it as a 4x4 float64 array.
+
+    Rejected: non-finite entries, a last row other than (0, 0, 0, 1), a zero-length or
+    singular axis, and axes that are not orthogonal (sheared grids; resample first).
+    """
+    matrix = as_matrix(ijk_to_ras)
+    if not np.isfinite(matrix).all():
+        raise GeometryError("ijk_to_ras contains NaN or infinite values")
+    if not np.allclose(matrix[3], [0, 0, 0, 1]):
+        raise GeometryError("ijk_to_ras must be affine: its last row must be (0, 0, 0, 1)")
+    axes = matrix[:3, :3]
+    spacing = np.linalg.norm(axes, axis=0)
+    if (spacing <= 0).any() or abs(np.linalg.det(axes)) < 1e-12 * float(np.prod(spacing)):
+        raise GeometryError(
+            f"the voxel axes are singular (spacing {spacing.round(6).tolist()} mm): "
+            "the image has a zero-size or degenerate axis"
+        )
+    directions = axes / spacing
+    gram = directions.T @ directions
+    if np.abs(gram - np.eye(3)).max() > ORTHOGONALITY_TOLERANCE:
+        raise GeometryError(
+            "the voxel axes are not orthogonal (sheared grid); resample the volume onto an "
+            "orthogonal grid first (e.g. harden the transform in Slicer and resample)"
+        )
+    return matrix
+
+
+def spacing_kji(ijk_to_ras) -> Tuple[float, float, float]:
+    """Voxel size in mm along the numpy axes (k, j, i)."""
+    spacing_ijk = np.linalg.norm(as_matrix(ijk_to_ras)[:3, :3], axis=0)
+    return tuple(float(s) for s in spacing_ijk[::-1])
+
+
+def canonical_geometry(dtype: str, shape: Sequence[int], ijk_to_ras) -> bytes:
+    """Canonical bytes of the image description; matrix entries rounded to 1e-6 mm."""
+    matrix = np.round(as_matrix(ijk_to_ras), 6) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return json.dumps(
+        {"dtype": str(np.dtype(dtype).name), "shape": [int(s) for s in shape],
+         "ijk_to_ras": matrix.tolist()},
+        separators=(",", ":"), sort_keys=True,
+    ).encode("ascii")
+
+
+def image_id(dtype: str, shape: Sequence[int], ijk_to_ras, data_sha256: str) -> str:
+    """Content id of an image: SHA-256 over its canonical geometry and its data's SHA-256.
+
+    Two uploads of the same voxels on the same grid get the same id, so the server stores
+    an image once and a client can ask whether it is already there before sending it.
+    """
+    digest = hashlib.sha256(canonical_geometry(dtype, shape, ijk_to_ras))
+    digest.update(data_sha256.encode("ascii"))
+    return digest.hexdigest()
