@@ -67,6 +67,10 @@ class NothingToUndoError(SlicerFMError):
     """Undo or redo with an empty history (409)."""
 
 
+class NoImageAttachedError(SlicerFMError):
+    """The session has no image yet: call set_image first (409)."""
+
+
 class SessionExpiredError(SlicerFMError):
     """The session is unknown or expired, e.g. after a server restart (410): claim a new one."""
 
@@ -106,6 +110,7 @@ _BY_CODE = {
     protocol.ERROR_SEGMENT_LOCKED: SegmentLockedError,
     protocol.ERROR_NOTHING_TO_UNDO: NothingToUndoError,
     protocol.ERROR_SESSION_EXPIRED: SessionExpiredError,
+    protocol.ERROR_NO_IMAGE: NoImageAttachedError,
     protocol.ERROR_VERSION: IncompatibleVersionError,
     protocol.ERROR_SERVER_FULL: ServerBusyError,
     protocol.ERROR_ENGINE_UNAVAILABLE: EngineUnavailableError,

@@ -81,6 +81,7 @@ ERROR_SERVER_FULL = "server_full"
 ERROR_ENGINE_UNAVAILABLE = "engine_unavailable"
 ERROR_ENGINE_FAILED = "engine_failed"
 ERROR_NOTHING_TO_UNDO = "nothing_to_undo"
+ERROR_NO_IMAGE = "no_image_attached"
 
 
 def major(version: str) -> int:

@@ -128,7 +128,10 @@ def read_image(path: str):
 
 def check_prompt_inside(point_kji, shape) -> None:
     """Raise 422 when a voxel coordinate lies outside the image (half a voxel of slack)."""
-    coords = np.asarray(point_kji, dtype=np.float64)
+    try:
+        coords = np.asarray(point_kji, dtype=np.float64)
+    except (TypeError, ValueError):
+        coords = np.full(1, np.nan)
     if coords.shape != (3,) or not np.isfinite(coords).all():
         raise invalid(f"a point must be 3 finite numbers (k, j, i); got {point_kji!r}")
     if (coords < -0.5).any() or (coords > np.asarray(shape) - 0.5).any():

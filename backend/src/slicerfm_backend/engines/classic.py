@@ -39,10 +39,14 @@ from .base import (
 from .classic_grid import WorkingGrid
 
 SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm)
-SAMPLE_MM = 5.0  # radius of the ball whose intensities describe a click (mm)
+SAMPLE_MM = 6.0  # radius of the ball whose intensities describe a click (mm)
 TOLERANCE = 2.5  # candidate when |I - mean| <= TOLERANCE * spread of some positive class
-MIN_SPREAD_CT = 8.0  # HU; floor of a class's spread on CT (non-contrast organs differ by ~10 HU)
-OPEN_MM = 3.0  # radius of the opening that cuts thin leaks (mm)
+MIN_SPREAD_CT = 7.0  # HU; floor of a class's spread on CT (non-contrast organs differ by ~10 HU)
+MIN_SPREAD_MR = 0.05  # MR: floor of a class's spread as a fraction of its mean intensity
+CORE_FRAC = 0.5  # seeded opening radius as a fraction of the seed's depth in the candidate
+CORE_MAX_MM = 15.0  # cap of that radius (mm)
+EXTENT_FACTOR = 6.0  # a seed's region stays within this many times its depth (mm) ...
+EXTENT_MIN_MM = 30.0  # ... or this distance (mm), whichever is larger
 INIT_MM = 45.0  # initial ROI half-size around positive clicks (mm)
 GROW_MM = 45.0  # how far the ROI grows on a side the segment touches (mm)
 MAX_EXTENT_MM = 330.0  # the ROI never exceeds this per axis: a click cannot flood the body
@@ -185,9 +189,7 @@ class ClassicEngine(Engine):
         t = time.perf_counter()
         sigma = SMOOTH_MM / spacing
         img = ndimage.gaussian_filter(raw, sigma=sigma, mode="nearest")
-        # Noise of the smoothed image, a floor for the class spreads (scale-free for MR).
-        noise = 1.4826 * float(np.median(np.abs(raw[::2, ::2, ::2] - img[::2, ::2, ::2])))
-        floor = max(noise, MIN_SPREAD_CT if is_ct else 1e-6)
+        floor = MIN_SPREAD_CT if is_ct else None  # MR: relative to each class, below
         timings["smooth"] = timings.get("smooth", 0.0) + (time.perf_counter() - t) * 1e3
 
         t = time.perf_counter()
@@ -227,25 +229,26 @@ class ClassicEngine(Engine):
         timings["classes"] = timings.get("classes", 0.0) + (time.perf_counter() - t) * 1e3
 
         t = time.perf_counter()
-        open_r = np.round(OPEN_MM / spacing).astype(int)
-        if np.any(open_r >= 1):
-            opened = ndimage.binary_opening(candidate, structure=_ellipsoid(np.maximum(open_r, 0)))
-        else:
-            opened = candidate
         markers = np.zeros(raw.shape, np.int32)
-        markers[box_markers & opened] = 1
+        markers[box_markers & candidate] = 1
         for p, value in [(p, 1) for p in pos] + [(q, 2) for q in neg]:
             sl = _ball_slices(p, np.ones(3, int), shape)
-            markers[sl] = np.where(opened[sl], value, markers[sl])
+            markers[sl] = np.where(candidate[sl], value, markers[sl])
         # The latest prompt wins where a positive and a negative click coincide.
         for p, positive in seeds.points:
             v = tuple(np.array(p) - lo)
             if inside(np.array(v)):
                 markers[v] = 1 if positive else 2
-        region = opened | (markers > 0)
-        labels, _ = ndimage.label(region)
-        seeded = np.unique(labels[markers == 1])
-        keep = np.isin(labels, seeded[seeded > 0])
+        candidate |= markers > 0
+        groups = []
+        for p in pos:
+            m = np.zeros(raw.shape, bool)
+            m[p] = True
+            groups.append(m)
+        if box_markers.any():
+            groups.append(box_markers & candidate)
+        if __import__("os").environ.get("DBG"): print(" classes", classes)
+        keep = _seeded_opening(candidate, groups, spacing) | (markers == 1)
         has_neg = np.any(keep & (markers == 2))
         timings["components"] = timings.get("components", 0.0) + (time.perf_counter() - t) * 1e3
         if has_neg:
@@ -271,11 +274,7 @@ class ClassicEngine(Engine):
         grids = np.ogrid[tuple(slice(s.start - c, s.stop - c) for s, c in zip(sl, p))]
         ball = sum((g / float(r)) ** 2 for g, r in zip(grids, radius)) <= 1.0
         values = img[sl][ball]
-        med = float(np.median(values))
-        spread = 1.4826 * float(np.median(np.abs(values - med)))
-        # The clicked voxel itself anchors the class when the ball straddles an edge.
-        centre = float(img[tuple(p)])
-        return 0.5 * (med + centre), max(spread, floor)
+        return _dominant_class(values, floor)
 
     @staticmethod
     def _box_class(img: np.ndarray, a: np.ndarray, b: np.ndarray, floor: float):
@@ -284,17 +283,67 @@ class ClassicEngine(Engine):
         c_lo = a + size // 3
         c_hi = np.maximum(c_lo + 1, b - size // 3)
         centre = img[c_lo[0]:c_hi[0], c_lo[1]:c_hi[1], c_lo[2]:c_hi[2]]
-        values = centre.ravel()
-        med = float(np.median(values))
-        spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
-        hist, edges = np.histogram(values, bins=max(8, int(np.ptp(values) / (0.5 * spread)) + 1))
-        hist = ndimage.uniform_filter1d(hist.astype(float), 3)
-        mode = float(0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1]))
-        near = values[np.abs(values - mode) <= spread]
-        spread = max(1.4826 * float(np.median(np.abs(near - mode))) if near.size else floor, floor)
+        mode, spread = _dominant_class(centre.ravel(), floor)
         markers = np.zeros(img.shape, bool)
         markers[c_lo[0]:c_hi[0], c_lo[1]:c_hi[1], c_lo[2]:c_hi[2]] = np.abs(centre - mode) <= spread
         return markers, (mode, spread)
+
+
+def _dominant_class(values: np.ndarray, floor: Optional[float]) -> Tuple[float, float]:
+    """Robust (mean, spread) of the main intensity mode of ``values``.
+
+    Median and MAD, then once more over the values near that median, so that a sample
+    ball straddling an edge or a gas pocket describes the tissue that fills most of it.
+    ``floor`` bounds the spread from below; None means ``MIN_SPREAD_MR`` of the mean (MR).
+    """
+    med = float(np.median(values))
+    if floor is None:
+        floor = max(MIN_SPREAD_MR * abs(med), 1e-6)
+    spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
+    near = values[np.abs(values - med) <= 2.0 * spread]
+    if near.size >= 5:
+        med = float(np.median(near))
+        spread = 1.4826 * float(np.median(np.abs(near - med)))
+    return med, max(spread, floor)
+
+
+def _seeded_opening(candidate: np.ndarray, seeds: Sequence[np.ndarray], spacing: np.ndarray) -> np.ndarray:
+    """Union of the balls inside ``candidate`` that a seed reaches through balls as large.
+
+    ``seeds`` are boolean masks (a click's voxel, a box's central marker). A seed at depth
+    ``d`` (mm from the candidate's border) gets balls of radius ``CORE_FRAC * d`` (capped):
+    a click deep in an organ then does not leak through bridges thinner than that into
+    neighbouring tissue of the same intensity. Each seed's region is also kept within
+    ``max(EXTENT_MIN_MM, EXTENT_FACTOR * d)`` mm of it, which bounds the leaks of clicks in
+    thin parts, whose balls are small.
+    """
+    edt = ndimage.distance_transform_edt(candidate, sampling=spacing)
+    step = float(np.min(spacing))
+    out = np.zeros(candidate.shape, bool)
+    shape = np.array(candidate.shape)
+    for seed in seeds:
+        if not seed.any():
+            continue
+        depth = float(edt[seed].max())
+        r = np.floor(min(CORE_FRAC * depth, CORE_MAX_MM) / step) * step
+        reach = max(EXTENT_MIN_MM, EXTENT_FACTOR * depth)
+        pts = np.argwhere(seed)
+        half = np.ceil(reach / spacing).astype(int)
+        lo = np.maximum(pts.min(0) - half, 0)
+        hi = np.minimum(pts.max(0) + half + 1, shape)
+        sl = tuple(slice(a, b) for a, b in zip(lo, hi))
+        seed_c, cand_c, edt_c = seed[sl] & (edt[sl] >= CORE_FRAC * depth), candidate[sl], edt[sl]
+        core = cand_c if r < step else edt_c >= r
+        labels, _ = ndimage.label(core | seed_c)
+        hit = np.unique(labels[seed_c])
+        core = np.isin(labels, hit[hit > 0])
+        if r >= step:
+            core = ndimage.distance_transform_edt(~core, sampling=spacing) <= r
+        centre = pts.mean(0) - lo
+        grids = np.ogrid[tuple(slice(0, int(n)) for n in hi - lo)]
+        near = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing)) <= reach**2
+        out[sl] |= core & cand_c & near
+    return out
 
 
 def _ellipsoid(radius: Sequence[int]) -> np.ndarray:

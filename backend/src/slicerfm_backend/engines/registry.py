@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Dict, List, Optional, Type
@@ -26,6 +27,21 @@ log = logging.getLogger(__name__)
 ENGINE_CLASSES: Dict[str, str] = {
     "classic": "slicerfm_backend.engines.classic:ClassicEngine",
 }
+
+PLUGINS_VARIABLE = "SLICERFM_ENGINE_PLUGINS"
+
+
+def register_plugins(spec: str) -> None:
+    """Add engines from ``"name=module:Class,name2=module2:Class2"`` (a lab's own engines,
+    given in the SLICERFM_ENGINE_PLUGINS environment variable). Built-in names are kept."""
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, target = item.partition("=")
+        if not name or ":" not in target:
+            raise ValueError(f"{PLUGINS_VARIABLE}: expected name=module:Class, got {item!r}")
+        ENGINE_CLASSES.setdefault(name.strip(), target.strip())
+
+
+register_plugins(os.environ.get(PLUGINS_VARIABLE, ""))
 
 
 def engine_class(name: str) -> Type[Engine]:

@@ -28,7 +28,7 @@ MAX_SEED_BYTES = 1 << 30
 
 def _segments(session: Session) -> SegmentSet:
     if session.segments is None:
-        raise ApiError(409, protocol.ERROR_BAD_REQUEST,
+        raise ApiError(409, protocol.ERROR_NO_IMAGE,
                        "no image is attached to this session; upload and attach an image first")
     return session.segments
 
@@ -203,7 +203,7 @@ async def lock_segment(request: Request, session: Session = Depends(current_sess
 @router.get(protocol.PATH_SEGMENTS)
 def list_segments(session: Session = Depends(current_session)) -> dict:
     with session.lock:
-        return {"segments": [s.describe() for s in _segments(session)]}
+        return {"segments": [s.describe() for s in session.segments or []]}
 
 
 @router.get(protocol.PATH_LABELMAP)
