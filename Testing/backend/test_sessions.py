@@ -120,3 +120,16 @@ def test_an_unknown_endpoint_answers_json_not_a_bare_404(a_server):
 
 def test_openapi_docs_are_served(a_server):
     assert requests.get(a_server.url + "/openapi.json").json()["info"]["title"] == "SlicerFM backend"
+
+
+def test_settings_come_from_slicerfm_environment_variables_and_flags_win(monkeypatch):
+    from slicerfm_backend.cli import _settings_from, build_parser
+
+    monkeypatch.setenv("SLICERFM_ENGINES", "classic,sphere")
+    monkeypatch.setenv("SLICERFM_MAX_SESSIONS", "3")
+    monkeypatch.setenv("SLICERFM_TOKEN", "from-env")
+    settings = _settings_from(build_parser().parse_args(["serve", "--max-sessions", "5"]))
+    assert settings.engines == ["classic", "sphere"]
+    assert settings.max_sessions == 5
+    assert settings.token_value() == "from-env" and "from-env" not in repr(settings)
+    assert settings.host == "127.0.0.1"
