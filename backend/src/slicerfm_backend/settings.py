@@ -7,10 +7,10 @@ users of the machine could read it with ``ps``).
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GIB = 1 << 30
 
@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to bind; loopback unless told otherwise")
     port: int = Field(8765, ge=0, le=65535)
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    engines: List[str] = Field(default_factory=lambda: ["classic"], description="engines to serve")
+    # NoDecode: SLICERFM_ENGINES is "a,b", not JSON.
+    engines: Annotated[List[str], NoDecode] = Field(default_factory=lambda: ["classic"],
+                                                   description="engines to serve, comma-separated")
     token: Optional[SecretStr] = Field(None, description="access token clients must send")
     max_sessions: int = Field(16, ge=1)
     heartbeat_interval_s: float = Field(15.0, gt=0, description="how often clients should beat")

@@ -1,0 +1,207 @@
+"""Transfer costs: upload size and speed, server memory during an upload, response sizes.
+
+For each image -- the synthetic 512x512x300 int16 CT of ``protocol_overhead.py`` (157 MB raw)
+and the real CT ``/work/shared/data/abdomen_ct/example_ct.nii.gz`` (read with SimpleITK,
+cast to int16) -- a fresh REAL backend process is started (``LocalBackend`` with
+``default_command()``; engines ``bench_ball`` and ``classic``) and this prints:
+
+* raw bytes, wire bytes and their fraction (blosc2 ZSTD level 1 + bit-shuffle, 4 MiB chunks);
+* the client-side stages of a first upload: SHA-256 + content id, encoding alone (the wire
+  message produced and thrown away, no network), ``upload_image`` (HEAD + streamed PUT, which
+  returns once the server has decoded, checksummed and stored the image), ``attach_image``;
+  throughput = raw MB / time;
+* server memory: ``VmHWM`` (peak RSS) and ``VmRSS`` of the server process from
+  ``/proc/<pid>/status`` after start-up and after the upload; the growth of the peak relative
+  to the raw size (1.00 = the volume held exactly once);
+* re-upload of the same image: ``upload_image`` again (hash + HEAD, no body), median of 3;
+* on the synthetic CT: bytes of mask responses per click, as a fraction of a full uint8 label
+  volume (512x512x300 = 78.6 MB raw) and of that label map's own wire message, for the
+  negligible ``bench_ball`` engine (30 clicks, 17^3 ball boxes) and for ``classic`` centre
+  clicks on four organs (``--classic-organs``; the spleen is left out by default because
+  ``classic`` leaks into the 10 HU-contrast surroundings and needs ~25 s there).
+
+Run::
+
+    .venv/bin/python benchmarks/transfer.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from protocol_overhead import (  # noqa: E402
+    BALL_ENGINE,
+    click_plan,
+    log_tail,
+    make_synthetic_ct,
+    organ_point_kji,
+    start_backend,
+)
+
+REAL_CT = "/work/shared/data/abdomen_ct/example_ct.nii.gz"
+FULL_LABEL_SHAPE = (300, 512, 512)
+
+
+def proc_status(pid: int) -> Dict[str, int]:
+    """VmHWM / VmRSS of a process in bytes (Linux /proc)."""
+    out = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def read_real_ct(path: str):
+    from slicerfm_backend.imaging import read_image
+
+    array, ijk_to_ras, _ = read_image(path)
+    return np.ascontiguousarray(array.astype(np.int16)), ijk_to_ras
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def measure_upload(name: str, array: np.ndarray, ijk_to_ras, client, pid: int) -> None:
+    from slicerfm_client import geometry, wire
+
+    raw = array.nbytes
+    print(f"\n== {name}: shape {list(array.shape)} {array.dtype}, raw {mb(raw)}")
+    before = proc_status(pid)
+
+    t0 = time.perf_counter()
+    sha = wire.array_sha256(array)
+    image_id = geometry.image_id(array.dtype.name, array.shape, ijk_to_ras, sha)
+    t_hash = time.perf_counter() - t0
+
+    meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": "CT"}
+    t0 = time.perf_counter()
+    wire_bytes = sum(len(piece) for piece in wire.encode_iter(array, meta, sha256=sha))
+    t_encode = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    client.upload_image(array, ijk_to_ras, "CT", image_id=image_id, data_sha256=sha)
+    t_upload = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    client.attach_image(image_id)
+    t_attach = time.perf_counter() - t0
+    after = proc_status(pid)
+
+    reupload = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        client.upload_image(array, ijk_to_ras, "CT")
+        reupload.append(time.perf_counter() - t0)
+    head = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        assert client.has_image(image_id)
+        head.append(time.perf_counter() - t0)
+
+    print(f"  wire bytes            {wire_bytes:,} = {wire_bytes / raw:.3f} of raw ({raw / wire_bytes:.1f}:1)")
+    print(f"  hash + content id     {t_hash * 1e3:8.1f} ms  ({raw / 1e6 / t_hash:7.0f} MB/s raw)")
+    print(f"  encode only (client)  {t_encode * 1e3:8.1f} ms  ({raw / 1e6 / t_encode:7.0f} MB/s raw)")
+    print(f"  upload_image (PUT)    {t_upload * 1e3:8.1f} ms  ({raw / 1e6 / t_upload:7.0f} MB/s raw)  "
+          f"HEAD + encode + send + server decode/verify/store")
+    print(f"  attach_image          {t_attach * 1e3:8.1f} ms")
+    total = t_hash + t_upload + t_attach
+    print(f"  first set_image total {total * 1e3:8.1f} ms  ({raw / 1e6 / total:7.0f} MB/s raw) until the server is ready")
+    print(f"  re-upload (hash+HEAD) {np.median(reupload) * 1e3:8.1f} ms median of 3 "
+          f"(HEAD alone {np.median(head) * 1e3:.1f} ms median of 5)")
+    hwm_growth = after["VmHWM"] - before["VmHWM"]
+    print(f"  server VmHWM          {mb(before['VmHWM'])} -> {mb(after['VmHWM'])}: +{mb(hwm_growth)} "
+          f"= {hwm_growth / raw:.2f} x raw")
+    print(f"  server VmRSS          {mb(before['VmRSS'])} -> {mb(after['VmRSS'])}: "
+          f"+{mb(after['VmRSS'] - before['VmRSS'])} = {(after['VmRSS'] - before['VmRSS']) / raw:.2f} x raw")
+
+
+def response_sizes(client, array_shape, classic_organs) -> None:
+    from slicerfm_client import errors, wire
+
+    full_raw = int(np.prod(FULL_LABEL_SHAPE))
+    print(f"\n== mask responses on the synthetic CT (full uint8 label volume {list(FULL_LABEL_SHAPE)} "
+          f"= {full_raw:,} B raw)")
+    rows = []
+    plan = click_plan(30)
+    ball = [client.add_point(s, p, positive=pos, engine=BALL_ENGINE) for s, p, pos in plan]
+    rows.append((f"{BALL_ENGINE} x{len(ball)}", ball))
+    labels, segments = client.labelmap()
+    ball_labelmap = len(wire.encode(labels, {"segments": segments}))
+    for segment in {s for s, _, _ in plan}:
+        client.delete_segment(segment)
+    classic = []
+    for organ in classic_organs:
+        try:
+            classic.append(client.add_point(organ, organ_point_kji(organ), engine="classic"))
+        except errors.SlicerFMError as error:
+            print(f"  !! classic failed on {organ}: {type(error).__name__}: {error}")
+            break
+    if classic:
+        rows.append((f"classic x{len(classic)} ({','.join(classic_organs[:len(classic)])})", classic))
+    labels, segments = client.labelmap()
+    labelmap_wire = len(wire.encode(labels, {"segments": segments}))
+    print(f"  label map message of the classic segments: {labelmap_wire:,} B on the wire "
+          f"({labelmap_wire / full_raw:.5f} of raw); of the {BALL_ENGINE} segments: {ball_labelmap:,} B")
+    print(f"  {'engine / clicks':<44} {'median B':>9} {'max B':>9} {'median/raw':>11} {'max/raw':>9} "
+          f"{'median/labelmap msg':>20}")
+    for name, updates in rows:
+        sizes = np.array([u.wire_bytes for u in updates])
+        print(f"  {name:<44} {np.median(sizes):9,.0f} {sizes.max():9,} {np.median(sizes) / full_raw:11.2e} "
+              f"{sizes.max() / full_raw:9.2e} {np.median(sizes) / labelmap_wire:20.3f}")
+    for update in classic:
+        box = "none" if update.bbox is None else "x".join(str(b - a) for a, b in zip(*update.bbox))
+        print(f"    classic {update.segment:<13} box {box:>13} ({update.mask.size:,} voxels, "
+              f"{update.voxels:,} set): {update.wire_bytes:,} B = {update.wire_bytes / update.mask.size:.4f} B/box voxel")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--classic-organs", default="liver,kidney_left,kidney_right,lung_left")
+    parser.add_argument("--real-ct", default=REAL_CT)
+    args = parser.parse_args(argv)
+    from slicerfm_client.client import SlicerFMClient
+
+    classic_organs = [o for o in args.classic_organs.split(",") if o]
+    datasets = []
+    t0 = time.perf_counter()
+    synthetic = make_synthetic_ct()
+    print(f"synthetic CT generated in {time.perf_counter() - t0:.1f} s; {os.cpu_count()} CPUs")
+    datasets.append(("synthetic CT", synthetic))
+    if os.path.exists(args.real_ct):
+        datasets.append((f"real CT {os.path.basename(args.real_ct)}", read_real_ct(args.real_ct)))
+    else:
+        print(f"!! {args.real_ct} not found; real CT skipped")
+
+    for name, (array, ijk_to_ras) in datasets:
+        log_path = os.path.join(tempfile.gettempdir(), f"slicerfm-transfer-{os.getpid()}.log")
+        engines = [BALL_ENGINE] + (["classic"] if classic_organs and name == "synthetic CT" else [])
+        backend = start_backend(engines, log_path)
+        try:
+            client = SlicerFMClient(backend.url)
+            client.connect("benchmark", heartbeat=False)
+            measure_upload(name, array, ijk_to_ras, client, backend.process.pid)
+            if name == "synthetic CT":
+                response_sizes(client, array.shape, classic_organs)
+            client.close()
+        except Exception:
+            print(log_tail(log_path))
+            raise
+        finally:
+            backend.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
