@@ -153,3 +153,11 @@ def test_least_recently_used_images_are_evicted_but_not_those_in_use(a_server_fa
     second = other.upload_image(np.full((10, 20, 30), 3, np.int16), np.eye(4))
     assert other.has_image(kept) and other.has_image(second)
     assert not other.has_image(first)
+
+
+def test_the_client_refuses_an_image_over_the_server_limits_before_sending_it(a_server_factory):
+    server = a_server_factory(max_dimension=64)
+    client = server.client()
+    client.connect(heartbeat=False)
+    with pytest.raises(errors.TooLargeError, match="64 voxels per axis"):
+        client.upload_image(np.zeros((2, 2, 65), np.uint8), np.eye(4))

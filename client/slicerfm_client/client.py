@@ -280,11 +280,25 @@ class SlicerFMClient:
         image_id = image_id or geometry.image_id(array.dtype.name, array.shape, ijk_to_ras, data_sha256)
         if self.has_image(image_id):
             return image_id
+        self._check_limits(array)
         meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
         body = wire.encode_iter(array, meta, chunk_bytes=self.chunk_bytes, sha256=data_sha256)
         self._request("PUT", protocol.image_path(image_id), data=body, session=False,
                       headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
         return image_id
+
+    def _check_limits(self, array: np.ndarray) -> None:
+        """Refuse locally what the server would refuse, before sending gigabytes."""
+        limits = self.server_info.get("limits") or {}
+        if array.ndim == 3 and limits:
+            if max(array.shape) > limits.get("max_dimension", float("inf")):
+                raise errors.TooLargeError(
+                    f"image shape {list(array.shape)} exceeds the server's limit of "
+                    f"{limits['max_dimension']} voxels per axis; crop or resample it")
+            if array.size > limits.get("max_voxels", float("inf")):
+                raise errors.TooLargeError(
+                    f"image of {array.size:,} voxels exceeds the server's limit of "
+                    f"{limits['max_voxels']:,}; crop or resample it")
 
     def attach_image(self, image_id: str) -> Dict[str, Any]:
         """Make ``image_id`` the session's image (clears the session's segments)."""
