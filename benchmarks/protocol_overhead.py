@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     parser.add_argument("--per-click", action="store_true", help="also print every click")
     args = parser.parse_args(argv)
 
-    from slicerfm_client import errors
+    from slicerfm_client import errors, protocol
     from slicerfm_client.client import SlicerFMClient
 
     t0 = time.perf_counter()
@@ -309,6 +309,15 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         client.set_image(array, ijk_to_ras, "CT")
         print(f"upload + attach: {time.perf_counter() - t0:.2f} s")
+
+        floor = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            client.heartbeat()
+            floor.append((time.perf_counter() - t0) * 1000.0)
+        med, p90, mx = stats(floor[1:])
+        print(f"HTTP floor: POST {protocol.PATH_HEARTBEAT} (JSON, no work) round trip: "
+              f"median {med:.2f} ms, p90 {p90:.2f} ms, max {mx:.2f} ms (29 calls)")
 
         plan = click_plan(args.clicks)
         updates = run_clicks(client, BALL_ENGINE, plan)
