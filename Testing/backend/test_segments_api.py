@@ -243,3 +243,14 @@ def test_sessions_do_not_see_each_others_segments(a_server, a_ct_like_volume):
     assert bob.segments() == []
     with pytest.raises(errors.SegmentNotFoundError):
         bob.undo("a")
+
+
+def test_an_oversized_json_request_is_refused_with_413(a_connected_client):
+    import requests
+
+    from slicerfm_client import protocol
+
+    client = a_connected_client
+    response = requests.post(client.url + protocol.PATH_INTERACT, data=b"{" + b" " * 100_000 + b"}",
+                             headers=client._headers())
+    assert response.status_code == 413 and response.json()["error"] == protocol.ERROR_TOO_LARGE

@@ -51,3 +51,11 @@ def test_the_content_id_depends_on_voxels_geometry_dtype_and_shape_only():
                 geometry.image_id("int32", (2, 3, 4), np.eye(4), "a" * 64),
                 geometry.image_id("int16", (4, 3, 2), np.eye(4), "a" * 64),
                 geometry.image_id("int16", (2, 3, 4), np.eye(4), "b" * 64)}) == 5
+
+
+def test_the_canonical_geometry_is_a_plain_string_any_language_can_reproduce():
+    matrix = np.diag([-0.8, -0.8, 2.5, 1.0])
+    matrix[0, 3] = -1e-9  # rounds to negative zero, written as 0.000000
+    assert geometry.canonical_geometry("int16", (2, 3, 4), matrix) == (
+        b"int16|2,3,4|-0.800000,0.000000,0.000000,0.000000,0.000000,-0.800000,0.000000,0.000000,"
+        b"0.000000,0.000000,2.500000,0.000000,0.000000,0.000000,0.000000,1.000000")

@@ -39,7 +39,8 @@ class MaskUpdate:
 
     ``bbox`` is ``((k0, j0, i0), (k1, j1, i1))`` (stop exclusive) in voxels of the image, or
     None when nothing changed; ``mask`` is bool with the bbox's shape. ``timings_ms`` holds
-    the server's stages (decode, engine, lock, diff, encode) and ``roundtrip_ms`` the
+    the server's stages in ms from its Server-Timing header (decode, queue, engine,
+    engine.<stage>, commit, encode, server) and ``roundtrip_ms`` the
     client-measured total. ``wire_bytes`` is the response body size.
     """
 
@@ -301,7 +302,8 @@ class SlicerFMClient:
                     f"{limits['max_voxels']:,}; crop or resample it")
 
     def attach_image(self, image_id: str) -> Dict[str, Any]:
-        """Make ``image_id`` the session's image (clears the session's segments)."""
+        """Make ``image_id`` the session's image. Re-attaching the same image keeps the
+        session's segments; another image starts with none."""
         with self._lock:
             result = self._request("POST", protocol.PATH_ATTACH_IMAGE, json={"image_id": image_id}).json()
             self.image_id = image_id

@@ -9,7 +9,6 @@ by the voxel size; column 3 is the RAS position of voxel (0, 0, 0).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -66,22 +65,35 @@ def spacing_kji(ijk_to_ras) -> Tuple[float, float, float]:
     return tuple(float(s) for s in spacing_ijk[::-1])
 
 
+def _fixed6(value: float) -> str:
+    """printf ``%.6f`` of a float, with negative zero written as ``0.000000``."""
+    text = f"{float(value):.6f}"
+    return "0.000000" if text == "-0.000000" else text
+
+
 def canonical_geometry(dtype: str, shape: Sequence[int], ijk_to_ras) -> bytes:
-    """Canonical bytes of the image description; matrix entries rounded to 1e-6 mm."""
-    matrix = np.round(as_matrix(ijk_to_ras), 6) + 0.0  # + 0.0 turns -0.0 into 0.0
-    return json.dumps(
-        {"dtype": str(np.dtype(dtype).name), "shape": [int(s) for s in shape],
-         "ijk_to_ras": matrix.tolist()},
-        separators=(",", ":"), sort_keys=True,
-    ).encode("ascii")
+    """Canonical ASCII description of an image, easy to reproduce in any language::
+
+        <dtype>|<K>,<J>,<I>|<m00>,<m01>,...,<m33>
+
+    dtype is the numpy name ("int16"), K, J, I are decimal integers and the 16 matrix
+    entries (row-major) are printf ``%.6f`` strings, "-0.000000" written as "0.000000".
+    """
+    matrix = as_matrix(ijk_to_ras)
+    return "|".join([
+        np.dtype(dtype).name,
+        ",".join(str(int(s)) for s in shape),
+        ",".join(_fixed6(v) for v in matrix.ravel()),
+    ]).encode("ascii")
 
 
 def image_id(dtype: str, shape: Sequence[int], ijk_to_ras, data_sha256: str) -> str:
-    """Content id of an image: SHA-256 over its canonical geometry and its data's SHA-256.
+    """Content id of an image: hex SHA-256 of ``canonical_geometry + "|" + data_sha256``,
+    where data_sha256 is the hex SHA-256 of the raw C-order voxel bytes (little-endian).
 
     Two uploads of the same voxels on the same grid get the same id, so the server stores
     an image once and a client can ask whether it is already there before sending it.
     """
     digest = hashlib.sha256(canonical_geometry(dtype, shape, ijk_to_ras))
-    digest.update(data_sha256.encode("ascii"))
+    digest.update(b"|" + data_sha256.encode("ascii"))
     return digest.hexdigest()

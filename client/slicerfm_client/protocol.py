@@ -17,8 +17,10 @@ Coordinates
     mapping homogeneous voxel indices ``(i, j, k, 1)`` to RAS millimetres, as
     ``vtkMRMLScalarVolumeNode.GetIJKToRASMatrix`` gives it. Prompts (points, boxes) are voxel
     coordinates of the uploaded image in the same ``(k, j, i)`` order as the array axes,
-    named ``*_kji`` in every message; a voxel's centre has integer coordinates. Bounding
-    boxes are ``[[k0, j0, i0], [k1, j1, i1]]`` with start inclusive and stop exclusive.
+    named ``*_kji`` in every message; a voxel's centre has integer coordinates. A box
+    *prompt* (``box_kji``) is two opposite corners, both inclusive voxel coordinates. A
+    *bounding box* of a mask (``bbox_kji``) is ``[[k0, j0, i0], [k1, j1, i1]]`` with start
+    inclusive and stop exclusive, like numpy slices.
 
 Authentication and sessions
     ``Authorization: Bearer <access token>`` when the server was started with a token.
@@ -82,6 +84,7 @@ ERROR_ENGINE_UNAVAILABLE = "engine_unavailable"
 ERROR_ENGINE_FAILED = "engine_failed"
 ERROR_NOTHING_TO_UNDO = "nothing_to_undo"
 ERROR_NO_IMAGE = "no_image_attached"
+ERROR_INTERNAL = "internal_error"
 
 
 def major(version: str) -> int:

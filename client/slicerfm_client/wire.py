@@ -54,6 +54,11 @@ class ChecksumMismatchError(WireFormatError):
     """The decoded array does not have the SHA-256 the header announced."""
 
 
+def load_codec() -> None:
+    """Import the compression library now (the server does it at start-up, not mid-upload)."""
+    _blosc2()
+
+
 def _blosc2():
     try:
         import blosc2

@@ -9,7 +9,7 @@ from typing import Optional
 
 from fastapi import FastAPI
 
-from slicerfm_client import protocol
+from slicerfm_client import protocol, wire
 
 from . import __version__
 from .errors import install_handlers
@@ -28,6 +28,7 @@ def make_app(settings: Optional[Settings] = None) -> FastAPI:
     OpenAPI docs are served at /docs and /openapi.json.
     """
     settings = settings or Settings()
+    wire.load_codec()
     state = ServerState.create(settings)
 
     @contextlib.asynccontextmanager

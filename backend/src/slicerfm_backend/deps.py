@@ -14,11 +14,12 @@ from .sessions import Session
 from .state import ServerState
 
 
-def get_state(request: Request) -> ServerState:
+# Dependencies are async: cheap checks run on the event loop instead of a worker thread.
+async def get_state(request: Request) -> ServerState:
     return request.app.state.slicerfm
 
 
-def check_protocol(
+async def check_protocol(
     client_version: Optional[str] = Header(None, alias=protocol.HEADER_PROTOCOL),
 ) -> None:
     """426 when the client announces an incompatible protocol (absent header: plain HTTP tools)."""
@@ -31,7 +32,7 @@ def check_protocol(
         )
 
 
-def check_token(
+async def check_token(
     state: ServerState = Depends(get_state),
     authorization: Optional[str] = Header(None),
 ) -> None:
@@ -54,14 +55,14 @@ def _session(state: ServerState, token: Optional[str], activity: bool) -> Sessio
     return state.sessions.get(token, activity=activity)
 
 
-def current_session(
+async def current_session(
     state: ServerState = Depends(get_state),
     token: Optional[str] = Header(None, alias=protocol.HEADER_SESSION),
 ) -> Session:
     return _session(state, token, activity=True)
 
 
-def heartbeat_session(
+async def heartbeat_session(
     state: ServerState = Depends(get_state),
     token: Optional[str] = Header(None, alias=protocol.HEADER_SESSION),
 ) -> Session:

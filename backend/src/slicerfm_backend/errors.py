@@ -75,7 +75,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, error: Exception):
         log.exception("unexpected server error")
         return _error_response(
-            500, "internal_error",
+            500, protocol.ERROR_INTERNAL,
             f"internal server error ({type(error).__name__}: {error}); the server keeps running "
             "and other sessions are unaffected. Please report this with the server log.",
         )

@@ -197,7 +197,7 @@ class SegmentSet:
 
     def labelmap(self) -> Tuple[np.ndarray, List[dict]]:
         """Dense label volume (K, J, I); locked segments are painted last so they win overlaps."""
-        dtype = np.uint8 if self._next_label <= 255 else np.uint16
+        dtype = np.uint8 if self._next_label - 1 <= 255 else np.uint16
         labels = np.zeros(self.shape, dtype=dtype)
         ordered = sorted(self._segments.values(), key=lambda s: (s.locked, s.label))
         for segment in ordered:

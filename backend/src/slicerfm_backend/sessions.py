@@ -103,8 +103,8 @@ class SessionManager:
         gone = [
             s for s in self._sessions.values()
             if not s.lock.locked()  # a session busy with a long request is alive
-            and now - s.last_seen > self.settings.liveness_timeout_s
-            or now - s.last_active > self.settings.idle_timeout_s
+            and (now - s.last_seen > self.settings.liveness_timeout_s
+                 or now - s.last_active > self.settings.idle_timeout_s)
         ]
         for session in gone:
             del self._sessions[session.id]

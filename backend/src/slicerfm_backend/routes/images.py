@@ -45,12 +45,16 @@ async def upload_image(image_id: str, request: Request, response: Response,
                        state: ServerState = Depends(get_state)) -> dict:
     """Streamed upload of an image message (see wire format); decoded as it arrives."""
     _check_id(image_id)
+    stream = request.stream()
     if image_id in state.images:
+        # Already stored (another client won the race): read the body through so the client
+        # hears this answer rather than a reset connection, but decode nothing.
+        async for _ in stream:
+            pass
         response.status_code = 200
         return _describe(state.images.get(image_id))
     upload = state.images.new_decoder(image_id)
     buffer = bytearray()
-    stream = request.stream()
     try:
         async for piece in stream:
             buffer += piece

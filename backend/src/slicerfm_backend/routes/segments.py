@@ -57,10 +57,21 @@ def _mask_response(change: Change, segments: SegmentSet, timings: Dict[str, floa
                     headers={"Server-Timing": _server_timing(timings)})
 
 
+async def read_limited(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
+    return bytes(body)
+
+
 async def _json_body(request: Request) -> dict:
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise ApiError(413, protocol.ERROR_TOO_LARGE, "request body too large for a JSON request")
+    raw = await read_limited(request, MAX_JSON_BYTES, "a JSON request body")
     try:
         body = json.loads(raw)
     except ValueError as error:
@@ -141,9 +152,7 @@ async def seed(request: Request, session: Session = Depends(current_session)) ->
     """Replace a segment with a mask message (uint8 0/1) whose meta gives "segment" and
     "bbox_kji"; used to re-seed a segment from the client's copy after a reconnect."""
     started = time.perf_counter()
-    raw = await request.body()
-    if len(raw) > MAX_SEED_BYTES:
-        raise ApiError(413, protocol.ERROR_TOO_LARGE, "seed mask too large")
+    raw = await read_limited(request, MAX_SEED_BYTES, "a seed mask message")
     try:
         header, mask = await run_in_threadpool(wire.decode, raw)
     except wire.WireFormatError as error:
