@@ -1,0 +1,26 @@
+"""Slicer-dependent helpers of the SlicerFM module (MRML only: no Qt, no ``slicer.app``).
+
+Every function takes the scene's nodes as arguments and uses only ``from slicer import
+vtkMRML...`` classes and module logics, so the package runs on the ``slicer-core`` wheel.
+
+Conventions (same as :mod:`slicerfm_client.protocol`): arrays in numpy ``(k, j, i)`` order;
+``ijk_to_ras_world`` = the (4, 4) matrix from voxel index ``(i, j, k, 1)`` to WORLD RAS mm
+(after linear parent transforms); prompts in continuous ``(k, j, i)`` voxel coordinates;
+``bbox_kji`` = ``[[k0, j0, i0], [k1, j1, i1]]``, start inclusive, stop exclusive.
+
+Modules:
+    volume_io        volume node -> (array_kji, ijk_to_ras_world) and back
+    prompts          markups points / ROI -> (k, j, i) prompts
+    segment_io       mask update -> segment (box only), segment -> mask on the volume grid
+    editor_settings  Segment Editor node (overwrite, editable area, intensity) -> parameters
+    undo             undo states before an edit (Segment Editor history or scene undo)
+    labelmap_grid    resampling between the volume grid and a segmentation's grids
+    vtk_arrays       numpy <-> vtkImageData / vtkOrientedImageData / vtkMatrix4x4
+"""
+
+from .prompts import markups_to_points, ras_to_kji, roi_to_box, set_prompt_polarity
+from .segment_io import apply_mask_update, segment_to_mask
+from .volume_io import volume_to_array
+
+__all__ = ["apply_mask_update", "markups_to_points", "ras_to_kji", "roi_to_box",
+           "segment_to_mask", "set_prompt_polarity", "volume_to_array"]
