@@ -1,5 +1,4 @@
-"""Fixtures for the SlicerFMLib tests on slicer-core (see mrml_helpers for the import
-precaution that ``import slicer`` needs here). No display, no environment variable."""
+"""Fixtures for the SlicerFMLib tests on slicer-core. No display, no environment variable."""
 
 import numpy as np
 import pytest
