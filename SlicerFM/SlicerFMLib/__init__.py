@@ -16,6 +16,15 @@ Modules:
     undo             undo states before an edit (Segment Editor history or scene undo)
     labelmap_grid    resampling between the volume grid and a segmentation's grids
     vtk_arrays       numpy <-> vtkImageData / vtkOrientedImageData / vtkMatrix4x4
+    logic            InteractiveSegmentationLogic: the module's Logic (no Qt, no widget)
+    connection       local backend process or remote server, status, error messages
+    jobs             what the worker thread does: upload, attach, seed, interact (no MRML)
+    segment_sync     Slicer's segment vs the server's copy: mirrors, stamps, seeds
+    worker           background thread + main-thread delivery (Qt only in QtWorkerPump)
+    client_setup     finding slicerfm_client (bundled or ../client) and installing blosc2
+
+``logic``, ``connection`` and ``jobs`` import ``slicerfm_client``: call
+``client_setup.ensure_client()`` first inside Slicer (the module does).
 """
 
 from .prompts import markups_to_points, ras_to_kji, roi_to_box, set_prompt_polarity
