@@ -181,7 +181,10 @@ class InteractiveSegmentationLogic:
         for node in markupsNodes:
             @vtk.calldata_type(vtk.VTK_INT)
             def placed(caller, event, index, node=node):
-                self.addPointFromMarkups(node, index)
+                try:
+                    self.addPointFromMarkups(node, index)
+                except (ValueError, RuntimeError, errors.SlicerFMError) as error:
+                    self._notify(describe_error(error, self.connection.settings), ERROR)
 
             tag = node.AddObserver(vtkMRMLMarkupsNode.PointPositionDefinedEvent, placed)
             self._observed.append((node, tag))

@@ -171,11 +171,13 @@ class QtWorkerPump:
 
     ``on_slow(task)`` is called once per task that has been pending for ``slow_after_s``
     seconds (show a progress dialog then, not for quick calls); ``on_idle()`` when no task
-    is left (hide it). Needs Slicer's ``qt`` module.
+    is left after a slow one (hide it). The timer runs from ``start()`` to ``stop()``
+    (tasks may be submitted from VTK observers, e.g. a point placed in a view); a tick
+    with nothing pending costs next to nothing. Needs Slicer's ``qt`` module.
     """
 
     def __init__(self, worker: BackgroundWorker, on_slow: Callback = None,
-                 on_idle: Optional[Callable[[], None]] = None, interval_ms: int = 20,
+                 on_idle: Optional[Callable[[], None]] = None, interval_ms: int = 30,
                  slow_after_s: float = 0.8):
         import qt  # Slicer's PythonQt; this class is only used inside Slicer
 
@@ -189,7 +191,7 @@ class QtWorkerPump:
         self._timer.connect("timeout()", self._tick)
 
     def start(self) -> None:
-        """Start polling (call after submitting; the pump stops itself when idle)."""
+        """Start polling the worker."""
         if not self._timer.isActive():
             self._timer.start()
 
@@ -205,7 +207,6 @@ class QtWorkerPump:
     def _report(self) -> None:
         task = self.worker.current()
         if task is None:
-            self._timer.stop()
             if self._reported is not None and self.on_idle is not None:
                 self.on_idle()
             self._reported = None

@@ -9,7 +9,6 @@ import pytest
 from logic_helpers import ras_of, server_mask, slicer_mask
 from mrml_helpers import rotation
 
-from SlicerFMLib.editor_settings import set_segment_locked
 from SlicerFMLib.prompts import set_prompt_polarity
 from SlicerFMLib.segment_io import apply_mask_update
 from SlicerFMLib.volume_io import volume_to_array

@@ -1,0 +1,55 @@
+"""The module's prompt nodes, and the extension files Slicer's build needs."""
+
+import re
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from PIL import Image
+
+from SlicerFMLib.prompt_nodes import BOX, NEGATIVE, POSITIVE, prompt_nodes
+from SlicerFMLib.prompts import prompt_polarity
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = REPO / "SlicerFM"
+
+
+def test_prompt_nodes_are_created_once_with_their_polarity_and_distinct_colours(a_scene):
+    nodes = prompt_nodes(a_scene.scene)
+    assert prompt_nodes(a_scene.scene) == nodes          # found again, not duplicated
+    assert prompt_polarity(nodes[POSITIVE]) and not prompt_polarity(nodes[NEGATIVE])
+    assert nodes[BOX].IsA("vtkMRMLMarkupsROINode")
+    colours = {role: tuple(node.GetDisplayNode().GetSelectedColor())
+               for role, node in nodes.items()}
+    assert len(set(colours.values())) == 3
+
+
+def test_every_module_script_is_listed_in_the_module_cmakelists():
+    cmake = (MODULE / "CMakeLists.txt").read_text()
+    listed = set(re.findall(r"\$\{MODULE_NAME\}Lib/(\w+\.py)", cmake))
+    assert listed == {p.name for p in (MODULE / "SlicerFMLib").glob("*.py")}
+    for resource in re.findall(r"(Resources/[\w/.{}$]+)", cmake):
+        assert (MODULE / resource.replace("${MODULE_NAME}", "SlicerFM")).is_file(), resource
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
+    assert "../client/slicerfm_client" in cmake
+    assert "add_subdirectory(SlicerFM)" in (REPO / "CMakeLists.txt").read_text()
+
+
+def test_the_ui_file_names_every_widget_the_module_uses():
+    tree = ElementTree.parse(MODULE / "Resources" / "UI" / "SlicerFM.ui")
+    names = {w.get("name") for w in tree.iter("widget")}
+    source = (MODULE / "SlicerFM.py").read_text()
+    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    assert used and used <= names, sorted(used - names)
+    bound = {p.find("string").text for p in tree.iter("property")
+             if p.get("name") == "SlicerParameterName"}
+    wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SegmentEditorHistory")]
+    parameters = set(re.findall(r"^    (\w+): ", wrapper, re.MULTILINE))
+    assert {"inputVolume", "connectionMode", "serverUrl", "backendPath"} <= bound <= parameters
+    assert "token" not in " ".join(parameters).lower()      # the token is never saved
+
+
+def test_the_icons_are_square_pngs():
+    for path in (MODULE / "Resources" / "Icons" / "SlicerFM.png",
+                 REPO / "Resources" / "Icons" / "SlicerFM.png"):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] == image.size[1] >= 64
