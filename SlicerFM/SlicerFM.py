@@ -348,7 +348,8 @@ class SlicerFMLogic(ScriptedLoadableModuleLogic, InteractiveSegmentationLogic):
     """The module's Logic: :class:`InteractiveSegmentationLogic` plus Slicer's parameter
     node. From the Python console (calls block and raise errors there)::
 
-        logic = slicer.util.getModuleLogic("SlicerFM")  # or SlicerFM.SlicerFMLogic()
+        import SlicerFM
+        logic = SlicerFM.SlicerFMLogic()     # inline runner (the widget's own runs in the background)
         logic.connect(ConnectionSettings(mode="remote", url="http://gpu:8765", token="..."))
         logic.setInputs(volumeNode, segmentationNode, segmentID)
         logic.addPoint([10.0, -25.0, 40.0], positive=True)   # world RAS mm
