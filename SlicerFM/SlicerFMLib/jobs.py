@@ -99,9 +99,13 @@ class Outcome:
 
 
 def _send_seed(client, seed: SeedPayload) -> None:
-    if seed.locked:
+    """Seed; a segment the server holds locked is unlocked for it (and locked again when
+    ``seed.locked``)."""
+    try:
+        client.seed(seed.name, seed.block, seed.bbox_kji)
+    except errors.SegmentLockedError:
         client.lock(seed.name, False)
-    client.seed(seed.name, seed.block, seed.bbox_kji)
+        client.seed(seed.name, seed.block, seed.bbox_kji)
     if seed.locked:
         client.lock(seed.name, True)
 

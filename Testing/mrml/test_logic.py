@@ -110,6 +110,21 @@ def test_a_locked_segment_keeps_its_voxels_and_refuses_edits(a_logic_on_the_bloc
     np.testing.assert_array_equal(slicer_mask(volume, segmentation, "other"), half)
 
 
+def test_a_locked_segment_painted_in_slicer_is_seeded_when_it_is_unlocked(a_logic_on_the_block):
+    logic, volume, segmentation = a_logic_on_the_block
+    array, ijk_to_ras = volume_to_array(volume)
+    logic.addPoint(ras_of(volume, INSIDE))
+    logic.setSegmentLocked(True)
+    painted = np.ones((2, 2, 2), bool)          # a paint brush ignores SlicerFM's lock
+    apply_mask_update(segmentation, "organ", [[0, 0, 0], [2, 2, 2]], painted, ijk_to_ras)
+    logic.setSegmentLocked(False)
+    assert not logic.isSegmentLocked()
+    got = slicer_mask(volume, segmentation, "organ")
+    assert got[:2, :2, :2].all() and got[INSIDE]
+    np.testing.assert_array_equal(got, server_mask(logic, segmentation, "organ"))
+    assert [s["locked"] for s in logic.connection.client.segments()] == [False]
+
+
 def test_the_segment_editor_masking_settings_apply_to_ai_results(a_scene, a_logic_on_the_block):
     from slicer import vtkMRMLSegmentationNode
 

@@ -1,6 +1,8 @@
 """The module's prompt nodes, and the extension files Slicer's build needs."""
 
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -53,3 +55,17 @@ def test_the_icons_are_square_pngs():
                  REPO / "Resources" / "Icons" / "SlicerFM.png"):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] == image.size[1] >= 64
+
+
+def test_a_checkout_finds_the_client_in_the_sibling_client_folder():
+    """Without site-packages (-S) the installed client is invisible: the module must fall
+    back to ../client, and outside Slicer a missing blosc2 is an ImportError, not a pip run."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import client_setup as c\n"
+        "c.ensure_client_importable(); import slicerfm_client; print(slicerfm_client.__file__)\n"
+        "try:\n    c.ensure_dependencies()\nexcept ImportError:\n    print('no blosc2')\n")
+    completed = subprocess.run([sys.executable, "-S", "-c", code, str(MODULE / "SlicerFMLib")],
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        str(REPO / "client" / "slicerfm_client" / "__init__.py"), "no blosc2"]
