@@ -97,6 +97,7 @@ class InteractiveSegmentationLogic:
         self.changedCallback: Optional[Callable[[], None]] = None
         self.lastUpdate = None
         self._image: Optional[ImageRecord] = None
+        self._scene = None
         self._states = {}
         self._observed = []
         self._inflight: Optional[Task] = None
@@ -252,6 +253,7 @@ class InteractiveSegmentationLogic:
                              f"{array.shape[3]} components per voxel")
         if op in (jobs.INTERACT, jobs.UNDO, jobs.REDO, jobs.RESET) and self.isSegmentLocked():
             raise ValueError(f"segment '{self._segment_name()}' is locked: unlock it first")
+        self._scene = self.volumeNode.GetScene()
         key = volume_key(self.volumeNode, array, ijk_to_ras)
         payload = None
         if recovering or self._image is None or self._image.key != key \
@@ -380,7 +382,7 @@ class InteractiveSegmentationLogic:
         if self._image is not None and self._image.image_id is None:
             self._image.image_id = outcome.image_id
         segmentation_id, segment_id, volume_id = job.target
-        scene = self.segmentationNode.GetScene() if self.segmentationNode is not None else None
+        scene = self._scene
         segmentation = scene.GetNodeByID(segmentation_id) if scene is not None else None
         volume = scene.GetNodeByID(volume_id) if scene is not None else None
         for state in self._states.values():
