@@ -1,55 +1,51 @@
 """The built-in ``classic`` engine: click/box segmentation with classical image processing.
 
-No weights, CPU only, deterministic. Every interaction recomputes the segment from all its
-prompts inside a region of interest (ROI), on a working grid of about 2 mm voxels (block
-means of the image, filled lazily and cached per image; see ``classic_grid``):
+No weights, CPU only, deterministic. Each interaction edits the segment locally, so a click
+can only change what it points at:
 
-1. each positive click gets an intensity class (robust mean and spread of the smoothed
-   image around it; a box gets the main mode of its middle third) and grows its own
-   region: the voxels fitting that class, reached from the click by a *seeded opening*
-   whose ball radius is half the click's depth in the region (so a click deep in an organ
-   does not leak through thin bridges into neighbours of the same intensity), within a
-   distance tied to that depth;
-2. negative clicks of clearly different intensity split the intensity range; negative
-   clicks in the grown region compete with the positive ones in a marker watershed on the
-   gradient magnitude, so a negative click removes the region it lies in;
-3. holes are filled (3-D and per axial slice), only components holding a positive click
-   survive, and the ROI grows wherever the segment touches its border (large organs).
+- a positive click (or a box) *adds* the object it marks: voxels of its intensity class
+  reached from it through a seeded opening, split by a marker watershed from any negative
+  click of the segment it would swallow (see :func:`.classic_region.grow`);
+- a negative click *removes* its watershed basin from the connected part of the segment it
+  lies in, competing with the positive clicks there (:func:`.classic_region.cut`); outside
+  the segment it changes nothing.
 
-The result covers the whole ROI, which always includes the previous mask's bounding box,
-so voxels a negative click removes are cleared. Arrays are numpy ``(k, j, i)``; spacings
-are mm along the same axes.
+All work happens on a working grid of about 2 mm voxels (block means of the image, filled
+lazily and cached per image; see :mod:`.classic_grid`) inside a region of interest (ROI)
+around the click, which grows on every side the result touches (large organs) up to
+``MAX_EXTENT_MM`` per axis and ``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the answer's bounding box stay untouched.
+Arrays are numpy ``(k, j, i)``; spacings are mm along the same axes.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy import ndimage
 
-from .base import BBox, Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
+from .base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .classic_grid import WorkingGrid
-from .classic_region import RoiPrompts, segment_roi
+from .classic_intensity import MIN_SPREAD_CT, box_class, click_class, looks_like_ct
+from .classic_region import cut, grow
 
-INIT_MM = 45.0  # initial ROI half-size around positive clicks (mm)
-GROW_MM = 45.0  # how far the ROI grows on a side the segment touches (mm)
+INIT_MM = 45.0  # initial ROI half-size around a click (mm)
+GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
 MAX_EXTENT_MM = 330.0  # the ROI never grows beyond this per axis: a click cannot flood the body
 MAX_GROWS = 4
+MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
+SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm)
 
-
-def looks_like_ct(values: np.ndarray) -> bool:
-    """True when intensities look like Hounsfield units (air near -1000, soft tissue near 0)."""
-    lo, hi = np.percentile(values, [1, 99])
-    return bool(lo < -500 and -200 < hi < 4000)
+Vec = np.ndarray  # int (3,) working-grid voxel index
 
 
 class _Prompts:
-    """Prompts on the working grid: points as (k, j, i) working voxels, boxes as inclusive corners."""
+    """The segment's prompts on the working grid, oldest first."""
 
     def __init__(self, prompts: Sequence[Prompt], grid: WorkingGrid):
-        self.points: List[Tuple[np.ndarray, bool]] = []
-        self.boxes: List[Tuple[np.ndarray, np.ndarray]] = []
+        self.points: List[Tuple[Vec, bool]] = []
+        self.boxes: List[Tuple[Vec, Vec]] = []  # inclusive corners
         top = np.array(grid.image.shape) - 1
         f = np.array(grid.factors)
         for p in prompts:
@@ -60,19 +56,17 @@ class _Prompts:
                 a, b = (np.clip(np.round(np.asarray(c, float)).astype(int), 0, top) for c in p.box_kji)
                 self.boxes.append((np.minimum(a, b) // f, np.maximum(a, b) // f))
 
-    @property
-    def positives(self) -> List[np.ndarray]:
-        return [p for p, positive in self.points if positive]
+    def inside(self, lo: Vec, hi: Vec, positive: bool) -> List[Tuple[int, int, int]]:
+        """ROI-relative voxels of the clicks of one sign that lie in ``[lo, hi)``."""
+        return [tuple(int(v) for v in p - lo) for p, s in self.points
+                if s == positive and np.all(p >= lo) and np.all(p < hi)]
 
-    def relative(self, lo: np.ndarray, hi: np.ndarray) -> RoiPrompts:
-        """Prompts relative to the ROI ``[lo, hi)``; points outside it are dropped."""
-        out = RoiPrompts()
-        for p, positive in self.points:
-            if np.all(p >= lo) and np.all(p < hi):
-                out.points.append((tuple(int(v) for v in p - lo), positive))
-        for a, b in self.boxes:
-            out.boxes.append((np.clip(a - lo, 0, hi - lo), np.clip(b + 1 - lo, 0, hi - lo)))
-        return out
+    def box_around(self, p: Vec) -> Optional[Tuple[Vec, Vec]]:
+        """Bounding box ``[lo, hi)`` of the boxes holding ``p`` (None when none does)."""
+        holding = [(a, b + 1) for a, b in self.boxes if np.all(p >= a) and np.all(p <= b)]
+        if not holding:
+            return None
+        return np.min([a for a, _ in holding], axis=0), np.max([b for _, b in holding], axis=0)
 
 
 class ClassicEngine(Engine):
@@ -88,80 +82,156 @@ class ClassicEngine(Engine):
     )
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
-        timings: Dict[str, float] = {}
         t0 = time.perf_counter()
-        image = request.image
-        cache = request.cache
+        timings: Dict[str, float] = {}
+        image, cache = request.image, request.cache
         grid = cache.get("classic_grid")
         if grid is None or grid.image is not image.array:
             grid = cache["classic_grid"] = WorkingGrid(image.array, image.spacing_kji)
             cache["classic_ct"] = None
+        if cache.get("classic_ct") is None:
+            if image.modality in ("CT", "MR"):
+                cache["classic_ct"] = image.modality == "CT"
+            else:
+                step = tuple(slice(None, None, max(1, n // 32)) for n in image.array.shape)
+                cache["classic_ct"] = looks_like_ct(image.array[step])
         prompts = _Prompts(request.prompts, grid)
-        prev = request.previous.bbox()
-        if not prompts.positives and not prompts.boxes:
-            # Only negative clicks: there is no object; clear what was there.
-            bbox = prev if prev is not None else _last_point_bbox(request.prompts, image.array.shape)
-            return EngineResult(bbox, np.zeros([b - a for a, b in zip(*bbox)], bool), timings)
+        last = request.prompts[-1]
+        if last.kind == "point" and not last.positive:
+            result = self._negative(grid, prompts, request, cache["classic_ct"], timings)
+        else:
+            result = self._positive(grid, prompts, request, cache["classic_ct"], timings)
+        _tick(timings, "total", t0)
+        return result
 
-        shape = np.array(grid.shape)
-        spacing = np.array(grid.spacing)
-        f = np.array(grid.factors)
-        # Initial ROI in working voxels [lo, hi): positive clicks, boxes, previous mask.
-        half = np.ceil(INIT_MM / spacing).astype(int)
-        parts = [(p - half, p + half + 1) for p in prompts.positives]
-        parts += [(a - 1, b + 2) for a, b in prompts.boxes]
-        if prev is not None:
-            parts.append((np.array(prev[0]) // f, -(-np.array(prev[1]) // f)))
-        lo = np.clip(np.min([a for a, _ in parts], axis=0), 0, shape)
-        hi = np.clip(np.max([b for _, b in parts], axis=0), 0, shape)
-        max_extent = np.maximum(np.ceil(MAX_EXTENT_MM / spacing).astype(int), hi - lo)
-        # Boxes bound the object: without clicks the ROI does not grow beyond them.
-        limit_lo, limit_hi = np.zeros(3, int), shape
-        if prompts.boxes and not prompts.positives:
-            limit_lo = np.maximum(0, np.min([a for a, _ in prompts.boxes], axis=0) - 1)
-            limit_hi = np.minimum(shape, np.max([b for _, b in prompts.boxes], axis=0) + 2)
-        step = np.ceil(GROW_MM / spacing).astype(int)
-        _tick(timings, "prepare", t0)
+    def _positive(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
+        """Add the object the last prompt (positive click or box) marks."""
+        shape, spacing = np.array(grid.shape), np.array(grid.spacing)
+        floor = MIN_SPREAD_CT if is_ct else None
+        if request.prompts[-1].kind == "box":
+            a, b = prompts.boxes[-1]
+            bound: Optional[Tuple[Vec, Vec]] = (a, b + 1)
+            lo, hi = np.maximum(a - 1, 0), np.minimum(b + 2, shape)
+            limit = (lo, hi)
+        else:
+            p = prompts.points[-1][0]
+            bound = prompts.box_around(p)
+            half = np.ceil(INIT_MM / spacing).astype(int)
+            lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, shape)
+            limit = (np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound else (np.zeros(3, int), shape)
+            lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
 
-        for attempt in range(MAX_GROWS + 1):
+        def compute(lo: Vec, hi: Vec):
+            img = self._smoothed(grid, lo, hi, timings)
+            raw = grid.crop(lo, hi)
             t = time.perf_counter()
-            crop = grid.crop(lo, hi)
-            _tick(timings, "grid", t)
-            if cache.get("classic_ct") is None:
-                cache["classic_ct"] = image.modality == "CT" or (
-                    image.modality == "unknown" and looks_like_ct(crop[::2, ::2, ::2])
-                )
-            mask = segment_roi(crop, prompts.relative(lo, hi), spacing, cache["classic_ct"], timings)
-            # Grow the ROI on every side the segment touches (unless at the image or box limit).
-            new_lo, new_hi = lo.copy(), hi.copy()
-            for axis in range(3):
-                if lo[axis] > limit_lo[axis] and np.take(mask, 0, axis=axis).any():
-                    new_lo[axis] = max(limit_lo[axis], lo[axis] - step[axis])
-                if hi[axis] < limit_hi[axis] and np.take(mask, mask.shape[axis] - 1, axis=axis).any():
-                    new_hi[axis] = min(limit_hi[axis], hi[axis] + step[axis])
-            # The extent cap trims the growth, never the current ROI.
-            over = np.maximum(0, (new_hi - new_lo) - max_extent)
-            new_lo = np.minimum(lo, new_lo + (over + 1) // 2)
-            new_hi = np.maximum(hi, new_hi - over // 2)
-            if attempt == MAX_GROWS or (np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi)):
-                break
-            lo, hi = new_lo, new_hi
+            allowed = np.ones(img.shape, bool)
+            if bound is not None:
+                allowed[:] = False
+                b_lo, b_hi = np.maximum(bound[0] - lo, 0), np.maximum(bound[1] - lo, 0)
+                allowed[b_lo[0]:b_hi[0], b_lo[1]:b_hi[1], b_lo[2]:b_hi[2]] = True
+            if request.prompts[-1].kind == "box":
+                seed, cls = box_class(img, np.maximum(bound[0] - lo, 0), bound[1] - lo, floor)
+            else:
+                v = tuple(int(c) for c in prompts.points[-1][0] - lo)
+                seed = np.zeros(img.shape, bool)
+                seed[v] = True
+                cls = click_class(img, v, spacing, floor)
+            negatives = [(q, click_class(img, q, spacing, floor)) for q in prompts.inside(lo, hi, False)]
+            gap = None
+            if request.prompts[-1].kind == "point":
+                before = grid.downsample_mask(request.previous.region(grid.to_image_bbox(lo, hi)), lo, hi)
+                if before.any() and not before[v]:
+                    gap = float(ndimage.distance_transform_edt(~before, sampling=spacing)[v])
+            region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap)
+            _tick(timings, "grow", t)
+            return region, region
 
+        (lo, hi), region = _grow_roi(compute, lo, hi, limit, spacing)
         t = time.perf_counter()
         bbox = grid.to_image_bbox(lo, hi)
-        full = grid.upsample(mask, lo, hi)
-        _tick(timings, "upsample", t)
+        previous = request.previous.region(bbox)
+        before = grid.downsample_mask(previous, lo, hi)
+        union = before | region
+        added = region | (ndimage.binary_fill_holes(union) & ~union)
+        values = previous | grid.upsample(added, lo, hi)
+        _tick(timings, "compose", t)
         timings["roi_voxels"] = float(np.prod(hi - lo))
-        _tick(timings, "total", t0)
-        return EngineResult(bbox, full, timings)
+        return EngineResult(bbox, values, timings)
+
+    def _negative(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
+        """Remove the part of the segment the last (negative) click marks."""
+        shape, spacing = np.array(grid.shape), np.array(grid.spacing)
+        n = prompts.points[-1][0]
+        half = np.ceil(INIT_MM / spacing).astype(int)
+        lo, hi = np.maximum(n - half, 0), np.minimum(n + half + 1, shape)
+        state: Dict[str, np.ndarray] = {}
+
+        def compute(lo: Vec, hi: Vec):
+            bbox = grid.to_image_bbox(lo, hi)
+            previous = request.previous.region(bbox)
+            segment = grid.downsample_mask(previous, lo, hi)
+            v = tuple(int(c) for c in n - lo)
+            labels, _ = ndimage.label(segment)
+            part = labels == labels[v] if labels[v] else np.zeros(segment.shape, bool)
+            state.update(previous=previous, segment=segment)
+            return part, None
+
+        (lo, hi), _ = _grow_roi(compute, lo, hi, (np.zeros(3, int), shape), spacing)
+        previous, segment = state["previous"], state["segment"]
+        bbox = grid.to_image_bbox(lo, hi)
+        v = tuple(int(c) for c in n - lo)
+        if not segment[v]:
+            # Outside the segment: nothing to remove; answer the clicked voxel unchanged.
+            pt = tuple(int(round(float(c))) for c in request.prompts[-1].point_kji)
+            pt = tuple(int(np.clip(c, 0, s - 1)) for c, s in zip(pt, grid.image.shape))
+            one = (pt, tuple(c + 1 for c in pt))
+            return EngineResult(one, request.previous.region(one), timings)
+        img = self._smoothed(grid, lo, hi, timings)
+        t = time.perf_counter()
+        removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing)
+        _tick(timings, "cut", t)
+        t = time.perf_counter()
+        values = previous & ~grid.upsample(removed, lo, hi)
+        _tick(timings, "compose", t)
+        timings["roi_voxels"] = float(np.prod(hi - lo))
+        return EngineResult(bbox, values, timings)
+
+    @staticmethod
+    def _smoothed(grid: WorkingGrid, lo: Vec, hi: Vec, timings) -> np.ndarray:
+        t = time.perf_counter()
+        crop = grid.crop(lo, hi)
+        _tick(timings, "grid", t)
+        t = time.perf_counter()
+        img = ndimage.gaussian_filter(crop, sigma=SMOOTH_MM / np.array(grid.spacing), mode="nearest")
+        _tick(timings, "smooth", t)
+        return img
+
+
+def _grow_roi(compute: Callable, lo: Vec, hi: Vec, limit: Tuple[Vec, Vec], spacing: np.ndarray):
+    """Run ``compute(lo, hi) -> (extent_mask, value)`` and enlarge ``[lo, hi)`` while the mask
+    touches a side of the ROI that is not at ``limit``; returns ``((lo, hi), value)``."""
+    step = np.ceil(GROW_MM / spacing).astype(int)
+    max_extent = np.maximum(np.ceil(MAX_EXTENT_MM / spacing).astype(int), hi - lo)
+    for attempt in range(MAX_GROWS + 1):
+        mask, value = compute(lo, hi)
+        new_lo, new_hi = lo.copy(), hi.copy()
+        for axis in range(3):
+            if lo[axis] > limit[0][axis] and np.take(mask, 0, axis=axis).any():
+                new_lo[axis] = max(limit[0][axis], lo[axis] - step[axis])
+            if hi[axis] < limit[1][axis] and np.take(mask, mask.shape[axis] - 1, axis=axis).any():
+                new_hi[axis] = min(limit[1][axis], hi[axis] + step[axis])
+        # The extent cap trims the growth, never the current ROI.
+        over = np.maximum(0, (new_hi - new_lo) - max_extent)
+        new_lo = np.minimum(lo, new_lo + (over + 1) // 2)
+        new_hi = np.maximum(hi, new_hi - over // 2)
+        if np.prod(new_hi - new_lo) > MAX_ROI_VOXELS:
+            return (lo, hi), value
+        if attempt == MAX_GROWS or (np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi)):
+            return (lo, hi), value
+        lo, hi = new_lo, new_hi
+    raise AssertionError("unreachable")
 
 
 def _tick(timings: Dict[str, float], stage: str, start: float) -> None:
     timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1e3
-
-
-def _last_point_bbox(prompts: Sequence[Prompt], shape: Sequence[int]) -> BBox:
-    """A one-voxel bbox at the last prompt's point (an empty answer needs some bbox)."""
-    p: Optional[Sequence[float]] = prompts[-1].point_kji if prompts else None
-    v = [int(np.clip(round(c), 0, n - 1)) for c, n in zip(p or (0, 0, 0), shape)]
-    return tuple(v), tuple(c + 1 for c in v)

@@ -76,6 +76,21 @@ class WorkingGrid:
         stop = tuple(min(b * f, n) for b, f, n in zip(hi, self.factors, self.image.shape))
         return start, stop
 
+    def downsample_mask(self, mask: np.ndarray, lo: Sequence[int], hi: Sequence[int]) -> np.ndarray:
+        """Working-grid mask over ``[lo, hi)`` from the image-resolution ``mask`` of that region.
+
+        ``mask`` has the shape of ``to_image_bbox(lo, hi)``; a working voxel is set when at
+        least half of its block is.
+        """
+        if self.factors == (1, 1, 1):
+            return mask.astype(bool, copy=True)
+        sh = [b - a for a, b in zip(lo, hi)]
+        f = self.factors
+        pad = [(0, n * s - m) for n, s, m in zip(sh, f, mask.shape)]
+        full = np.pad(mask, pad, mode="edge") if any(p[1] for p in pad) else mask
+        fraction = full.reshape(sh[0], f[0], sh[1], f[1], sh[2], f[2]).mean(axis=(1, 3, 5), dtype=np.float32)
+        return fraction >= 0.5
+
     def upsample(self, mask: np.ndarray, lo: Sequence[int], hi: Sequence[int]) -> np.ndarray:
         """Nearest-neighbour copy of a working-grid mask over ``[lo, hi)`` at image resolution."""
         out = mask
