@@ -1,7 +1,8 @@
 """Transfer costs: upload size and speed, server memory during an upload, response sizes.
 
 For each image -- the synthetic 512x512x300 int16 CT of ``protocol_overhead.py`` (157 MB raw)
-and the real CT ``/work/shared/data/abdomen_ct/example_ct.nii.gz`` (read with SimpleITK,
+and the real CT ``abdomen_ct/example_ct.nii.gz`` of the sample data (``$SLICERFM_DATA``, else
+``../shared/data``) (read with SimpleITK,
 cast to int16) -- a fresh REAL backend process is started (``LocalBackend`` with
 ``default_command()``; engines ``bench_ball`` and ``classic``) and this prints:
 
@@ -18,8 +19,7 @@ cast to int16) -- a fresh REAL backend process is started (``LocalBackend`` with
 * on the synthetic CT: bytes of mask responses per click, as a fraction of a full uint8 label
   volume (512x512x300 = 78.6 MB raw) and of that label map's own wire message, for the
   negligible ``bench_ball`` engine (30 clicks, 17^3 ball boxes) and for ``classic`` centre
-  clicks on four organs (``--classic-organs``; the spleen is left out by default because
-  ``classic`` leaks into the 10 HU-contrast surroundings and needs ~25 s there).
+  clicks on five organs (``--classic-organs``).
 
 Run::
 
@@ -49,7 +49,8 @@ from protocol_overhead import (  # noqa: E402
     start_backend,
 )
 
-REAL_CT = "/work/shared/data/abdomen_ct/example_ct.nii.gz"
+DATA = Path(os.environ.get("SLICERFM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+REAL_CT = str(DATA / "abdomen_ct" / "example_ct.nii.gz")
 FULL_LABEL_SHAPE = (300, 512, 512)
 
 
@@ -182,7 +183,7 @@ def response_sizes(client, array_shape, classic_organs) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--classic-organs", default="liver,kidney_left,kidney_right,lung_left")
+    parser.add_argument("--classic-organs", default="liver,spleen,kidney_left,kidney_right,lung_left")
     parser.add_argument("--real-ct", default=REAL_CT)
     args = parser.parse_args(argv)
     from slicerfm_client.client import SlicerFMClient

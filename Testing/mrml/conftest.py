@@ -94,8 +94,4 @@ def a_block_volume(a_scene, a_parent_transform):
 @pytest.fixture
 def an_organ_segmentation(a_scene):
     """A segmentation node with empty segments 'organ' and 'other' (own frame = world)."""
-    node = a_scene.add("vtkMRMLSegmentationNode", "seg")
-    node.CreateDefaultDisplayNodes()
-    for name in ("organ", "other"):
-        node.GetSegmentation().AddEmptySegment(name, name)
-    return node
+    return a_scene.add_segmentation("organ", "other")

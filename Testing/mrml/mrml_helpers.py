@@ -59,6 +59,14 @@ class SceneWithLogics:
         assert node is not None, f"the scene cannot create {class_name}"
         return node
 
+    def add_segmentation(self, *segment_names, name="seg"):
+        """A segmentation node with display nodes and empty segments (ID = name)."""
+        node = self.add("vtkMRMLSegmentationNode", name)
+        node.CreateDefaultDisplayNodes()
+        for segment in segment_names:
+            node.GetSegmentation().AddEmptySegment(segment, segment)
+        return node
+
     def add_linear_transform(self, matrix, parent=None):
         transform = self.add("vtkMRMLLinearTransformNode")
         transform.SetMatrixTransformToParent(numpy_to_matrix(matrix))

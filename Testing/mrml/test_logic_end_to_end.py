@@ -44,9 +44,7 @@ def a_spleen_scene(a_scene, the_spleen_case):
     ct = load(a_scene, "vtkMRMLScalarVolumeNode", the_spleen_case[0])
     labels = load(a_scene, "vtkMRMLLabelMapVolumeNode", the_spleen_case[1])
     reference = volume_to_array(labels)[0] == SPLEEN
-    segmentation = a_scene.add("vtkMRMLSegmentationNode", "segmentation")
-    segmentation.CreateDefaultDisplayNodes()
-    segmentation.GetSegmentation().AddEmptySegment("spleen", "spleen")
+    segmentation = a_scene.add_segmentation("spleen", name="segmentation")
     return ct, reference, segmentation
 
 

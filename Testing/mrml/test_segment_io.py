@@ -35,11 +35,7 @@ def a_volume_geometry(an_oblique_volume):
 @pytest.fixture
 def a_segmentation(a_scene):
     """A segmentation node (own RAS frame = world) with empty segments a, b, c."""
-    node = a_scene.add("vtkMRMLSegmentationNode", "seg")
-    node.CreateDefaultDisplayNodes()
-    for name in ("a", "b", "c"):
-        node.GetSegmentation().AddEmptySegment(name, name)
-    return node
+    return a_scene.add_segmentation("a", "b", "c")
 
 
 def read(segmentation, geometry, segment_id):

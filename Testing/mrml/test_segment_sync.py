@@ -30,10 +30,7 @@ def a_tracked_segment(a_scene, an_oblique_volume):
     """(state of segment 'a', segmentation, shape, ijk_to_ras_world) after one write."""
     volume, array = an_oblique_volume
     _, ijk_to_ras = volume_to_array(volume)
-    segmentation = a_scene.add("vtkMRMLSegmentationNode", "seg")
-    segmentation.CreateDefaultDisplayNodes()
-    for name in ("a", "b"):
-        segmentation.GetSegmentation().AddEmptySegment(name, name)
+    segmentation = a_scene.add_segmentation("a", "b")
     state = new_state(segmentation, "a", array.shape, ijk_to_ras)
     bbox = ((2, 3, 4), (6, 8, 9))
     apply_mask_update(segmentation, "a", bbox, np.ones((4, 5, 5), bool), ijk_to_ras)

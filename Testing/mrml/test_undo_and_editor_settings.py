@@ -17,10 +17,7 @@ def a_segmented_volume(a_scene, an_oblique_volume):
     """(segmentation with segments a and b, volume array, ijk_to_ras_world); b is a slab."""
     volume, array = an_oblique_volume
     _, ijk_to_ras = volume_to_array(volume)
-    segmentation = a_scene.add("vtkMRMLSegmentationNode", "seg")
-    segmentation.CreateDefaultDisplayNodes()
-    for name in ("a", "b"):
-        segmentation.GetSegmentation().AddEmptySegment(name, name)
+    segmentation = a_scene.add_segmentation("a", "b")
     slab = np.zeros(array.shape, bool)
     slab[:, :, 8:14] = True
     apply_mask_update(segmentation, "b", [[0, 0, 0], list(array.shape)], slab, ijk_to_ras)
