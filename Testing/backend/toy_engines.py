@@ -54,3 +54,21 @@ class BrokenEngine(Engine):
 
     def segment(self, request):
         raise ZeroDivisionError("the toy engine broke")
+
+
+class WeightedEngine(Engine):
+    """Needs the weights catalogued as ``toy-weights``; ``load`` finds its checkpoint the way
+    real engines do and keeps its bytes; segments are empty."""
+
+    name = "toy-weights"
+    capabilities = EngineCapabilities(("point",), ("CT",), True, ("cpu",), "test weights")
+
+    def load(self):
+        from slicerfm_backend.weights.resolve import checkpoint_path
+
+        file = checkpoint_path(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
+        self.checkpoint_bytes = file.read_bytes()
+
+    def segment(self, request):
+        shape = request.image.array.shape
+        return EngineResult(((0, 0, 0), tuple(shape)), np.zeros(shape, bool))

@@ -1,4 +1,4 @@
-"""The ``slicerfm-backend`` command line: serve, engines, evaluate.
+"""The ``slicerfm-backend`` command line: serve, engines, evaluate, weights.
 
 Flags override ``SLICERFM_*`` environment variables (see :mod:`slicerfm_backend.settings`).
 """
@@ -39,7 +39,12 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     if token_file:
         with open(token_file, encoding="utf-8") as handle:
             overrides["token"] = handle.read().strip()
-    return Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
+    settings = Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
+    for spec in getattr(args, "checkpoint", None) or []:
+        from .weights.resolve import parse_checkpoints
+
+        settings.checkpoints.update(parse_checkpoints(spec))
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -74,7 +79,8 @@ def cmd_engines(args: argparse.Namespace) -> int:
 
     settings = _settings_from(args)
     names = sorted(ENGINE_CLASSES) if args.all else settings.engines
-    manager = EngineManager(names, settings.device)
+    manager = EngineManager(names, settings.device, weights_dir=str(settings.weights_dir),
+                            checkpoints=settings.checkpoints)
     rows = manager.describe()
     print(f"{'engine':<12} {'prompts':<12} {'modalities':<10} {'device':<8} {'weights':<9} description")
     for row in rows:
@@ -90,6 +96,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.evaluate import run_evaluation
 
     return run_evaluation(args)
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from .weights import cli as weights_cli
+    from .weights.checks import WeightsError
+
+    try:
+        settings = _settings_from(args)
+        if args.weights_func is weights_cli.cmd_path:
+            return weights_cli.cmd_path(args, settings.weights_dir, settings.checkpoints.get(args.engine))
+        return args.weights_func(args, settings.weights_dir)
+    except (WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+
+
+def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
+                        help="load this checkpoint file instead of the weights store (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,12 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure-no-token", action="store_true",
                        help="allow a non-loopback --host without a token")
     serve.add_argument("--log-level", dest="log_level")
+    _add_checkpoint_flag(serve)
     serve.set_defaults(func=cmd_serve)
 
     engines = sub.add_parser("engines", help="list engines, their prompts, device and weights")
     engines.add_argument("--device")
     engines.add_argument("--engines")
     engines.add_argument("--all", action="store_true", help="all known engines, not only served ones")
+    _add_checkpoint_flag(engines)
     engines.set_defaults(func=cmd_engines)
 
     evaluate = sub.add_parser("evaluate", help="simulate a user clicking, report Dice per click")
@@ -128,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--modality", default="unknown", choices=["CT", "MR", "unknown"])
     evaluate.add_argument("--device", help="device of the server started for the run")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    from .weights.cli import add_parser as add_weights_parser
+
+    add_weights_parser(sub, cmd_weights)
     return parser
 
 

@@ -7,7 +7,8 @@ users of the machine could read it with ``ps``).
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from pathlib import Path
+from typing import Annotated, Dict, List, Optional
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     image_cache_bytes: int = Field(16 * GIB, gt=0, description="memory for stored images (LRU)")
     max_undo: int = Field(50, ge=1, description="undo steps kept per segment")
     max_segments: int = Field(256, ge=1, description="segments per session")
+    weights_dir: Path = Field(Path("~/.cache/slicerfm/weights"),
+                              description="model weights store: <dir>/<engine>/<revision>/<file>")
+    # NoDecode: SLICERFM_CHECKPOINTS is "engine=/path,engine2=/path2", not JSON.
+    checkpoints: Annotated[Dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="checkpoint files that replace the store, engine=path")
     log_level: str = "info"
 
     @field_validator("engines", mode="before")
@@ -42,6 +48,20 @@ class Settings(BaseSettings):
     def _split_engines(cls, value):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("weights_dir", mode="after")
+    @classmethod
+    def _expand_weights_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("checkpoints", mode="before")
+    @classmethod
+    def _split_checkpoints(cls, value):
+        if isinstance(value, str):
+            from .weights.resolve import parse_checkpoints
+
+            return parse_checkpoints(value)
         return value
 
     def token_value(self) -> Optional[str]:

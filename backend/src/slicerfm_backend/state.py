@@ -21,6 +21,7 @@ class ServerState:
     def create(cls, settings: Settings) -> "ServerState":
         sessions = SessionManager(settings)
         images = ImageStore(settings, in_use=sessions.images_in_use)
-        engines = EngineManager(settings.engines, settings.device)
+        engines = EngineManager(settings.engines, settings.device, weights_dir=str(settings.weights_dir),
+                                checkpoints=settings.checkpoints)
         images.on_evict = engines.forget_image
         return cls(settings, sessions, images, engines)

@@ -126,8 +126,17 @@ class Engine(abc.ABC):
         self.options = dict(options or {})
 
     def weights_status(self) -> Tuple[bool, str]:
-        """``(present, detail)``: whether the weights this engine needs are on this machine."""
-        return True, "no weights needed"
+        """``(present, detail)``: whether the weights this engine needs are on this machine.
+
+        Engines that need weights are looked up in the weights catalogue under their name;
+        ``options["checkpoint"]`` (a file path) and ``options["weights_dir"]`` override the
+        checkpoint and the store. The detail is the file, or the command that fetches it.
+        """
+        if not self.capabilities.needs_weights:
+            return True, "no weights needed"
+        from ..weights.resolve import weights_status
+
+        return weights_status(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
 
     def load(self) -> None:
         """Load weights and build networks; called once, before the first ``segment``."""

@@ -73,10 +73,13 @@ def engine_device(cls: Type[Engine], server_device: str) -> str:
 class EngineManager:
     """The engines one server serves, with per-device locks and per-image engine caches."""
 
-    def __init__(self, names: List[str], device: str, max_cached_images: int = 8):
+    def __init__(self, names: List[str], device: str, max_cached_images: int = 8,
+                 weights_dir: Optional[str] = None, checkpoints: Optional[Dict[str, str]] = None):
         for name in names:
             engine_class(name)  # fail at start-up on unknown names
         self.names = list(names)
+        self.weights_dir = weights_dir
+        self.checkpoints = dict(checkpoints or {})
         self.device = resolve_device(device)
         self._engines: Dict[str, Engine] = {}
         self._load_lock = threading.Lock()
@@ -92,7 +95,7 @@ class EngineManager:
             cls = engine_class(name)
             caps = cls.capabilities
             device = engine_device(cls, self.device)
-            present, detail = cls(device).weights_status()
+            present, detail = cls(device, self.engine_options(name)).weights_status()
             out.append({
                 "name": name, "description": caps.description,
                 "prompt_kinds": list(caps.prompt_kinds), "modalities": list(caps.modalities),
@@ -100,6 +103,13 @@ class EngineManager:
                 "weights_detail": detail, "device": device, "loaded": name in self._engines,
             })
         return out
+
+    def engine_options(self, name: str) -> dict:
+        """Options an engine is built with: the weights store and its checkpoint override."""
+        options = {"weights_dir": self.weights_dir} if self.weights_dir else {}
+        if name in self.checkpoints:
+            options["checkpoint"] = self.checkpoints[name]
+        return options
 
     def get(self, name: str) -> Engine:
         """The loaded engine ``name``; 503 when not served here or its weights are missing."""
@@ -111,7 +121,7 @@ class EngineManager:
             engine = self._engines.get(name)
             if engine is None:
                 cls = engine_class(name)
-                engine = cls(engine_device(cls, self.device))
+                engine = cls(engine_device(cls, self.device), self.engine_options(name))
                 try:
                     engine.load()
                 except WeightsMissingError as error:
