@@ -142,7 +142,7 @@ class SamMed3DEngine(Engine):
             timings["decoder"] += 1000 * (time.perf_counter() - t)
             return out
 
-        start = next((n for n in range(len(keys) - 1, 0, -1) if tuple(keys[:n]) in store.states), 0)
+        start = next((n for n in range(len(keys), 0, -1) if tuple(keys[:n]) in store.states), 0)
         state = store.states.get(tuple(keys[:start])) if start else ()
         max_crops = int(self.options.get("max_crops", steps.MAX_CROPS))
         for n in range(start + 1, len(prompts) + 1):
