@@ -96,3 +96,37 @@ def test_the_real_network_segments_a_small_volume_and_reuses_its_embedding(a_che
     store = session.cache["sam_med3d"]
     assert (store.embeddings.misses, store.embeddings.hits) == (1, 1)
     assert second.timings_ms["encoder"] == 0 and second.timings_ms["decoder"] > 0
+
+
+def test_the_registry_lists_sam_med3d_without_loading_it_and_refuses_it_without_weights(tmp_path, monkeypatch):
+    from slicerfm_backend.engines import registry
+    from slicerfm_backend.errors import ApiError
+
+    monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
+    manager = registry.EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path))
+    (entry,) = manager.describe()
+    assert entry["needs_weights"] and not entry["weights_present"] and not entry["loaded"]
+    assert set(entry["prompt_kinds"]) == {"point", "box"} and set(entry["modalities"]) == {"CT", "MR"}
+    assert "weights fetch sam-med3d" in entry["weights_detail"]
+    with pytest.raises(ApiError, match="weights fetch sam-med3d") as refused:
+        manager.get("sam-med3d")
+    assert refused.value.status == 503
+
+
+def test_the_registry_loads_sam_med3d_from_a_checkpoint_override(a_checkpoint, tmp_path):
+    from slicerfm_backend.engines import registry
+
+    manager = registry.EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path),
+                                     checkpoints={"sam-med3d": str(a_checkpoint)})
+    engine = manager.get("sam-med3d")
+    assert engine.network is not None and manager.describe()[0]["loaded"]
+
+
+def test_listing_the_engine_imports_neither_torch_nor_medim():
+    import subprocess
+    import sys
+
+    code = ("import sys; from slicerfm_backend.engines.registry import engine_class; "
+            "engine_class('sam-med3d').capabilities; print('torch' in sys.modules, 'medim' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
