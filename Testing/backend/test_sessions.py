@@ -6,6 +6,9 @@ import time
 import pytest
 import requests
 
+from slicerfm_backend.errors import ApiError
+from slicerfm_backend.sessions import SessionManager
+from slicerfm_backend.settings import Settings
 from slicerfm_client import errors, protocol
 
 
@@ -133,3 +136,20 @@ def test_settings_come_from_slicerfm_environment_variables_and_flags_win(monkeyp
     assert settings.max_sessions == 5
     assert settings.token_value() == "from-env" and "from-env" not in repr(settings)
     assert settings.host == "127.0.0.1"
+
+
+def test_a_request_longer_than_the_liveness_timeout_does_not_expire_the_session():
+    """A first click that encodes for minutes on a CPU: the session stays alive while it
+    runs, and the client's next request (without heartbeats) still finds it."""
+    now = [0.0]
+    manager = SessionManager(Settings(liveness_timeout_s=60, idle_timeout_s=3600), clock=lambda: now[0])
+    session, token = manager.claim("test")
+    with session.lock:
+        now[0] = 200.0  # the long request
+        assert manager.reap() == 0
+    now[0] = 230.0  # 30 s after it ended
+    assert manager.get(token) is session
+    now[0] = 300.0  # 70 s of silence after that
+    with pytest.raises(ApiError) as error:
+        manager.get(token)
+    assert error.value.status == 410

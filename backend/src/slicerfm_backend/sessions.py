@@ -25,8 +25,34 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
+class _WorkLock:
+    """The session's one-request-at-a-time lock; finishing a request counts as contact.
+
+    A request may outlast the liveness timeout (a first click that encodes on the CPU);
+    the session is alive while it runs, and its clock restarts when it ends, so the
+    client's next request does not find the session expired.
+    """
+
+    def __init__(self, session: "Session"):
+        self._lock = threading.Lock()
+        self._session = session
+
+    def __enter__(self) -> "_WorkLock":
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        session = self._session
+        session.last_seen = session.last_active = session.clock()
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
 class Session:
-    def __init__(self, session_id: str, secret: str, client: str, now: float):
+    def __init__(self, session_id: str, secret: str, client: str, now: float,
+                 clock: Callable[[], float] = time.monotonic):
         self.id = session_id
         self.secret = secret
         self.client = client
@@ -35,8 +61,9 @@ class Session:
         self.last_active = now
         self.image_id: Optional[str] = None
         self.segments: Optional[SegmentSet] = None
+        self.clock = clock
         # One request at a time per session: interactions on one image are sequential.
-        self.lock = threading.Lock()
+        self.lock = _WorkLock(self)
 
     def describe(self) -> dict:
         return {"image_id": self.image_id,
@@ -70,7 +97,7 @@ class SessionManager:
                 )
             session_id = secrets.token_hex(8)
             secret = secrets.token_urlsafe(24)
-            session = Session(session_id, secret, client[:100], self._clock())
+            session = Session(session_id, secret, client[:100], self._clock(), self._clock)
             self._sessions[session_id] = session
         log.info("session %s claimed by %s (%d open)", session_id, session.client, len(self._sessions))
         return session, f"{session_id}.{secret}"
