@@ -20,6 +20,8 @@ TOY_ENGINES = {
     "sphere": "toy_engines:SphereEngine",
     "flood": "toy_engines:FloodEngine",
     "broken": "toy_engines:BrokenEngine",
+    "unloadable": "toy_engines:UnloadableEngine",
+    "crashing": "toy_engines:CrashingEngine",
 }
 
 
@@ -33,7 +35,7 @@ class ThreadServer:
     """A uvicorn server on 127.0.0.1 in a daemon thread; ``.url``, ``.state``, ``.stop()``."""
 
     def __init__(self, **settings):
-        settings.setdefault("engines", ["sphere", "flood", "broken"])
+        settings.setdefault("engines", ["sphere", "flood", "broken", "unloadable", "crashing"])
         settings.setdefault("port", free_port())
         self.settings = Settings(**settings)
         self.app = make_app(self.settings)

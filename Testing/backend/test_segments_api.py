@@ -186,6 +186,16 @@ def test_an_engine_failure_answers_500_and_leaves_the_session_intact(a_connected
     np.testing.assert_array_equal(mirror.mask, ball(SHAPE, (10, 15, 20)) | ball(SHAPE, (5, 5, 5)))
 
 
+def test_an_engine_that_cannot_load_answers_with_the_reason_and_the_server_goes_on(a_connected_client):
+    client, mirror = a_connected_client, Mirror()
+    with pytest.raises(errors.EngineUnavailableError, match="cannot start: the checkpoint does not fit"):
+        client.add_point("a", (5, 5, 5), True, engine="unloadable")
+    with pytest.raises(errors.EngineFailedError, match="failed to load .KeyError"):
+        client.add_point("a", (5, 5, 5), True, engine="crashing")
+    mirror.apply(client.add_point("a", (5, 5, 5), True, engine="sphere"))
+    np.testing.assert_array_equal(mirror.mask, ball(SHAPE, (5, 5, 5)))
+
+
 def test_an_engine_the_server_does_not_serve_answers_503_naming_the_ones_it_does(a_connected_client):
     with pytest.raises(errors.EngineUnavailableError, match="sphere"):
         a_connected_client.add_point("a", (5, 5, 5), True, engine="sam-med3d")

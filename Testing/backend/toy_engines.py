@@ -3,12 +3,13 @@
 ``sphere``: the segment is the union of 3-voxel balls around positive points minus balls
 around negative points, inside a box around all points -- exact, so tests can predict every
 voxel. ``flood``: claims the whole image on every click (a rogue engine, to prove locks
-hold). ``broken``: raises.
+hold). ``broken``: raises. ``unloadable``: its ``load`` fails as a checkpoint that does not
+fit would; ``crashing``: its ``load`` has a bug.
 """
 
 import numpy as np
 
-from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineResult
+from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineError, EngineResult
 
 RADIUS = 3
 
@@ -54,6 +55,24 @@ class BrokenEngine(Engine):
 
     def segment(self, request):
         raise ZeroDivisionError("the toy engine broke")
+
+
+class UnloadableEngine(Engine):
+    name = "unloadable"
+    capabilities = EngineCapabilities(("point",), ("CT",), False, ("cpu",), "cannot load")
+
+    def load(self):
+        raise EngineError("the checkpoint does not fit the network (key 'x.weight' has shape (2,), expected (3,))")
+
+    def segment(self, request):
+        raise AssertionError("never loaded")
+
+
+class CrashingEngine(UnloadableEngine):
+    name = "crashing"
+
+    def load(self):
+        raise KeyError("a bug in load")
 
 
 class WeightedEngine(Engine):

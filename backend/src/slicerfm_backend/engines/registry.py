@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Type
 from slicerfm_client import protocol
 
 from ..errors import ApiError
-from .base import Engine, WeightsMissingError
+from .base import Engine, EngineError, WeightsMissingError
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,14 @@ class EngineManager:
                     engine.load()
                 except WeightsMissingError as error:
                     raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE, str(error)) from error
+                except EngineError as error:  # e.g. a checkpoint that does not fit the network
+                    raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE,
+                                   f"engine {name!r} cannot start: {error}") from error
+                except Exception as error:  # a broken install must not look like a bare 500
+                    log.exception("engine %s failed to load", name)
+                    raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
+                                   f"engine {name!r} failed to load ({type(error).__name__}: {error}); "
+                                   "the server log has the details") from error
                 self._engines[name] = engine
                 log.info("engine %s loaded on %s", name, engine.device)
             return engine
