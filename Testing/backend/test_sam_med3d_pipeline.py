@@ -263,3 +263,48 @@ def test_the_embedding_cache_drops_the_least_recently_used_beyond_its_byte_cap()
     assert calls == ["a", "b", "c"] and (cache.hits, cache.misses) == (1, 3)
     cache.get_or_compute("d", lambda: np.zeros(1000, np.uint8))
     assert "b" not in cache and "a" in cache and cache.bytes == 3000
+
+
+def test_the_fast_paste_for_axis_aligned_images_equals_the_general_one(monkeypatch):
+    """Flipped and permuted axes, anisotropic spacing, two overlapping crops: the separable
+    paste (per-axis index tables) gives the same voxels as the general per-voxel paste."""
+    from slicerfm_backend.engines import sam_med3d_pipeline as pipeline
+    from slicerfm_backend.engines.base import ImageData
+
+    m = np.zeros((4, 4))
+    m[:3, :3] = [[0.0, -0.9, 0.0], [0.0, 0.0, 1.7], [-3.1, 0.0, 0.0]]  # i -> -S, j -> -R, k -> +A
+    m[:3, 3] = [40.0, -20.0, 100.0]
+    m[3, 3] = 1.0
+    image = ImageData(image_id="t", array=np.zeros((70, 150, 160), np.int16),
+                      spacing_kji=(1.7, 0.9, 3.1), ijk_to_ras=m, modality="CT")
+    rng = np.random.default_rng(3)
+    centre = pipeline.kji_to_ras(image, np.array([35, 75, 80]))[0]
+    crops = [pipeline.Crop.around(centre), pipeline.Crop.around(centre + [30.0, -20.0, 15.0])]
+    masks = [rng.random((128, 128, 128)) > 0.5 for _ in crops]
+    assert all(pipeline._axis_map(c, m) is not None for c in crops)
+    fast = pipeline.paste(image, crops, masks)
+    monkeypatch.setattr(pipeline, "_axis_map", lambda crop, matrix: None)
+    general = pipeline.paste(image, crops, masks)
+    assert fast[0] == general[0]
+    np.testing.assert_array_equal(fast[2], general[2])
+    np.testing.assert_array_equal(fast[1], general[1])
+    assert fast[2].any() and not fast[2].all()
+
+
+def test_a_refinement_click_repastes_only_its_crop_and_its_neighbours_with_the_same_result():
+    shape, spacing = (150, 40, 40), (2.0, 1.5, 1.5)  # 300 mm along S
+    ref, m = grid(shape, spacing)
+    array = np.full(shape, 100, np.int16)
+    array[10:140, 12:28, 12:28] = 300
+    first = Prompt(kind="point", point_kji=(75.0, 20.0, 20.0))
+    refine = Prompt(kind="point", point_kji=(130.0, 20.0, 20.0))  # in the top crop only
+    s = session(BrightNet(), array, m)
+    s.prompt(first)
+    all_crops = s.results[-1].bbox
+    s.prompt(refine)
+    part = s.results[-1].bbox
+    assert part[0][0] > all_crops[0][0], "the bottom crop was pasted again"
+    replay = session(BrightNet(), array, m)  # a fresh engine pastes every crop
+    replay.prompts = [first]
+    replay.prompt(refine)
+    np.testing.assert_array_equal(full_mask(s), full_mask(replay))

@@ -72,6 +72,30 @@ def _key(prompt) -> tuple:
     return prompt.kind, bool(prompt.positive), point, box
 
 
+def _crops_to_paste(image, state, before, pipeline):
+    """``(crops, region)``: the decoded crops of ``state`` to paste and the image bbox the
+    answer covers. When ``before`` (the state right before the last step) is given, the
+    region is the footprint of the crops that step changed and the crops are those meeting
+    it (where crops overlap, the one with the nearest centre decides, changed or not);
+    otherwise every decoded crop and their whole footprint (region None)."""
+    decoded = [c for c in state if c.logits is not None]
+    if before is None:
+        return decoded, None
+    changed = [c for c in decoded if not any(c is old for old in before)]
+    boxes = [pipeline.footprint(image, c.crop) for c in changed]
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return [], None
+    region = (tuple(int(v) for v in np.min([b[0] for b in boxes], axis=0)),
+              tuple(int(v) for v in np.max([b[1] for b in boxes], axis=0)))
+
+    def meets(box) -> bool:
+        return box is not None and all(a0 < r1 and r0 < a1 for a0, a1, r0, r1
+                                       in zip(box[0], box[1], region[0], region[1]))
+
+    return [c for c in decoded if meets(pipeline.footprint(image, c.crop))], region
+
+
 class _ImageCache:
     """What the engine keeps per image: the SimpleITK copy, embeddings, segment states."""
 
@@ -144,11 +168,17 @@ class SamMed3DEngine(Engine):
 
         start = next((n for n in range(len(keys), 0, -1) if tuple(keys[:n]) in store.states), 0)
         state = store.states.get(tuple(keys[:start])) if start else ()
+        # Only the last step's crops need pasting when it is the one step computed now (the
+        # previous mask holds the others); a replay or a cached answer repastes all.
+        before = state if start == len(prompts) - 1 else None
         max_crops = int(self.options.get("max_crops", steps.MAX_CROPS))
         for n in range(start + 1, len(prompts) + 1):
             state = steps.step(state, image, prompts[:n], embed, decode, max_crops)
             store.states.put(tuple(keys[:n]), state)
-        result = self._paste(request, state, pipeline, steps)
+        t = time.perf_counter()
+        crops, region = _crops_to_paste(image, state, before, pipeline)
+        result = self._paste(request, crops, region, pipeline, steps)
+        timings["paste"] = 1000 * (time.perf_counter() - t)
         result.timings_ms.update(timings)
         result.timings_ms["total"] = 1000 * (time.perf_counter() - t0)
         return result
@@ -161,16 +191,22 @@ class SamMed3DEngine(Engine):
         return store
 
     @staticmethod
-    def _paste(request: SegmentationRequest, state, pipeline, steps) -> EngineResult:
-        """The decoded crops pasted onto the image grid; uncovered voxels keep the previous
-        mask; with boxes among the prompts, nothing outside them."""
-        decoded = [c for c in state if c.logits is not None]
-        pasted = pipeline.paste(request.image, [c.crop for c in decoded],
-                                [steps.upsample(c.logits) for c in decoded]) if decoded else None
+    def _paste(request: SegmentationRequest, crops, region, pipeline, steps) -> EngineResult:
+        """``crops`` (decoded crop states) pasted onto the image grid, answered over
+        ``region`` (an image bbox; None = all their footprint); uncovered voxels keep the
+        previous mask; with boxes among the prompts, nothing outside them."""
+        pasted = pipeline.paste(request.image, [c.crop for c in crops],
+                                [steps.upsample(c.logits) for c in crops]) if crops else None
         if pasted is None:
             empty = ((0, 0, 0), (0, 0, 0))
             return EngineResult(bbox=empty, mask=np.zeros((0, 0, 0), bool))
         bbox, mask, covered = pasted
+        if region is not None:  # inside the crops' footprint: cut the answer to the region
+            lo = np.maximum(region[0], bbox[0])
+            hi = np.minimum(region[1], bbox[1])
+            inner = tuple(slice(int(a - o), int(b - o)) for a, b, o in zip(lo, hi, bbox[0]))
+            bbox = (tuple(int(v) for v in lo), tuple(int(v) for v in hi))
+            mask, covered = mask[inner], covered[inner]
         mask = np.where(covered, mask, request.previous.region(bbox))
         boxes = [p.box_kji for p in request.prompts if p.kind == "box" and p.box_kji is not None]
         if boxes:

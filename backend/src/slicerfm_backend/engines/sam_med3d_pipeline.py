@@ -148,6 +148,11 @@ def paste(image: ImageData, crops: Sequence[Crop], masks: Sequence[np.ndarray]) 
     mask = np.zeros(shape, bool)
     covered = np.zeros(shape, bool)
     m = ijk_to_ras(image)
+    if all(_axis_map(crop, m) is not None for crop in crops):
+        _paste_separable(crops, masks, boxes, m, lo, hi, mask, covered)
+        bbox = (tuple(int(v) for v in lo), tuple(int(v) for v in hi))
+        return bbox, mask, covered
+    m = ijk_to_ras(image)
     j, i = np.meshgrid(np.arange(lo[1], hi[1]), np.arange(lo[2], hi[2]), indexing="ij")
     for z, k in enumerate(range(int(lo[0]), int(hi[0]))):
         ijk = np.stack([i, j, np.full_like(i, k)], axis=-1).astype(float)
@@ -166,6 +171,44 @@ def paste(image: ImageData, crops: Sequence[Crop], masks: Sequence[np.ndarray]) 
             best[take] = score[take]
     bbox = (tuple(int(v) for v in lo), tuple(int(v) for v in hi))
     return bbox, mask, covered
+
+
+def _axis_map(crop: Crop, m: np.ndarray):
+    """``(A, b)`` with crop index = ``A @ ijk + b`` when every crop axis follows exactly one
+    image axis (no rotation other than flips/permutations); None otherwise (oblique)."""
+    a = m[:3, :3] / SPACING_MM
+    if np.count_nonzero(np.abs(a) > 1e-9 * np.abs(a).max()) != 3 or \
+            not np.all(np.count_nonzero(np.abs(a) > 1e-9 * np.abs(a).max(), axis=1) == 1):
+        return None
+    return a, (m[:3, 3] - np.asarray(crop.origin_ras)) / SPACING_MM
+
+
+def _paste_separable(crops, masks, boxes, m, lo, hi, mask, covered) -> None:
+    """:func:`paste` for crops whose axes follow the image's axes: per image axis, a 1-D
+    table of crop indices; the same nearest-voxel and nearest-centre rules, in place."""
+    best = np.full(mask.shape, np.inf)
+    for crop, crop_mask, box in zip(crops, masks, boxes):
+        if box is None:
+            continue
+        a, b = _axis_map(crop, m)
+        axes, index, inside, score = [], [], [], []
+        for q in range(3):  # numpy axis q of the image is ijk axis 2 - q
+            p = 2 - q
+            n = int(np.argmax(np.abs(a[:, p])))  # the crop axis that follows it
+            idx = np.floor(a[n, p] * np.arange(lo[q], hi[q]) + b[n] + 0.5).astype(int)
+            ok = (idx >= 0) & (idx < CROP)
+            axes.append(n)
+            index.append(np.clip(idx, 0, CROP - 1))
+            inside.append(ok)
+            score.append(np.abs(idx - (CROP - 1) / 2))
+        grid_inside = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+        grid_score = np.maximum(np.maximum(score[0][:, None, None], score[1][None, :, None]),
+                                score[2][None, None, :])
+        take = grid_inside & (grid_score < best)
+        values = np.transpose(crop_mask, axes)[np.ix_(*index)]
+        mask[take] = values[take]
+        covered |= take
+        best = np.where(take, grid_score, best)
 
 
 def box_region(image: ImageData, boxes_kji: Iterable[Tuple[Sequence[float], Sequence[float]]],
