@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from bench_common import require_data
 from slicerfm_backend.engines.classic import ClassicEngine
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicerfm_backend.evaluation.simulate import simulate_clicks
 
-DATA = Path(os.environ.get("SLICERFM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SIZE_IJK = (512, 512, 300)
 ORGANS = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5, "stomach": 6}
 
@@ -43,9 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=5)
     args = parser.parse_args()
-    ct = DATA / "abdomen_ct"
-    if not ct.is_dir():
-        raise SystemExit(f"sample data not found at {DATA}; set SLICERFM_DATA")
+    ct = require_data() / "abdomen_ct"
     start = time.perf_counter()
     image, spacing = resample(ct / "example_ct.nii.gz", sitk.sitkLinear, -1000)
     image = image.astype(np.int16)

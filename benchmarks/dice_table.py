@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from bench_common import DATA, require_data
 from slicerfm_backend.evaluation.evaluate import evaluate_with_client, load_case
 from slicerfm_client.client import SlicerFMClient
 from slicerfm_client.launcher import LocalBackend, default_command
 
-DATA = Path(os.environ.get("SLICERFM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CT = ("abdomen_ct/example_ct.nii.gz", "abdomen_ct/example_seg_fast_force_split.nii.gz", "CT")
 CASES = [
     ("spleen", *CT, 1), ("kidney_right", *CT, 2), ("kidney_left", *CT, 3),
@@ -44,8 +43,7 @@ def main() -> int:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--json")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"sample data not found at {DATA}; set SLICERFM_DATA")
+    require_data()
     rows = {}
     with LocalBackend(default_command(), engines=[args.engine]) as backend:
         with SlicerFMClient(backend.url) as client:

@@ -58,27 +58,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
-DATA = Path(os.environ.get("SLICERFM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from bench_common import DATA, proc_status, require_data
+
 IMAGE = "abdomen_ct/example_ct.nii.gz"
 LABELS = "abdomen_ct/example_seg_fast_force_split.nii.gz"
 ENGINE = "sam-med3d"
 
-
-def proc_status(pid: int) -> Dict[str, int]:
-    """VmHWM / VmRSS / Threads of a process (bytes; Threads as a count), from /proc."""
-    out = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0]) * 1024
-            elif key == "Threads":
-                out[key] = int(value)
-    return out
 
 
 def make_checkpoint(folder: Path, empty_masks: bool = False) -> Path:
@@ -156,8 +145,7 @@ def main(argv=None) -> int:
     from slicerfm_client.launcher import LocalBackend, default_command
     from slicerfm_backend.imaging import read_image
 
-    if not DATA.is_dir():
-        raise SystemExit(f"sample data not found at {DATA}; set SLICERFM_DATA")
+    require_data()
     array, ijk_to_ras, _, spacing = load_case(str(DATA / IMAGE), str(DATA / LABELS), 1)
     labels = read_image(str(DATA / LABELS))[0]
     spacing = tuple(float(v) for v in matrix_spacing(ijk_to_ras))

@@ -34,12 +34,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_common import DATA, proc_status  # noqa: E402
 from protocol_overhead import (  # noqa: E402
     BALL_ENGINE,
     click_plan,
@@ -49,20 +49,8 @@ from protocol_overhead import (  # noqa: E402
     start_backend,
 )
 
-DATA = Path(os.environ.get("SLICERFM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 REAL_CT = str(DATA / "abdomen_ct" / "example_ct.nii.gz")
 FULL_LABEL_SHAPE = (300, 512, 512)
-
-
-def proc_status(pid: int) -> Dict[str, int]:
-    """VmHWM / VmRSS of a process in bytes (Linux /proc)."""
-    out = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
 
 
 def read_real_ct(path: str):

@@ -96,32 +96,30 @@ def resample_codes(codes_kji: np.ndarray, source_ijk_to_seg: np.ndarray,
     Returns the (K', J', I') uint8 codes of the ``extent`` voxels of ``lattice``; voxels
     whose centre falls outside the block get 0.
     """
-    from slicer import vtkOrientedImageData, vtkOrientedImageDataResample
-
     i0, j0, k0 = (int(v) for v in source_start_ijk)
     k_size, j_size, i_size = codes_kji.shape
     source = oriented_image(source_ijk_to_seg,
                             (i0, i0 + i_size - 1, j0, j0 + j_size - 1, k0, k0 + k_size - 1),
                             codes_kji.astype(np.uint8, copy=False))
-    reference = oriented_image(lattice, extent)
-    output = vtkOrientedImageData()
-    if not vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            source, reference, output, False, False):
-        raise RuntimeError("resampling the mask onto the segmentation's grid failed")
-    return _array_on_extent(output, extent)
+    return _resample_nearest(source, lattice, extent, "the mask onto the segmentation's grid")
 
 
 def resample_labelmap(labelmap, volume_ijk_to_seg: np.ndarray,
                       extent: Sequence[int]) -> np.ndarray:
     """A segmentation layer resampled (nearest) onto the volume grid over ``extent``
     (i0, i1, j0, j1, k0, k1); returns the (K, J, I) label values (0 outside the layer)."""
+    return _resample_nearest(labelmap, volume_ijk_to_seg, extent, "the segment onto the volume's grid")
+
+
+def _resample_nearest(source, lattice: np.ndarray, extent: Sequence[int], what: str) -> np.ndarray:
+    """``source`` (vtkOrientedImageData) resampled (nearest) onto ``lattice`` over ``extent``;
+    the (K, J, I) values; RuntimeError naming ``what`` when VTK fails."""
     from slicer import vtkOrientedImageData, vtkOrientedImageDataResample
 
-    reference = oriented_image(volume_ijk_to_seg, extent)
     output = vtkOrientedImageData()
     if not vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            labelmap, reference, output, False, False):
-        raise RuntimeError("resampling the segment onto the volume's grid failed")
+            source, oriented_image(lattice, extent), output, False, False):
+        raise RuntimeError(f"resampling {what} failed")
     return _array_on_extent(output, extent)
 
 

@@ -122,8 +122,7 @@ class ClassicEngine(Engine):
             lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
 
         def compute(lo: Vec, hi: Vec):
-            img = self._smoothed(grid, lo, hi, timings)
-            raw = grid.crop(lo, hi)
+            raw, img = self._crop(grid, lo, hi, timings)
             t = time.perf_counter()
             allowed = np.ones(img.shape, bool)
             if bound is not None:
@@ -187,7 +186,7 @@ class ClassicEngine(Engine):
             pt = tuple(int(np.clip(c, 0, s - 1)) for c, s in zip(pt, grid.image.shape))
             one = (pt, tuple(c + 1 for c in pt))
             return EngineResult(one, request.previous.region(one), timings)
-        img = self._smoothed(grid, lo, hi, timings)
+        _, img = self._crop(grid, lo, hi, timings)
         t = time.perf_counter()
         removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing)
         _tick(timings, "cut", t)
@@ -198,14 +197,15 @@ class ClassicEngine(Engine):
         return EngineResult(bbox, values, timings)
 
     @staticmethod
-    def _smoothed(grid: WorkingGrid, lo: Vec, hi: Vec, timings) -> np.ndarray:
+    def _crop(grid: WorkingGrid, lo: Vec, hi: Vec, timings) -> Tuple[np.ndarray, np.ndarray]:
+        """The working-grid image over ``[lo, hi)``: ``(raw, smoothed)``."""
         t = time.perf_counter()
         crop = grid.crop(lo, hi)
         _tick(timings, "grid", t)
         t = time.perf_counter()
         img = ndimage.gaussian_filter(crop, sigma=SMOOTH_MM / np.array(grid.spacing), mode="nearest")
         _tick(timings, "smooth", t)
-        return img
+        return crop, img
 
 
 def _grow_roi(compute: Callable, lo: Vec, hi: Vec, limit: Tuple[Vec, Vec], spacing: np.ndarray):
