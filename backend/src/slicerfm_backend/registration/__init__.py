@@ -1,0 +1,1 @@
+"""Deformable registration: engines that map fixed-image points to moving-image points."""
