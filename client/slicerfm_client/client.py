@@ -26,6 +26,7 @@ import numpy as np
 import requests
 
 from . import errors, geometry, protocol, wire
+from .jobs import JobsMixin
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def normalise_url(url: str) -> str:
     return url.rstrip("/")
 
 
-class SlicerFMClient:
+class SlicerFMClient(JobsMixin):
     """Talks to one SlicerFM backend. See the module docstring for an example."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S,

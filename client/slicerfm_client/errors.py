@@ -103,6 +103,26 @@ class ServerError(SlicerFMError):
     """Any other server-side failure."""
 
 
+class JobNotFoundError(NotFoundError):
+    """The job is unknown: its results expired, or the server restarted; submit it again."""
+
+
+class JobNotDoneError(SlicerFMError):
+    """A job's results were asked for before it finished (409)."""
+
+
+class JobFailedError(SlicerFMError):
+    """A background job ended with an error; ``code`` is the server's error code."""
+
+
+class JobCancelledError(SlicerFMError):
+    """A background job was cancelled."""
+
+
+class JobTimeoutError(SlicerFMError):
+    """A background job did not finish in the time the caller allowed (it was cancelled)."""
+
+
 _BY_CODE = {
     protocol.ERROR_CORRUPTED: CorruptedTransferError,
     protocol.ERROR_IMAGE_NOT_FOUND: ImageNotFoundError,
@@ -118,6 +138,8 @@ _BY_CODE = {
     protocol.ERROR_UNAUTHORIZED: AuthenticationError,
     protocol.ERROR_TOO_LARGE: TooLargeError,
     protocol.ERROR_INVALID: InvalidInputError,
+    protocol.ERROR_JOB_NOT_FOUND: JobNotFoundError,
+    protocol.ERROR_JOB_NOT_DONE: JobNotDoneError,
 }
 
 _BY_STATUS = {

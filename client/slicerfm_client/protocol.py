@@ -55,6 +55,23 @@ PATH_SEED = "/api/session/segment/seed"
 PATH_LABELMAP = "/api/session/labelmap"
 
 
+PATH_JOBS = "/api/jobs"
+
+
+def job_path(job_id: str) -> str:
+    """Path of one background job: ``GET`` its status, ``DELETE`` cancels it."""
+    return f"{PATH_JOBS}/{job_id}"
+
+
+def job_array_path(job_id: str, name: str) -> str:
+    """Path of one result array of a finished job (a wire message)."""
+    return f"{PATH_JOBS}/{job_id}/arrays/{name}"
+
+
+#: States of a background job; the last three are final.
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
 def image_path(image_id: str) -> str:
     """Path of one stored image; ``HEAD`` asks whether the server has it, ``PUT`` uploads it."""
     return f"/api/images/{image_id}"
@@ -85,6 +102,9 @@ ERROR_ENGINE_FAILED = "engine_failed"
 ERROR_NOTHING_TO_UNDO = "nothing_to_undo"
 ERROR_NO_IMAGE = "no_image_attached"
 ERROR_INTERNAL = "internal_error"
+ERROR_JOB_NOT_FOUND = "job_not_found"
+ERROR_JOB_NOT_DONE = "job_not_done"
+ERROR_JOB_FAILED = "job_failed"
 
 
 def major(version: str) -> int:

@@ -13,7 +13,7 @@ from slicerfm_client import protocol, wire
 
 from . import __version__
 from .errors import install_handlers
-from .routes import images, info, segments, sessions
+from .routes import images, info, jobs, segments, sessions
 from .settings import Settings
 from .state import ServerState
 
@@ -37,12 +37,14 @@ def make_app(settings: Optional[Settings] = None) -> FastAPI:
             while True:
                 await asyncio.sleep(REAP_INTERVAL_S)
                 state.sessions.reap()
+                state.jobs.reap()
 
         task = asyncio.create_task(reaper())
         try:
             yield
         finally:
             task.cancel()
+            state.jobs.shutdown()
 
     app = FastAPI(
         title="SlicerFM backend",
@@ -55,6 +57,6 @@ def make_app(settings: Optional[Settings] = None) -> FastAPI:
     )
     app.state.slicerfm = state
     install_handlers(app)
-    for module in (info, sessions, images, segments):
+    for module in (info, sessions, images, segments, jobs):
         app.include_router(module.router)
     return app

@@ -31,7 +31,7 @@ def _is_loopback(host: str) -> bool:
 
 def _settings_from(args: argparse.Namespace) -> Settings:
     overrides = {}
-    for field in ("host", "port", "device", "engines", "max_sessions", "log_level"):
+    for field in ("host", "port", "device", "engines", "max_sessions", "max_jobs", "log_level"):
         value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     serve.add_argument("--engines", help="comma-separated engines to serve (default classic)")
     serve.add_argument("--max-sessions", type=int, dest="max_sessions")
+    serve.add_argument("--max-jobs", type=int, dest="max_jobs",
+                       help="background jobs (registration, automatic segmentation) waiting or running at once")
     serve.add_argument("--token-file", help="file holding the access token clients must send")
     serve.add_argument("--insecure-no-token", action="store_true",
                        help="allow a non-loopback --host without a token")

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     image_cache_bytes: int = Field(16 * GIB, gt=0, description="memory for stored images (LRU)")
     max_undo: int = Field(50, ge=1, description="undo steps kept per segment")
     max_segments: int = Field(256, ge=1, description="segments per session")
+    max_jobs: int = Field(16, ge=1, description="background jobs waiting or running at once")
+    job_ttl_s: float = Field(1800.0, gt=0, description="how long a finished job's results are kept")
     weights_dir: Path = Field(Path("~/.cache/slicerfm/weights"),
                               description="model weights store: <dir>/<engine>/<revision>/<file>")
     # NoDecode: SLICERFM_CHECKPOINTS is "engine=/path,engine2=/path2", not JSON.

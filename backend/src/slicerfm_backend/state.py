@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .engines.registry import EngineManager
 from .image_store import ImageStore
+from .jobs import JobManager
 from .sessions import SessionManager
 from .settings import Settings
 
@@ -16,12 +17,14 @@ class ServerState:
     sessions: SessionManager
     images: ImageStore
     engines: EngineManager
+    jobs: JobManager
 
     @classmethod
     def create(cls, settings: Settings) -> "ServerState":
         sessions = SessionManager(settings)
-        images = ImageStore(settings, in_use=sessions.images_in_use)
         engines = EngineManager(settings.engines, settings.device, weights_dir=str(settings.weights_dir),
                                 checkpoints=settings.checkpoints)
+        jobs = JobManager(engines.device_lock, max_jobs=settings.max_jobs, ttl_s=settings.job_ttl_s)
+        images = ImageStore(settings, in_use=lambda: sessions.images_in_use() | jobs.images_in_use())
         images.on_evict = engines.forget_image
-        return cls(settings, sessions, images, engines)
+        return cls(settings, sessions, images, engines, jobs)

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Type
 from slicerfm_client import protocol
 
 from ..errors import ApiError
+from ..fair_lock import FairLock
 from .base import Engine, EngineError, WeightsMissingError
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class EngineManager:
         self.device = resolve_device(device)
         self._engines: Dict[str, Engine] = {}
         self._load_lock = threading.Lock()
-        self._device_locks: Dict[str, threading.Lock] = {}
+        self._device_locks: Dict[str, FairLock] = {}
         self._caches: "OrderedDict[tuple, dict]" = OrderedDict()
         self._cache_lock = threading.Lock()
         self.max_cached_images = max_cached_images
@@ -139,9 +140,13 @@ class EngineManager:
                 log.info("engine %s loaded on %s", name, engine.device)
             return engine
 
-    def device_lock(self, device: str) -> threading.Lock:
+    def device_lock(self, device: str) -> FairLock:
+        """The device's first-come-first-served lock (shared with background jobs)."""
         with self._cache_lock:
-            return self._device_locks.setdefault(device, threading.Lock())
+            lock = self._device_locks.get(device)
+            if lock is None:
+                lock = self._device_locks[device] = FairLock()
+            return lock
 
     def cache_for(self, engine: str, image_id: str) -> dict:
         """The engine's private cache for one image (LRU over images)."""
