@@ -30,6 +30,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and the flags; exits with the reason when they are wrong."""
+    try:
+        return _build_settings(args)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError too
+        raise SystemExit(f"error: {error}") from None
+
+
+def _build_settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     for field in ("host", "port", "device", "engines", "max_sessions", "max_jobs", "log_level"):
         value = getattr(args, field, None)
@@ -44,6 +52,11 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         from .weights.resolve import parse_checkpoints
 
         settings.checkpoints.update(parse_checkpoints(spec))
+    if getattr(args, "engine_option", None):
+        from .engines.options import parse_option_specs
+
+        for engine, given in parse_option_specs(args.engine_option).items():
+            settings.engine_options.setdefault(engine, {}).update(given)
     return settings
 
 
@@ -80,7 +93,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     names = sorted(ENGINE_CLASSES) if args.all else settings.engines
     manager = EngineManager(names, settings.device, weights_dir=str(settings.weights_dir),
-                            checkpoints=settings.checkpoints)
+                            checkpoints=settings.checkpoints, engine_options=settings.engine_options)
     rows = manager.describe()
     print(f"{'engine':<12} {'prompts':<12} {'modalities':<10} {'device':<8} {'weights':<9} description")
     for row in rows:
@@ -89,7 +102,20 @@ def cmd_engines(args: argparse.Namespace) -> int:
               f"{row['device']:<8} {weights:<9} {row['description']}")
         if row["needs_weights"] and not row["weights_present"]:
             print(f"{'':<12} {row['weights_detail']}")
+        accepted = _engine_option_names(row["name"])
+        if accepted:
+            current = ", ".join(f"{k}={v}" for k, v in row["options"].items()) or "defaults"
+            print(f"{'':<12} options (--engine-option {row['name']}.KEY=VALUE): {accepted}; set: {current}")
     return 0
+
+
+def _engine_option_names(name: str) -> str:
+    """The option names an engine accepts, with the allowed values where they are a choice."""
+    from .engines.registry import engine_class
+
+    types = engine_class(name).option_types
+    return ", ".join(f"{key} ({getattr(parser, '__name__', 'value').replace('_', ' ')})"
+                     for key, parser in types.items())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -115,6 +141,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
                         help="load this checkpoint file instead of the weights store (repeatable)")
+    parser.add_argument("--engine-option", action="append", dest="engine_option", metavar="ENGINE.KEY=VALUE",
+                        help="engine setting, e.g. sam-med3d.max_crops=4 or sam-med3d.precision=fp16 "
+                             "(repeatable; `engines` lists each engine's options)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--server", help="URL of a running server (default: start one)")
     evaluate.add_argument("--modality", default="unknown", choices=["CT", "MR", "unknown"])
     evaluate.add_argument("--device", help="device of the server started for the run")
+    _add_checkpoint_flag(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     from .weights.cli import add_parser as add_weights_parser

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # NoDecode: SLICERFM_CHECKPOINTS is "engine=/path,engine2=/path2", not JSON.
     checkpoints: Annotated[Dict[str, str], NoDecode] = Field(
         default_factory=dict, description="checkpoint files that replace the store, engine=path")
+    # NoDecode: SLICERFM_ENGINE_OPTIONS is "engine.key=value,...", not JSON.
+    engine_options: Annotated[Dict[str, Dict[str, str]], NoDecode] = Field(
+        default_factory=dict, description="engine options, engine.key=value (see engines/options.py)")
     log_level: str = "info"
 
     @field_validator("engines", mode="before")
@@ -64,6 +67,15 @@ class Settings(BaseSettings):
             from .weights.resolve import parse_checkpoints
 
             return parse_checkpoints(value)
+        return value
+
+    @field_validator("engine_options", mode="before")
+    @classmethod
+    def _split_engine_options(cls, value):
+        if isinstance(value, str):
+            from .engines.options import parse_option_specs
+
+            return parse_option_specs([value])
         return value
 
     def token_value(self) -> Optional[str]:

@@ -23,7 +23,7 @@ class ServerState:
     def create(cls, settings: Settings) -> "ServerState":
         sessions = SessionManager(settings)
         engines = EngineManager(settings.engines, settings.device, weights_dir=str(settings.weights_dir),
-                                checkpoints=settings.checkpoints)
+                                checkpoints=settings.checkpoints, engine_options=settings.engine_options)
         jobs = JobManager(engines.device_lock, max_jobs=settings.max_jobs, ttl_s=settings.job_ttl_s)
         images = ImageStore(settings, in_use=lambda: sessions.images_in_use() | jobs.images_in_use())
         images.on_evict = engines.forget_image

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -120,6 +120,10 @@ class Engine(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[EngineCapabilities]
+    #: Options a server operator may set (``--engine-option NAME.KEY=VALUE``): key -> parser
+    #: of the string value (see :mod:`.options`). ``checkpoint`` and ``weights_dir`` are
+    #: set by the server itself.
+    option_types: ClassVar[Dict[str, Callable[[str], Any]]] = {}
 
     def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
         self.device = device

@@ -22,6 +22,7 @@ from slicerfm_client import protocol
 from ..errors import ApiError
 from ..fair_lock import FairLock
 from .base import Engine, EngineError, WeightsMissingError
+from .options import typed_options
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,16 @@ class EngineManager:
     """The engines one server serves, with per-device locks and per-image engine caches."""
 
     def __init__(self, names: List[str], device: str, max_cached_images: int = 8,
-                 weights_dir: Optional[str] = None, checkpoints: Optional[Dict[str, str]] = None):
+                 weights_dir: Optional[str] = None, checkpoints: Optional[Dict[str, str]] = None,
+                 engine_options: Optional[Dict[str, Dict[str, str]]] = None):
         for name in names:
             engine_class(name)  # fail at start-up on unknown names
         self.names = list(names)
         self.weights_dir = weights_dir
         self.checkpoints = dict(checkpoints or {})
+        # Parsed (and refused when wrong) at start-up, not at the first click.
+        self.options = {name: typed_options(name, engine_class(name).option_types, given)
+                        for name, given in (engine_options or {}).items()}
         self.device = resolve_device(device)
         self._engines: Dict[str, Engine] = {}
         self._load_lock = threading.Lock()
@@ -103,12 +108,16 @@ class EngineManager:
                 "prompt_kinds": list(caps.prompt_kinds), "modalities": list(caps.modalities),
                 "needs_weights": caps.needs_weights, "weights_present": present,
                 "weights_detail": detail, "device": device, "loaded": name in self._engines,
+                "options": dict(self.options.get(name, {})),
             })
         return out
 
     def engine_options(self, name: str) -> dict:
-        """Options an engine is built with: the weights store and its checkpoint override."""
-        options = {"weights_dir": self.weights_dir} if self.weights_dir else {}
+        """Options an engine is built with: the operator's ``--engine-option`` values, the
+        weights store and its checkpoint override."""
+        options = dict(self.options.get(name, {}))
+        if self.weights_dir:
+            options["weights_dir"] = self.weights_dir
         if name in self.checkpoints:
             options["checkpoint"] = self.checkpoints[name]
         return options

@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
+from .options import choice, positive_float, positive_int
 
 NAME = "sam-med3d"
 CHECKPOINTS_VARIABLE = "SLICERFM_CHECKPOINTS"
@@ -120,6 +121,11 @@ class SamMed3DEngine(Engine):
         description="SAM-Med3D-turbo: interactive 3D segmentation from clicks (box = click at its "
                     "centre, result kept inside the box); 128³ crops at 1.5 mm.",
     )
+    option_types = {
+        "precision": choice("bf16", "fp16", "fp32"),
+        "max_crops": positive_int,
+        "embedding_cache_mb": positive_float,
+    }
 
     def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
         super().__init__(device, options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -63,6 +63,19 @@ def evaluate_with_client(client: SlicerFMClient, image, ijk_to_ras, reference, s
     return result
 
 
+def backend_environment(args) -> Dict[str, str]:
+    """The environment of the server started for a run: ours, plus the run's
+    ``--checkpoint`` and ``--engine-option`` values (added to any SLICERFM_* already set)."""
+    env = dict(os.environ)
+    checkpoints = [c for c in [env.get("SLICERFM_CHECKPOINTS")] + list(getattr(args, "checkpoint", None) or []) if c]
+    options = [o for o in [env.get("SLICERFM_ENGINE_OPTIONS")] + list(getattr(args, "engine_option", None) or []) if o]
+    if checkpoints:
+        env["SLICERFM_CHECKPOINTS"] = ",".join(checkpoints)
+    if options:
+        env["SLICERFM_ENGINE_OPTIONS"] = ",".join(options)
+    return env
+
+
 def run_evaluation(args) -> int:
     try:
         image, ijk_to_ras, reference, spacing = load_case(args.image, args.label, args.label_id)
@@ -72,7 +85,8 @@ def run_evaluation(args) -> int:
     backend: Optional[LocalBackend] = None
     url = args.server
     if not url:
-        backend = LocalBackend(default_command(), engines=[args.engine], device=args.device)
+        backend = LocalBackend(default_command(), engines=[args.engine], device=args.device,
+                               env=backend_environment(args))
         url = backend.start()
     try:
         client = SlicerFMClient(url, token=os.environ.get("SLICERFM_TOKEN"))
