@@ -24,7 +24,7 @@ import numpy as np
 from .labelmap_grid import (box_extent_on_lattice, resample_codes, resample_labelmap,
                             segment_labelmap, segment_lattice, volume_ijk_to_segmentation)
 from .undo import save_state_for_undo
-from .vtk_arrays import extent_is_empty, oriented_image
+from .vtk_arrays import extent_is_empty, image_to_world, oriented_image
 
 # Codes of a box voxel, resampled together so that every grid sees the same decision.
 _OUTSIDE, _KEEP, _CLEAR, _SET = 0, 1, 2, 3
@@ -170,3 +170,48 @@ def segment_to_mask(segmentation_node, segment_id: str, shape_kji: Sequence[int]
     vol_to_seg = volume_ijk_to_segmentation(segmentation_node, ijk_to_ras_world)
     values = resample_labelmap(labelmap, vol_to_seg, (i0, i1 - 1, j0, j1 - 1, k0, k1 - 1))
     return values == label
+
+
+def segment_box_on_volume(segmentation_node, segment_id: str, shape_kji: Sequence[int],
+                          ijk_to_ras_world):
+    """The volume-grid box ``((k0, j0, i0), (k1, j1, i1))`` (stop exclusive, clipped to
+    ``shape_kji``) that covers the extent of ``segment_id``'s labelmap layer (a superset
+    of its voxels); None when the segment is empty or lies outside the volume."""
+    labelmap = segment_labelmap(segmentation_node, segment_id)
+    if labelmap is None or extent_is_empty(labelmap.GetExtent()):
+        return None
+    i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
+    corners = np.array([[i, j, k, 1.0] for i in (i0 - 0.5, i1 + 0.5)
+                        for j in (j0 - 0.5, j1 + 0.5) for k in (k0 - 0.5, k1 + 0.5)])
+    vol_to_seg = volume_ijk_to_segmentation(segmentation_node, ijk_to_ras_world)
+    kji = ((np.linalg.inv(vol_to_seg) @ image_to_world(labelmap) @ corners.T)[2::-1]).T
+    low = np.clip(np.floor(kji.min(axis=0)).astype(int), 0, None)
+    high = np.minimum(np.ceil(kji.max(axis=0)).astype(int) + 1, np.asarray(shape_kji, int))
+    if np.any(high <= low):
+        return None
+    return tuple(int(v) for v in low), tuple(int(v) for v in high)
+
+
+def replace_segment(segmentation_node, segment_id: str, bbox_kji, mask_kji: np.ndarray,
+                    ijk_to_ras_world, shape_kji: Optional[Sequence[int]] = None,
+                    **kwargs) -> None:
+    """Make ``segment_id`` exactly ``mask_kji`` inside ``bbox_kji`` and EMPTY elsewhere
+    (unlike :func:`apply_mask_update`, which leaves the outside alone). Only the box and
+    the segment's current extent are written, so a small segment costs little on a large
+    volume. shape_kji: the volume's (K, J, I) (default: the box's stop corner).
+    kwargs: as for :func:`apply_mask_update` (editable_mask may cover the whole volume).
+    """
+    start = np.asarray(bbox_kji[0], dtype=int)
+    stop = np.asarray(bbox_kji[1], dtype=int)
+    shape = stop if shape_kji is None else np.asarray(shape_kji, dtype=int)
+    current = segment_box_on_volume(segmentation_node, segment_id, shape, ijk_to_ras_world)
+    low, high = start.copy(), stop.copy()
+    if current is not None:
+        low = np.minimum(low, current[0])
+        high = np.maximum(high, current[1])
+    if np.any(high <= low):
+        return
+    block = np.zeros(tuple(high - low), dtype=bool)
+    block[tuple(slice(a, b) for a, b in zip(start - low, stop - low))] = mask_kji
+    apply_mask_update(segmentation_node, segment_id, [low.tolist(), high.tolist()], block,
+                      ijk_to_ras_world, **kwargs)

@@ -30,11 +30,10 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import vtk
-from vtk.util import numpy_support
 
 from .editor_settings import LOCK_TAG
 from .labelmap_grid import segment_labelmap
-from .segment_io import apply_mask_update
+from .segment_io import replace_segment
 from .segment_sync import tight_bbox
 from .volume_io import local_ijk_to_ras, node_to_world_matrix
 from .vtk_arrays import (extent_is_empty, fill_image_from_array, image_to_array,
@@ -352,45 +351,6 @@ def resample_segments(segmentation_node, shape_kji: Sequence[int], ijk_to_ras_wo
     return masks
 
 
-def write_full_mask(segmentation_node, segment_id: str, mask_kji: np.ndarray, ijk_to_ras_world,
-                    **kwargs) -> None:
-    """Set ``segment_id`` to ``mask_kji`` (bool (K, J, I) on the grid ``ijk_to_ras_world``)
-    everywhere, writing only the block around the mask and the segment's current voxels."""
-    from .labelmap_grid import volume_ijk_to_segmentation
-
-    shape = np.asarray(mask_kji.shape)
-    boxes = [tight_bbox(mask_kji)]
-    labelmap = segment_labelmap(segmentation_node, segment_id)
-    if labelmap is not None and not extent_is_empty(labelmap.GetExtent()):
-        boxes.append(_extent_on_volume(labelmap, volume_ijk_to_segmentation(
-            segmentation_node, ijk_to_ras_world), shape))
-    boxes = [b for b in boxes if b is not None]
-    if not boxes:
-        return
-    start = np.min([b[0] for b in boxes], axis=0)
-    stop = np.max([b[1] for b in boxes], axis=0)
-    if np.any(stop <= start):
-        return
-    block = mask_kji[tuple(slice(a, b) for a, b in zip(start, stop))]
-    apply_mask_update(segmentation_node, segment_id, [start.tolist(), stop.tolist()], block,
-                      ijk_to_ras_world, **kwargs)
-
-
-def _extent_on_volume(labelmap, volume_ijk_to_seg, shape_kji):
-    """The volume-grid box ((k0, j0, i0), (k1, j1, i1)) (stop exclusive) covering a
-    labelmap's extent, clipped to the volume ``shape_kji``; None when they do not meet."""
-    i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
-    corners = np.array([[i, j, k, 1.0] for i in (i0 - 0.5, i1 + 0.5) for j in (j0 - 0.5, j1 + 0.5)
-                        for k in (k0 - 0.5, k1 + 0.5)])
-    to_volume = np.linalg.inv(volume_ijk_to_seg) @ image_to_world(labelmap)
-    kji = (to_volume @ corners.T)[2::-1].T
-    low = np.clip(np.floor(kji.min(axis=0)).astype(int), 0, None)
-    high = np.minimum(np.ceil(kji.max(axis=0)).astype(int) + 1, np.asarray(shape_kji, int))
-    if np.any(high <= low):
-        return None
-    return tuple(int(v) for v in low), tuple(int(v) for v in high)
-
-
 def carry_segments(segmentation_node, transform_node, shape_kji: Sequence[int], ijk_to_ras_world,
                    name: Optional[str] = None, ids: Optional[Iterable[str]] = None):
     """A NEW segmentation node holding the segments of ``segmentation_node`` (drawn on the
@@ -412,5 +372,9 @@ def carry_segments(segmentation_node, transform_node, shape_kji: Sequence[int], 
         carried = output.GetSegmentation().GetSegment(segment_id)
         carried.DeepCopyMetadata(segment)
         carried.RemoveTag(LOCK_TAG)          # a carried copy starts editable
-        write_full_mask(output, segment_id, mask, ijk_to_ras_world, save_undo_state=False)
+        bbox = tight_bbox(mask)
+        if bbox is not None:
+            block = mask[tuple(slice(a, b) for a, b in zip(*bbox))]
+            replace_segment(output, segment_id, bbox, block, ijk_to_ras_world, shape_kji,
+                            save_undo_state=False)
     return output
