@@ -308,3 +308,30 @@ def test_a_refinement_click_repastes_only_its_crop_and_its_neighbours_with_the_s
     replay.prompts = [first]
     replay.prompt(refine)
     np.testing.assert_array_equal(full_mask(s), full_mask(replay))
+
+
+def test_a_refinement_click_upsamples_only_the_crops_it_decoded(monkeypatch):
+    """Unchanged neighbour crops are repasted from their cached 128³ masks, not upsampled
+    again; the answer equals a full replay."""
+    from slicerfm_backend.engines import sam_med3d_steps as steps
+
+    shape, spacing = (150, 40, 40), (2.0, 1.5, 1.5)
+    _, m = grid(shape, spacing)
+    array = np.full(shape, 100, np.int16)
+    array[10:140, 12:28, 12:28] = 300
+    real_upsample = steps.upsample
+    calls = []
+    monkeypatch.setattr(steps, "upsample", lambda logits: calls.append(1) or real_upsample(logits))
+    first = Prompt(kind="point", point_kji=(75.0, 20.0, 20.0))
+    refine = Prompt(kind="point", point_kji=(130.0, 20.0, 20.0))  # in the top crop only
+    net = BrightNet()
+    s = session(net, array, m)
+    s.prompt(first)
+    crops_after_first, upsampled_after_first = net.encoded, len(calls)
+    assert crops_after_first >= 2 and upsampled_after_first == crops_after_first
+    s.prompt(refine)
+    assert len(calls) - upsampled_after_first == 1, "unchanged neighbours were upsampled again"
+    replay = session(BrightNet(), array, m)
+    replay.prompts = [first]
+    replay.prompt(refine)
+    np.testing.assert_array_equal(full_mask(s), full_mask(replay))

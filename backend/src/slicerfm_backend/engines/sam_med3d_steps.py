@@ -107,13 +107,15 @@ def seed_for(mask: np.ndarray, axis: int, direction: int) -> Optional[Tuple[floa
 
 def step(state: State, image: ImageData, prompts: Sequence[Prompt],
          embed: Callable[[Crop], object], decode: Callable, max_crops: int = MAX_CROPS,
-         extend: bool = True) -> State:
+         extend: bool = True, mask_of: Optional[Callable[[CropState], np.ndarray]] = None) -> State:
     """The state after the last of ``prompts`` (``state`` is the state after the others).
 
     ``embed(crop)`` returns the crop's image embedding (cached by the caller);
     ``decode(embedding, points (N, 3), labels (N,), logits or None)`` returns new logits
-    ``(32, 32, 32)``.
+    ``(32, 32, 32)``; ``mask_of(crop_state)`` its 128³ mask (default: :func:`upsample` of
+    its logits; the engine passes a cached one).
     """
+    mask_of = mask_of or (lambda crop_state: upsample(crop_state.logits))
     points = user_points(image, prompts)
     crops = list(state)
     if points:
@@ -133,13 +135,14 @@ def step(state: State, image: ImageData, prompts: Sequence[Prompt],
         logits = np.asarray(decode(embed(current.crop), coords, labels, current.logits), np.float32)
         crops[n] = replace(current, logits=logits, decoded_with=pts)
         if extend:
-            queue.extend(_extensions(crops, n, image, max_crops))
+            queue.extend(_extensions(crops, n, image, max_crops, mask_of))
     return tuple(crops)
 
 
-def _extensions(crops: List[CropState], n: int, image: ImageData, max_crops: int) -> List[int]:
+def _extensions(crops: List[CropState], n: int, image: ImageData, max_crops: int,
+                mask_of: Callable[[CropState], np.ndarray]) -> List[int]:
     """Append the neighbours of crop ``n`` its prediction reaches; their indices."""
-    mask = upsample(crops[n].logits)
+    mask = mask_of(crops[n])
     added = []
     for axis, direction in border_faces(mask):
         if len(crops) >= max_crops:
