@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import requests
@@ -318,11 +318,15 @@ class SlicerFMClient(JobsMixin):
 
     # -- segments --------------------------------------------------------------------------
 
-    def interact(self, segment: str, prompt: Dict[str, Any], engine: str = "classic") -> MaskUpdate:
-        """Send one prompt (see add_point/add_box) for ``segment``; returns the change."""
+    def interact(self, segment: str, prompt: Dict[str, Any], engine: str = "classic",
+                 label: Optional[Union[str, int]] = None) -> MaskUpdate:
+        """Send one prompt (see add_point/add_box) for ``segment``; returns the change.
+        ``label`` (a class name or id) tells a class-aware engine (vista3d) the points' class."""
+        body = {"segment": segment, "engine": engine, "prompt": prompt}
+        if label is not None:
+            body["label"] = label
         with self._lock:
-            return self._mask_request("POST", protocol.PATH_INTERACT,
-                                      json={"segment": segment, "engine": engine, "prompt": prompt})
+            return self._mask_request("POST", protocol.PATH_INTERACT, json=body)
 
     def add_point(self, segment: str, point_kji: Sequence[float], positive: bool = True,
                   engine: str = "classic") -> MaskUpdate:

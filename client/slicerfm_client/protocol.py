@@ -56,6 +56,8 @@ PATH_LABELMAP = "/api/session/labelmap"
 
 
 PATH_JOBS = "/api/jobs"
+PATH_SEGMENT_AUTO = "/api/segment/auto"  # POST: automatic segmentation job (vista3d)
+PATH_SEGMENT_AUTO_CLASSES = "/api/segment/auto/classes"  # GET ?engine=: class catalogue
 
 
 def job_path(job_id: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -42,8 +42,10 @@ def parse_prompt(raw: dict, shape) -> Prompt:
 
 
 def run_interaction(engines: EngineManager, image: StoredImage, segments: SegmentSet,
-                    segment_name: str, engine_name: str, prompt: Prompt) -> Tuple[Change, Dict[str, float]]:
-    """Apply one prompt to a segment; returns the change and the stage timings in ms."""
+                    segment_name: str, engine_name: str, prompt: Prompt,
+                    options: Optional[dict] = None) -> Tuple[Change, Dict[str, float]]:
+    """Apply one prompt to a segment; returns the change and the stage timings in ms.
+    ``options`` are engine-specific fields of the request (SegmentationRequest.options)."""
     timings: Dict[str, float] = {}
     engine = engines.get(engine_name)
     if prompt.kind not in engine.capabilities.prompt_kinds:
@@ -54,7 +56,7 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
     prompts = segment.prompts + [prompt]
     request = SegmentationRequest(
         image=image.as_engine_input(), prompts=prompts, previous=segment.mask,
-        cache=engines.cache_for(engine_name, image.image_id),
+        cache=engines.cache_for(engine_name, image.image_id), options=dict(options or {}),
     )
     start = time.perf_counter()
     with engines.device_lock(engine.device):

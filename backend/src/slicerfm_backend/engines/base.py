@@ -86,12 +86,15 @@ class SegmentationRequest:
     last one is the prompt the user just gave. ``previous`` is the segment's mask before
     this interaction (already without locked voxels of other segments). ``cache`` is a dict
     private to this engine and this image, kept between interactions (e.g. embeddings).
+    ``options`` holds engine-specific fields of the interaction (e.g. vista3d's ``label``:
+    the class the points are on); engines ignore what they do not know.
     """
 
     image: ImageData
     prompts: List[Prompt]
     previous: MaskView
     cache: Dict[str, Any] = field(default_factory=dict)
+    options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ENGINE_CLASSES: Dict[str, str] = {
     "classic": "slicerfm_backend.engines.classic:ClassicEngine",
     "sam-med3d": "slicerfm_backend.engines.sam_med3d:SamMed3DEngine",
+    "vista3d": "slicerfm_backend.engines.vista3d:Vista3DEngine",
 }
 
 PLUGINS_VARIABLE = "SLICERFM_ENGINE_PLUGINS"

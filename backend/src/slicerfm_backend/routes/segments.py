@@ -104,7 +104,8 @@ async def _locked_op(session: Session, work: Callable[[], Tuple[Change, Dict[str
 async def interact(request: Request, session: Session = Depends(current_session),
                    state: ServerState = Depends(get_state)) -> Response:
     """One prompt on one segment: {"segment", "engine", "prompt": {"kind", "positive",
-    "point_kji" | "box_kji"}}. Creates the segment on first use."""
+    "point_kji" | "box_kji"}, "label"?}. Creates the segment on first use. ``label`` (optional,
+    a class name or id) tells class-aware engines (vista3d) which class the points are on."""
     started = time.perf_counter()
     body = await _json_body(request)
     name = _segment_name(body)
@@ -112,13 +113,17 @@ async def interact(request: Request, session: Session = Depends(current_session)
     raw_prompt = body.get("prompt")
     if not isinstance(raw_prompt, dict):
         raise invalid("the request needs 'prompt': {kind, positive, point_kji | box_kji}")
+    label = body.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
+        raise invalid("'label' must be a class name or id")
+    options = {} if label is None else {"label": label}
     timings = {"decode": (time.perf_counter() - started) * 1000.0}
 
     def work():
         segments = _segments(session)
         image = state.images.get(session.image_id)
         prompt = parse_prompt(raw_prompt, image.array.shape)
-        return run_interaction(state.engines, image, segments, name, str(engine), prompt)
+        return run_interaction(state.engines, image, segments, name, str(engine), prompt, options)
 
     return await _locked_op(session, work, started, timings)
 
