@@ -26,9 +26,11 @@ from SlicerFMLib.client_setup import ensure_client_importable, ensure_dependenci
 
 ensure_client_importable()   # bundled beside this file, or ../client in a checkout
 
+from SlicerFMLib.auto_segment_logic import AutoSegmentationLogic  # noqa: E402
 from SlicerFMLib.connection import ConnectionSettings, default_log_path  # noqa: E402
 from SlicerFMLib.logic import InteractiveSegmentationLogic  # noqa: E402
 from SlicerFMLib.prompt_nodes import BOX, NEGATIVE, POSITIVE, prompt_nodes  # noqa: E402
+from SlicerFMLib.registration_logic import RegistrationLogic  # noqa: E402
 from SlicerFMLib.undo import save_state_for_undo  # noqa: E402
 from SlicerFMLib.worker import BackgroundWorker, QtWorkerPump  # noqa: E402
 
@@ -62,6 +64,9 @@ class SlicerFMParameterNode:
     serverUrl: remote server address (http:// or https://).
     inputVolume, segmentationNode, segmentID: what is segmented and where it goes.
     engine: the server engine used for interactions.
+    registration*: the Registration section (volumes, modalities, engine, instance
+    optimisation steps (-1 = the engine's default), similarity, affine, hardened copy).
+    autoEverything: the Automatic segmentation section's "everything".
     """
 
     connectionMode: Annotated[str, Choice(["local", "remote"])] = "local"
@@ -73,6 +78,16 @@ class SlicerFMParameterNode:
     segmentationNode: vtkMRMLSegmentationNode
     segmentID: str = ""
     engine: str = "classic"
+    registrationFixedVolume: vtkMRMLScalarVolumeNode
+    registrationMovingVolume: vtkMRMLScalarVolumeNode
+    registrationFixedModality: Annotated[str, Choice(["auto", "CT", "MR", "other"])] = "auto"
+    registrationMovingModality: Annotated[str, Choice(["auto", "CT", "MR", "other"])] = "auto"
+    registrationEngine: Annotated[str, Choice(["classic", "unigradicon", "multigradicon"])] = "classic"
+    registrationIoSteps: int = -1
+    registrationSimilarity: Annotated[str, Choice(["default", "lncc", "lncc2", "mind"])] = "default"
+    registrationAffine: bool = False
+    registrationHarden: bool = False
+    autoEverything: bool = False
 
 
 class SegmentEditorHistory:
@@ -80,7 +95,7 @@ class SegmentEditorHistory:
     undoes SlicerFM edits) when it edits the same segmentation, else MRML scene undo."""
 
     def __init__(self, logic):
-        self.logic = logic
+        self.logic = logic          # anything with a ``segmentationNode`` attribute
 
     def SaveState(self) -> bool:
         segmentation = self.logic.segmentationNode
@@ -102,6 +117,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._prompts = {}
         self._shortcuts = []
         self._progress = None
+        self.registration = None
+        self.autoSegmentation = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -116,6 +133,7 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.messageCallback = self.showMessage
         self.logic.changedCallback = self.updateGUI
         self.logic.segmentationHistory = SegmentEditorHistory(self.logic)
+        self.setupJobSections()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -144,6 +162,11 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         self.removeObservers()
         self.pump.stop()
+        self.jobTimer.stop()
+        for logic, pump, worker in self.jobLogics():
+            logic.cancel()
+            pump.stop()
+            worker.shutdown()
         if self.logic is not None:
             self.logic.removeObservers()
             self.logic.disconnect()
@@ -176,6 +199,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         self.logic.cancel()
+        for jobLogic, _pump, _worker in self.jobLogics():
+            jobLogic.cancel()
         self.logic.removeObservers()
         self._prompts = {}
         self.setParameterNode(None)
@@ -254,6 +279,7 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.engineComboBox.addItem(engine["name"])
         index = self.ui.engineComboBox.findText(self._parameterNode.engine)
         self.ui.engineComboBox.setCurrentIndex(max(index, 0))
+        self.loadClasses(status)
         self.updateGUI()
 
     def onDisconnect(self) -> None:
@@ -302,6 +328,170 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.run(self.logic.addBox, roi)
 
+    # -- registration and automatic segmentation (background server jobs) -----------------
+
+    def setupJobSections(self) -> None:
+        """Both long-job Logics share the connection and run on workers of their own, so a
+        running job never delays a click."""
+        self.registrationWorker, self.autoWorker = BackgroundWorker(), BackgroundWorker()
+        self.registrationPump = QtWorkerPump(self.registrationWorker)
+        self.autoPump = QtWorkerPump(self.autoWorker)
+        self.registration = RegistrationLogic(self.logic.connection, runner=self.registrationWorker)
+        self.autoSegmentation = AutoSegmentationLogic(self.logic.connection, runner=self.autoWorker)
+        self.autoSegmentation.segmentationHistory = SegmentEditorHistory(self.autoSegmentation)
+        self.registration.messageCallback = lambda text, level: self.showJobMessage(self.ui.registrationStatusLabel, text, level)
+        self.autoSegmentation.messageCallback = lambda text, level: self.showJobMessage(self.ui.autoStatusLabel, text, level)
+        for jobLogic, pump, _worker in self.jobLogics():
+            jobLogic.changedCallback = self.updateGUI
+            pump.start()
+        self.jobTimer = qt.QTimer()
+        self.jobTimer.setInterval(250)
+        self.jobTimer.connect("timeout()", self.updateJobProgress)
+        self.jobTimer.start()
+        self.ui.registerButton.connect("clicked(bool)", self.onRegister)
+        self.ui.cancelRegistrationButton.connect("clicked(bool)", self.registration.cancel)
+        self.ui.carryButton.connect("clicked(bool)", self.onCarrySegments)
+        self.ui.runAutoButton.connect("clicked(bool)", self.onRunAutoSegmentation)
+        self.ui.cancelAutoButton.connect("clicked(bool)", self.autoSegmentation.cancel)
+        self.ui.classSearchLineEdit.connect("textChanged(QString)", self.filterClasses)
+        self.ui.classGroupComboBox.connect("currentIndexChanged(int)", self.filterClasses)
+
+    def jobLogics(self) -> list:
+        if self.registration is None:
+            return []
+        return [(self.registration, self.registrationPump, self.registrationWorker),
+                (self.autoSegmentation, self.autoPump, self.autoWorker)]
+
+    def onRegister(self) -> None:
+        node = self._parameterNode
+        logic = self.registration
+        with slicer.util.tryWithErrorDisplay(_("SlicerFM could not start the registration."), waitCursor=True):
+            logic.fixedVolume = node.registrationFixedVolume
+            logic.movingVolume = node.registrationMovingVolume
+            logic.fixedMask = self.maskChoice(self.ui.fixedMaskSelector)
+            logic.movingMask = self.maskChoice(self.ui.movingMaskSelector)
+            logic.fixedModality = node.registrationFixedModality
+            logic.movingModality = node.registrationMovingModality
+            logic.engine = node.registrationEngine
+            logic.ioSteps = None if node.registrationIoSteps < 0 else node.registrationIoSteps
+            logic.similarity = None if node.registrationSimilarity == "default" else node.registrationSimilarity
+            logic.affinePrealign = node.registrationAffine
+            logic.harden = node.registrationHarden
+            logic.run(onDone=self.onRegistered)
+            self.updateGUI()
+
+    @staticmethod
+    def maskChoice(selector):
+        segmentation = selector.currentNode()
+        segmentID = selector.currentSegmentID()
+        return (segmentation, segmentID) if segmentation is not None and segmentID else None
+
+    def onRegistered(self, outcome) -> None:
+        if outcome is None:
+            return
+        slicer.util.setSliceViewerLayers(background=self.registration.fixedVolume,
+                                         foreground=self.registration.movingVolume,
+                                         foregroundOpacity=0.5)
+
+    def onCarrySegments(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("SlicerFM could not carry the segments."), waitCursor=True):
+            source = self.ui.carrySegmentationSelector.currentNode()
+            if source is None:
+                raise ValueError(_("choose the segmentation drawn on the moving scan"))
+            self.registration.fixedVolume = self._parameterNode.registrationFixedVolume
+            carried = self.registration.carrySegments(source)
+            # ready for the point tools: the fixed volume and the carried segmentation
+            self._parameterNode.inputVolume = self.registration.fixedVolume
+            self._parameterNode.segmentationNode = carried
+            self.ui.segmentSelector.setCurrentNode(carried)
+
+    def loadClasses(self, status) -> None:
+        """Fill the class picker from the server's catalogue (when it serves vista3d)."""
+        self.ui.classTreeWidget.clear()
+        served = [engine["name"] for engine in status.engines]
+        if self.autoSegmentation.engine not in served:
+            self.ui.autoStatusLabel.text = _("The server serves no automatic segmentation engine "
+                                             "(start it with --engines ...,vista3d).")
+            return
+        self.autoSegmentation.fetchCatalogue(onDone=self.populateClasses)
+
+    def populateClasses(self, catalogue) -> None:
+        tree = self.ui.classTreeWidget
+        tree.clear()
+        self.ui.classGroupComboBox.blockSignals(True)
+        self.ui.classGroupComboBox.clear()
+        self.ui.classGroupComboBox.addItem(_("all groups"))
+        for group, entries in catalogue.groups():
+            self.ui.classGroupComboBox.addItem(group)
+            groupItem = qt.QTreeWidgetItem(tree, [f"{group} ({len(entries)})"])
+            groupItem.setFlags(groupItem.flags() | qt.Qt.ItemIsUserCheckable | qt.Qt.ItemIsAutoTristate)
+            groupItem.setCheckState(0, qt.Qt.Unchecked)
+            for entry in entries:
+                item = qt.QTreeWidgetItem(groupItem, [entry.name])
+                item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
+                item.setCheckState(0, qt.Qt.Unchecked)
+                item.setData(0, qt.Qt.UserRole, entry.id)
+                colour = qt.QColor.fromRgbF(*entry.color)
+                item.setData(0, qt.Qt.DecorationRole, colour)
+        self.ui.classGroupComboBox.blockSignals(False)
+        self.ui.everythingCheckBox.text = _("Everything ({count} classes)").format(count=len(catalogue.everything()))
+        self.filterClasses()
+
+    def filterClasses(self, *args) -> None:
+        catalogue = self.autoSegmentation.classCatalogue if self.autoSegmentation else None
+        if catalogue is None:
+            return
+        group = self.ui.classGroupComboBox.currentText if self.ui.classGroupComboBox.currentIndex > 0 else None
+        shown = {entry.id for entry in catalogue.search(self.ui.classSearchLineEdit.text, group)}
+        tree = self.ui.classTreeWidget
+        for g in range(tree.topLevelItemCount):
+            groupItem = tree.topLevelItem(g)
+            visible = 0
+            for c in range(groupItem.childCount()):
+                item = groupItem.child(c)
+                hidden = item.data(0, qt.Qt.UserRole) not in shown
+                item.setHidden(hidden)
+                visible += not hidden
+            groupItem.setHidden(visible == 0)
+            groupItem.setExpanded(bool(self.ui.classSearchLineEdit.text) or group is not None)
+
+    def checkedClasses(self) -> list:
+        tree, ids = self.ui.classTreeWidget, []
+        for g in range(tree.topLevelItemCount):
+            groupItem = tree.topLevelItem(g)
+            for c in range(groupItem.childCount()):
+                item = groupItem.child(c)
+                if item.checkState(0) == qt.Qt.Checked:
+                    ids.append(int(item.data(0, qt.Qt.UserRole)))
+        return ids
+
+    def onRunAutoSegmentation(self) -> None:
+        node = self._parameterNode
+        logic = self.autoSegmentation
+        with slicer.util.tryWithErrorDisplay(_("SlicerFM could not start the automatic segmentation."), waitCursor=True):
+            logic.volumeNode = node.inputVolume
+            logic.segmentationNode = node.segmentationNode
+            logic.modality = self.logic.modality
+            logic.run(self.checkedClasses(), everything=node.autoEverything)
+            self.updateGUI()
+
+    def updateJobProgress(self) -> None:
+        for logic, bar, label in ((self.registration, self.ui.registrationProgressBar, self.ui.registrationStatusLabel),
+                                  (self.autoSegmentation, self.ui.autoProgressBar, self.ui.autoStatusLabel)):
+            if logic is None or not logic.running:
+                continue
+            snapshot = logic.progress.snapshot()
+            bar.maximum = 0 if snapshot.fraction is None else 100       # 0: busy indicator
+            bar.value = 0 if snapshot.fraction is None else int(round(100 * snapshot.fraction))
+            label.setStyleSheet("")
+            label.text = snapshot.text()
+
+    def showJobMessage(self, label, text: str, level: str) -> None:
+        colour = {"error": "#c62828", "warning": "#b26a00"}.get(level, "")
+        label.setStyleSheet(f"color: {colour}" if colour else "")
+        label.text = text
+        slicer.util.showStatusMessage(f"SlicerFM: {text}", 5000)
+
     # -- feedback ---------------------------------------------------------------------------
 
     def showMessage(self, text: str, level: str) -> None:
@@ -342,6 +532,25 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.lockButton.enabled = ready
         self.ui.lockButton.checked = locked
         self.ui.disconnectButton.enabled = status is not None
+        self.updateJobButtons(status is not None)
+
+    def updateJobButtons(self, connected: bool) -> None:
+        node = self._parameterNode
+        if self.registration is None:
+            return
+        registering, segmenting = self.registration.running, self.autoSegmentation.running
+        self.ui.registerButton.enabled = connected and not registering and \
+            bool(node.registrationFixedVolume) and bool(node.registrationMovingVolume)
+        self.ui.cancelRegistrationButton.enabled = registering
+        self.ui.carryButton.enabled = self.registration.lastOutcome is not None and not registering
+        self.ui.runAutoButton.enabled = connected and not segmenting and bool(node.inputVolume) \
+            and bool(node.segmentationNode)
+        self.ui.cancelAutoButton.enabled = segmenting
+        self.ui.classTreeWidget.enabled = not node.autoEverything
+        for bar, running in ((self.ui.registrationProgressBar, registering),
+                             (self.ui.autoProgressBar, segmenting)):
+            if not running:
+                bar.maximum, bar.value = 100, 0
 
 
 class SlicerFMLogic(ScriptedLoadableModuleLogic, InteractiveSegmentationLogic):

@@ -159,7 +159,11 @@ class ServerJobLogic(abc.ABC):
         self.lastError = None
 
         def done(result):
-            outcome = self._apply(payload, result)
+            try:
+                outcome = self._apply(payload, result)
+            except (ValueError, RuntimeError) as error:      # e.g. a result that does not fit
+                failed(error)
+                return
             self._changed()
             if on_done is not None:
                 on_done(outcome)

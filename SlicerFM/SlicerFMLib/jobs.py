@@ -65,7 +65,8 @@ class Job:
     """One server operation on ``segment`` (its server name).
 
     op: one of OPERATIONS. prompt: the interact prompt (``point_kji`` / ``box_kji``,
-    voxel coordinates of the uploaded image). locked: for LOCK, lock or unlock.
+    voxel coordinates of the uploaded image). label: for INTERACT, the class the points are
+    on (class-aware engines such as vista3d), or None. locked: for LOCK, lock or unlock.
     image: voxels to upload, or None to re-use ``image_id`` (already on the server).
     request: (method name, kwargs) the Logic can prepare again, e.g. after a lost session.
     """
@@ -75,6 +76,7 @@ class Job:
     description: str
     engine: str = "classic"
     prompt: Optional[Dict[str, Any]] = None
+    label: Optional[int] = None
     locked: bool = True
     image: Optional[ImagePayload] = None
     image_id: Optional[str] = None
@@ -134,7 +136,8 @@ def execute_job(connection: Connection, job: Job) -> Outcome:
             seeded.append(seed.name)
     update, info = None, None
     if job.op == INTERACT:
-        update = client.interact(job.segment, job.prompt, engine=job.engine)
+        extra = {} if job.label is None else {"label": job.label}
+        update = client.interact(job.segment, job.prompt, engine=job.engine, **extra)
     elif job.op == UNDO:
         update = client.undo(job.segment)
     elif job.op == REDO:

@@ -119,11 +119,14 @@ def _find_segment(segmentation_node, name: str, engine: str, class_id: int) -> O
 
 
 def import_label_map(segmentation_node, labels_kji: np.ndarray, ijk_to_ras_world,
-                     dictionary: Dict, engine: str, history=None) -> ImportReport:
+                     dictionary: Dict, engine: str, history=None,
+                     computed_bbox_kji=None) -> ImportReport:
     """Write the label map into ``segmentation_node`` following the module's rules (see
     the module docstring). history: where the single undo state goes (see
-    :func:`SlicerFMLib.undo.save_state_for_undo`). Raises ValueError for a map whose labels
-    are not in the dictionary or a malformed dictionary entry."""
+    :func:`SlicerFMLib.undo.save_state_for_undo`). computed_bbox_kji: ``[[k0, j0, i0],
+    [k1, j1, i1]]`` (stop exclusive) when the server computed only that box: outside it the
+    map says nothing, so existing segments keep their voxels there. Raises ValueError for
+    a map whose labels are not in the dictionary or a malformed dictionary entry."""
     labels = np.asarray(labels_kji)
     boxes = label_bounding_boxes(labels)
     entries = {}
@@ -145,6 +148,10 @@ def import_label_map(segmentation_node, labels_kji: np.ndarray, ijk_to_ras_world
             locked_union |= segment_to_mask(segmentation_node, segment_id, labels.shape,
                                             ijk_to_ras_world)
     editable = None if locked_union is None else ~locked_union
+    if computed_bbox_kji is not None:
+        inside = np.zeros(labels.shape, dtype=bool)
+        inside[tuple(slice(int(a), int(b)) for a, b in zip(*computed_bbox_kji))] = True
+        editable = inside if editable is None else editable & inside
     segmentation = segmentation_node.GetSegmentation()
     saved = False
     for class_id in sorted(entries):

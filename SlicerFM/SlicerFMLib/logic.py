@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from . import jobs
 from .connection import Connection, ConnectionSettings, describe_error
 from .editor_settings import EditSettings, locked_segment_ids, set_segment_locked
 from .editor_settings import settings_from_segment_editor
+from .label_segments import segment_class
 from .prompts import prompt_polarity, ras_to_kji, roi_to_box
 from .segment_io import apply_mask_update
 from .segment_sync import SegmentState, new_state, record_write, refresh_state
@@ -78,7 +79,9 @@ class InteractiveSegmentationLogic:
     Attributes to set: ``engine`` (server engine name), ``modality`` ("auto" = from the
     volume's DICOM attributes, or "CT"/"MR"/"unknown"), ``editorNode`` (a
     ``vtkMRMLSegmentEditorNode`` whose overwrite/masking settings apply, or None),
-    ``segmentationHistory`` (an object with ``SaveState()``, e.g. the Segment Editor's
+    ``classCorrections`` (points on a segment written by an automatic segmentation go to
+    its engine with its class; default True), ``segmentationHistory`` (an object with
+    ``SaveState()``, e.g. the Segment Editor's
     ``vtkSegmentationHistory``, receiving an undo state before each write; None = MRML scene
     undo when enabled), ``messageCallback(text, level)`` and ``changedCallback()``.
     """
@@ -87,6 +90,7 @@ class InteractiveSegmentationLogic:
         self.connection = Connection()
         self.runner = runner or InlineRunner()
         self.engine = "classic"
+        self.classCorrections = True
         self.modality = "auto"
         self.volumeNode = None
         self.segmentationNode = None
@@ -267,13 +271,26 @@ class InteractiveSegmentationLogic:
                             or self.isSegmentLocked())]
         seeds += [self._seed(self._state(s, array.shape, ijk_to_ras), locked=True) for s in locked]
         prompt = self._prompt(request, array, ijk_to_ras) if op == jobs.INTERACT else None
-        return jobs.Job(op=op, segment=current.server_name, engine=self.engine, prompt=prompt,
+        engine, label = self._engine_for(prompt)
+        return jobs.Job(op=op, segment=current.server_name, engine=engine, prompt=prompt,
+                        label=label,
                         locked=request.get("locked", True), image=payload,
                         image_id=self._image.image_id, seeds=seeds, reconnect=recovering,
                         recovering=recovering, description=self._describe(op, prompt),
                         target=(self.segmentationNode.GetID(), self.segmentID,
                                 self.volumeNode.GetID()),
                         request=(op, request))
+
+    def _engine_for(self, prompt) -> Tuple[str, Optional[int]]:
+        """(engine, class) of an interaction: points on a segment that an automatic
+        segmentation wrote (tagged with its engine and class, see
+        :mod:`SlicerFMLib.label_segments`) are corrections of that class by that engine,
+        when ``classCorrections`` is on; anything else goes to ``engine`` without a class."""
+        if prompt is not None and prompt["kind"] == "point" and self.classCorrections:
+            tagged = segment_class(self.segmentationNode, self.segmentID)
+            if tagged is not None:
+                return tagged
+        return self.engine, None
 
     @staticmethod
     def _seed(state: SegmentState, locked: bool) -> jobs.SeedPayload:

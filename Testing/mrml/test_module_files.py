@@ -69,3 +69,30 @@ def test_a_checkout_finds_the_client_in_the_sibling_client_folder():
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == [
         str(REPO / "client" / "slicerfm_client" / "__init__.py"), "no blosc2"]
+
+
+def test_the_registration_and_automatic_segmentation_sections_bind_their_choices():
+    """Each combo box bound to a Choice parameter offers exactly the Choice's values (the
+    parameter node binding needs them), and both new sections are in the panel."""
+    tree = ElementTree.parse(MODULE / "Resources" / "UI" / "SlicerFM.ui")
+    titles = {w.get("name"): w.find("property/string").text for w in tree.iter("widget")
+              if w.get("class") == "ctkCollapsibleButton"}
+    assert titles["registrationCollapsibleButton"] == "Registration"
+    assert titles["autoSegmentationCollapsibleButton"] == "Automatic segmentation"
+    source = (MODULE / "SlicerFM.py").read_text()
+    choices = {name: re.findall(r'"([^"]+)"', values) for name, values in
+               re.findall(r"^    (\w+): Annotated\[str, Choice\(\[([^\]]*)\]\)\]", source, re.MULTILINE)}
+    checked = 0
+    for widget in tree.iter("widget"):
+        bound = [p.find("string").text for p in widget.findall("property")
+                 if p.get("name") == "SlicerParameterName"]
+        if widget.get("class") != "QComboBox" or not bound or bound[0] not in choices:
+            continue
+        items = [i.find("property/string").text for i in widget.findall("item")]
+        assert items == choices[bound[0]], (widget.get("name"), items)
+        checked += 1
+    assert checked == 5          # connection mode, two modalities, engine, similarity
+    spin = next(w for w in tree.iter("widget") if w.get("name") == "ioStepsSpinBox")
+    minimum = next(p for p in spin.findall("property") if p.get("name") == "minimum")
+    assert minimum.find("number").text == "-1"           # -1 = "engine default"
+    assert "registrationIoSteps: int = -1" in source
