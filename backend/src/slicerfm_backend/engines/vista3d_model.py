@@ -120,8 +120,8 @@ class Vista3DNetwork:
 
 def load_network(path: Path, device: str = "cpu", amp: Optional[bool] = None) -> Vista3DNetwork:
     """Build vista3d132, load ``path`` strictly, move it to ``device``."""
+    state = read_state_dict(Path(path))  # before building: a bad file fails fast
     model = build_network()
-    state = read_state_dict(Path(path))
     check_state_dict(model, state, Path(path))
     model.load_state_dict(state, strict=True)
     network = Vista3DNetwork(model, device, amp)
