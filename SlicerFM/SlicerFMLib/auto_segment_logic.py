@@ -155,8 +155,8 @@ class AutoSegmentationLogic(ServerJobLogic):
 
     def _apply(self, payload: AutoSegmentInput, result) -> Optional[AutoSegmentOutcome]:
         labels = result.labels
-        meta = {"labels": result.dictionary, "not_computed": result.not_computed or {},
-                **(result.meta or {})}
+        meta = {**(result.meta or {}), "labels": result.dictionary,
+                "not_computed": result.not_computed or {}, "job_id": result.job_id}
         scene = self._scene
         volume = scene.GetNodeByID(payload.target[0]) if scene is not None else None
         segmentation = scene.GetNodeByID(payload.target[1]) if scene is not None else None

@@ -148,3 +148,22 @@ def test_bounding_boxes_of_all_labels_match_a_direct_computation():
     for label, (start, stop) in boxes.items():
         where = np.argwhere(labels == label)
         assert start == tuple(where.min(axis=0)) and stop == tuple(where.max(axis=0) + 1)
+
+
+def test_outside_the_computed_box_an_update_keeps_the_segments_voxels(a_scene, a_volume_grid):
+    """The server computed only part of the image: there the result replaces the segment,
+    outside it the segment keeps what it had (the map says nothing there)."""
+    shape, ijk_to_ras = a_volume_grid
+    segmentation = a_scene.add_segmentation()
+    import_label_map(segmentation, label_map(shape), ijk_to_ras, DICTIONARY, "vista3d")
+    liver_id = ids_by_name(segmentation)["liver"]
+    before = mask(segmentation, liver_id, a_volume_grid)
+    computed = [[0, 0, 0], [shape[0], shape[1], 10]]            # i < 10 only
+    moved = label_map(shape, liver_shift=10)
+    moved[:, :, 10:] = 0                                         # nothing computed there
+    import_label_map(segmentation, moved, ijk_to_ras, DICTIONARY, "vista3d",
+                     computed_bbox_kji=computed)
+    after = mask(segmentation, liver_id, a_volume_grid)
+    np.testing.assert_array_equal(after[:, :, 10:], before[:, :, 10:])
+    np.testing.assert_array_equal(after[:, :, :10], moved[:, :, :10] == LIVER)
+    assert before[:, :, 10:].any() and not np.array_equal(after, before)
