@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         memory = {"after start-up": proc_status(pid)}
         rows: List[Tuple[str, str, object]] = []  # (kind, label, MaskUpdate)
         try:
-            client = SlicerFMClient(backend.url)
+            client = SlicerFMClient(backend.url, timeout_s=1800)  # 8 encoder passes on a busy CPU can pass 300 s
             client.connect("sam_med3d_latency")  # heartbeats: a first click can outlast the liveness timeout
             client.set_image(array, ijk_to_ras, "CT")
             memory["after upload"] = proc_status(pid)
