@@ -151,7 +151,8 @@ class AutoSegmentationLogic(ServerJobLogic):
         return segment_auto(self.client(), payload.array, payload.ijk_to_ras,
                             classes=payload.classes or None, everything=payload.everything,
                             engine=payload.engine, modality=payload.modality,
-                            on_progress=progress.report, cancel_event=progress.cancel_event)
+                            on_progress=progress.report, cancel_event=progress.cancel_event,
+                            poll_s=self.pollSeconds)
 
     def _apply(self, payload: AutoSegmentInput, result) -> Optional[AutoSegmentOutcome]:
         labels = result.labels

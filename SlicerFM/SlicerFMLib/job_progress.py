@@ -122,7 +122,8 @@ class ServerJobLogic(abc.ABC):
     default: blocking calls that raise, for the console) or a ``BackgroundWorker`` of its
     own (the widget), so that a long job never delays interactive clicks.
     Callbacks: ``messageCallback(text, level)``, ``changedCallback()``,
-    ``progressListener(snapshot)`` (worker thread!).
+    ``progressListener(snapshot)`` (worker thread!). ``pollSeconds``: how often the job's
+    status is asked for while it runs.
     """
 
     description = "job"
@@ -134,6 +135,7 @@ class ServerJobLogic(abc.ABC):
         self.changedCallback: Optional[Callable[[], None]] = None
         self.progressListener: Optional[Callable[[ProgressSnapshot], None]] = None
         self.progress = JobProgress()
+        self.pollSeconds = 0.5
         self.task: Optional[Task] = None
         self.lastError: Optional[BaseException] = None
 

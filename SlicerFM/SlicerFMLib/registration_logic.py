@@ -199,12 +199,14 @@ class RegistrationLogic(ServerJobLogic):
         from slicerfm_client import registration as client_registration
 
         progress.check_cancelled()
+        progress.local("uploading the volumes (those the server lacks)")
         return client_registration.register(
             self.client(), payload.fixed, payload.fixed_ijk_to_ras, payload.moving,
             payload.moving_ijk_to_ras, engine=payload.engine,
             fixed_modality=payload.fixed_modality, moving_modality=payload.moving_modality,
             fixed_mask=payload.fixed_mask, moving_mask=payload.moving_mask,
-            on_progress=progress.report, cancel_event=progress.cancel_event, **payload.options)
+            on_progress=progress.report, cancel_event=progress.cancel_event,
+            poll_s=self.pollSeconds, **payload.options)
 
     # -- apply (main thread) ----------------------------------------------------------------
 

@@ -8,23 +8,15 @@ import numpy as np
 import pytest
 import vtk
 from logic_helpers import dice
-from mrml_helpers import oblique_ijk_to_ras, rotation
+from registration_helpers import (CENTRE, FIXED_GRID, FIXED_SHAPE, SHIFT, add_pair, ball,
+                                  grid_points)
 
 from SlicerFMLib.editor_settings import locked_segment_ids, set_segment_locked
 from SlicerFMLib.segment_io import apply_mask_update, segment_to_mask
 from SlicerFMLib.transform_nodes import (carry_segments, create_grid_transform_node,
                                          displacement_transform, place_registration,
                                          resample_segments, resample_volume)
-from SlicerFMLib.volume_io import update_volume_from_array, volume_to_array
-
-SHIFT = np.array([9.0, -6.0, 7.5])          # moving = fixed object moved by SHIFT (RAS mm)
-
-
-def grid_points(shape, ijk_to_ras):
-    """World RAS (K, J, I, 3) of every voxel centre."""
-    k, j, i = np.indices(shape)
-    ijk1 = np.stack([i, j, k, np.ones_like(i)], axis=-1).astype(float)
-    return (ijk1 @ np.asarray(ijk_to_ras).T)[..., :3]
+from SlicerFMLib.volume_io import volume_to_array
 
 
 def transform_point(transform, point):
@@ -40,41 +32,11 @@ def world_to_node(node):
     return transform
 
 
-def ball(shape, ijk_to_ras, centre, radius):
-    return np.linalg.norm(grid_points(shape, ijk_to_ras) - centre, axis=-1) <= radius
-
-
-def smooth_object(shape, ijk_to_ras, centre):
-    """An anisotropic Gaussian 'organ' (float32), so that linear resampling is accurate."""
-    offset = grid_points(shape, ijk_to_ras) - centre
-    return (1000.0 * np.exp(-((offset / [11.0, 8.0, 9.0]) ** 2).sum(-1))).astype(np.float32)
-
-
-FIXED_SHAPE = (22, 30, 34)
-FIXED_GRID = oblique_ijk_to_ras(spacing=(1.6, 1.3, 2.5), origin=(-20.0, -45.0, 25.0))
-#: the object's centre in the fixed scan (RAS mm): a little off the fixed grid's centre
-CENTRE = (FIXED_GRID @ [15.0, 14.0, 10.0, 1.0])[:3]
-MOVING_SHAPE = (30, 34, 40)
-
-
-def moving_grid():
-    """Another oblique, anisotropic grid that covers the moved object."""
-    matrix = np.eye(4)
-    matrix[:3, :3] = (rotation("y", -25) @ rotation("x", 10))[:3, :3] @ np.diag([1.2, 1.7, 2.0])
-    centre_ijk = (np.array(MOVING_SHAPE[::-1]) - 1) / 2
-    matrix[:3, 3] = CENTRE + SHIFT - matrix[:3, :3] @ centre_ijk
-    return matrix
-
-
 @pytest.fixture
 def a_registration_pair(a_scene):
     """(fixed volume, moving volume, field (K, J, I, 3), field grid): the moving scan shows
     the fixed scan's object moved by SHIFT, so the exact field is the constant SHIFT."""
-    fixed = a_scene.add("vtkMRMLScalarVolumeNode", "fixed")
-    update_volume_from_array(fixed, smooth_object(FIXED_SHAPE, FIXED_GRID, CENTRE), FIXED_GRID)
-    moving = a_scene.add("vtkMRMLScalarVolumeNode", "moving")
-    update_volume_from_array(moving, smooth_object(MOVING_SHAPE, moving_grid(), CENTRE + SHIFT),
-                             moving_grid())
+    fixed, moving = add_pair(a_scene)
     field = np.broadcast_to(SHIFT, FIXED_SHAPE + (3,)).astype(np.float32)
     return fixed, moving, field, FIXED_GRID
 
