@@ -587,6 +587,8 @@ class SlicerFMTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_SlicerFM_PromptNodes()
         self.setUp()
+        self.test_SlicerFM_RegistrationTransform()
+        self.setUp()
         self.test_SlicerFM_ClickThroughLocalBackend()
 
     def test_SlicerFM_PromptNodes(self):
@@ -594,6 +596,26 @@ class SlicerFMTest(ScriptedLoadableModuleTest):
         self.assertEqual(prompt_nodes(slicer.mrmlScene), nodes)
         self.assertEqual(nodes[POSITIVE].GetAttribute("SlicerFM.Polarity"), "positive")
         self.assertEqual(nodes[NEGATIVE].GetAttribute("SlicerFM.Polarity"), "negative")
+
+    def test_SlicerFM_RegistrationTransform(self):
+        """A constant displacement becomes a grid transform above the moving volume whose
+        transform from parent maps the fixed point x to x + d (no backend needed)."""
+        import numpy as np
+        from SlicerFMLib.transform_nodes import place_registration, resample_volume
+
+        array = np.zeros((10, 12, 14), np.float32)
+        array[3:7, 4:8, 5:9] = 100.0
+        moving = slicer.util.addVolumeFromArray(array, name="moving")
+        grid = np.diag([1.0, 1.0, 2.0, 1.0])
+        field = np.zeros((10, 12, 14, 3), np.float32)
+        field[...] = [2.0, -1.0, 4.0]
+        node = place_registration(moving, field, grid, "shift")
+        self.assertIs(moving.GetParentTransformNode(), node)
+        mapped = node.GetTransformFromParent().TransformPoint(3.0, 4.0, 6.0)
+        for value, expected in zip(mapped, (5.0, 3.0, 10.0)):
+            self.assertAlmostEqual(value, expected, places=3)
+        warped = resample_volume(moving, array.shape, grid, "warped")
+        self.assertEqual(slicer.util.arrayFromVolume(warped).shape, array.shape)
 
     def test_SlicerFM_ClickThroughLocalBackend(self):
         import numpy as np

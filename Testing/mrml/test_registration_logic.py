@@ -147,6 +147,28 @@ def test_registration_end_to_end_makes_a_transform_node_that_recovers_the_shift(
                 result) < 0.3        # the source was not where the fixed organ is
 
 
+def test_from_the_console_a_registration_with_masks_blocks_and_returns_its_outcome(
+        a_connected_logic, a_scene, a_pair):
+    """No runner given: the call blocks (Slicer's Python console) and errors are raised."""
+    fixed, moving = a_pair
+    masks = a_scene.add_segmentation("fixed", "moving")
+    draw_ball(masks, "fixed", fixed, CENTRE, 14.0)
+    draw_ball(masks, "moving", moving, CENTRE + SHIFT, 14.0)
+    logic = RegistrationLogic(a_connected_logic.connection)
+    logic.fixedVolume, logic.movingVolume = fixed, moving
+    logic.fixedMask, logic.movingMask = (masks, "fixed"), (masks, "moving")
+    logic.applyToMoving = False
+    logic.run()
+    outcome = logic.lastOutcome
+    assert outcome is not None and outcome.warped_volume is None
+    assert moving.GetParentTransformNode() is None           # not applied, as asked
+    mapped = np.array(outcome.transform_node.GetTransformFromParent().TransformPoint(*CENTRE))
+    assert np.linalg.norm(mapped - (CENTRE + SHIFT)) < 2.5
+    logic.engine = "no-such-engine"
+    with pytest.raises(errors.SlicerFMError, match="no-such-engine"):
+        logic.run()
+
+
 def test_cancelling_a_registration_ends_the_job_and_changes_nothing(
         a_registration_logic, a_scene):
     """A bigger pair (a few seconds of work): cancelled as soon as the job is seen."""
