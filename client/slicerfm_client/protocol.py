@@ -56,6 +56,7 @@ PATH_LABELMAP = "/api/session/labelmap"
 
 
 PATH_JOBS = "/api/jobs"
+PATH_REGISTER = "/api/register"  # POST: registration job (docs/REGISTRATION.md)
 PATH_SEGMENT_AUTO = "/api/segment/auto"  # POST: automatic segmentation job (vista3d)
 PATH_SEGMENT_AUTO_CLASSES = "/api/segment/auto/classes"  # GET ?engine=: class catalogue
 

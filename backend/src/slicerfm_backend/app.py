@@ -13,7 +13,7 @@ from slicerfm_client import protocol, wire
 
 from . import __version__
 from .errors import install_handlers
-from .routes import auto_segment, images, info, jobs, segments, sessions
+from .routes import auto_segment, images, info, jobs, registration, segments, sessions
 from .settings import Settings
 from .state import ServerState
 
@@ -57,6 +57,6 @@ def make_app(settings: Optional[Settings] = None) -> FastAPI:
     )
     app.state.slicerfm = state
     install_handlers(app)
-    for module in (info, sessions, images, segments, jobs, auto_segment):
+    for module in (info, sessions, images, segments, jobs, auto_segment, registration):
         app.include_router(module.router)
     return app

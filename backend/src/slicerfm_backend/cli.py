@@ -39,7 +39,8 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def _build_settings(args: argparse.Namespace) -> Settings:
     overrides = {}
-    for field in ("host", "port", "device", "engines", "max_sessions", "max_jobs", "log_level"):
+    for field in ("host", "port", "device", "engines", "registration_engines", "max_sessions", "max_jobs",
+                  "log_level"):
         value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value
@@ -106,6 +107,9 @@ def cmd_engines(args: argparse.Namespace) -> int:
         if accepted:
             current = ", ".join(f"{k}={v}" for k, v in row["options"].items()) or "defaults"
             print(f"{'':<12} options (--engine-option {row['name']}.KEY=VALUE): {accepted}; set: {current}")
+    from .registration.cli import print_engines
+
+    print_engines(settings, args.all)
     return 0
 
 
@@ -158,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     serve.add_argument("--engines", help="comma-separated engines to serve (default classic)")
+    serve.add_argument("--registration-engines", dest="registration_engines",
+                       help="comma-separated registration engines to serve (default classic)")
     serve.add_argument("--max-sessions", type=int, dest="max_sessions")
     serve.add_argument("--max-jobs", type=int, dest="max_jobs",
                        help="background jobs (registration, automatic segmentation) waiting or running at once")
@@ -188,9 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checkpoint_flag(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
+    from .registration.cli import add_parsers as add_registration_parsers
     from .weights.cli import add_parser as add_weights_parser
 
     add_weights_parser(sub, cmd_weights)
+    add_registration_parsers(sub)
     __import__("slicerfm_backend.engines.vista3d_cli", fromlist=["add_parsers"]).add_parsers(sub)
     return parser
 

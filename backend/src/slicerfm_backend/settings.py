@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # NoDecode: SLICERFM_ENGINES is "a,b", not JSON.
     engines: Annotated[List[str], NoDecode] = Field(default_factory=lambda: ["classic"],
                                                    description="engines to serve, comma-separated")
+    registration_engines: Annotated[List[str], NoDecode] = Field(
+        default_factory=lambda: ["classic"], description="registration engines to serve, comma-separated")
     token: Optional[SecretStr] = Field(None, description="access token clients must send")
     max_sessions: int = Field(16, ge=1)
     heartbeat_interval_s: float = Field(15.0, gt=0, description="how often clients should beat")
@@ -48,7 +50,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="engine options, engine.key=value (see engines/options.py)")
     log_level: str = "info"
 
-    @field_validator("engines", mode="before")
+    @field_validator("engines", "registration_engines", mode="before")
     @classmethod
     def _split_engines(cls, value):
         if isinstance(value, str):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .engines.registry import EngineManager
 from .image_store import ImageStore
 from .jobs import JobManager
+from .registration.registry import RegistrationEngineManager
 from .sessions import SessionManager
 from .settings import Settings
 
@@ -18,6 +19,7 @@ class ServerState:
     images: ImageStore
     engines: EngineManager
     jobs: JobManager
+    registration: RegistrationEngineManager
 
     @classmethod
     def create(cls, settings: Settings) -> "ServerState":
@@ -27,4 +29,7 @@ class ServerState:
         jobs = JobManager(engines.device_lock, max_jobs=settings.max_jobs, ttl_s=settings.job_ttl_s)
         images = ImageStore(settings, in_use=lambda: sessions.images_in_use() | jobs.images_in_use())
         images.on_evict = engines.forget_image
-        return cls(settings, sessions, images, engines, jobs)
+        registration = RegistrationEngineManager(settings.registration_engines, settings.device,
+                                                 weights_dir=str(settings.weights_dir),
+                                                 checkpoints=settings.checkpoints)
+        return cls(settings, sessions, images, engines, jobs, registration)

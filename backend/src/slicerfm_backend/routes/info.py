@@ -35,4 +35,5 @@ def server_info(state: ServerState = Depends(get_state)) -> dict:
 @router.get(protocol.PATH_ENGINES, dependencies=API_DEPENDENCIES)
 def list_engines(state: ServerState = Depends(get_state)) -> dict:
     """Engines served here: prompt kinds, modalities, device, weights present."""
-    return {"engines": state.engines.describe(), "device": state.engines.device}
+    return {"engines": state.engines.describe(), "device": state.engines.device,
+            "registration_engines": state.registration.describe()}
