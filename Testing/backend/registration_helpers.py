@@ -7,7 +7,11 @@ sign or axis-order slip in the RAS/LPS handling shows up as a wrong vector.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+from slicerfm_backend.registration.classic import ClassicRegistrationEngine
 
 SHAPE = (24, 28, 32)  # (K, J, I)
 IJK_TO_RAS = np.array([[-1.5, 0.0, 0.0, 24.0],
@@ -51,3 +55,23 @@ def two_blobs(shift_a, shift_b, shape=SHAPE, ijk_to_ras=IJK_TO_RAS):
 def box_mask(centre_ras, half_mm, shape=SHAPE, ijk_to_ras=IJK_TO_RAS) -> np.ndarray:
     """Boolean mask of the voxels within ``half_mm`` of ``centre_ras`` along every RAS axis."""
     return np.all(np.abs(ras_grid(shape, ijk_to_ras) - np.asarray(centre_ras)) <= half_mm, axis=-1)
+
+
+
+class GatedClassic(ClassicRegistrationEngine):
+    """The classic engine pausing after its 2nd demons iteration until ``gate`` is set
+    (``reached`` tells the test it got there), so that a test can cancel a job mid-run."""
+
+    name = "gated-classic"
+    reached = threading.Event()
+    gate = threading.Event()
+
+    def register(self, request, progress):
+        def gated(stage, done=0, total=0):
+            progress(stage, done, total)
+            if stage == "demons" and done == 2:
+                type(self).reached.set()
+                type(self).gate.wait(30)
+                progress(stage, done, total)  # raises JobCancelled when cancelled meanwhile
+
+        return super().register(request, gated)
