@@ -90,10 +90,17 @@ def plan(shape_xyz: Sequence[int], class_ids: Sequence[int], roi: Sequence[int] 
 def _finish(acc: np.ndarray, count: np.ndarray, planes: int, ids: Sequence[int],
             labels: np.ndarray, best: Optional[np.ndarray], first_group: bool) -> None:
     """Finish ``planes`` leading planes of the band (axis 1 of ``acc``) into ``labels`` /
-    ``best`` (views of the same planes)."""
-    mean = acc[:, :planes] / count[None, :planes]
-    top = mean.argmax(axis=0)
-    value = np.take_along_axis(mean, top[None], axis=0)[0]
+    ``best`` (views of the same planes). Divides those planes of ``acc`` in place (they are
+    discarded afterwards), so finishing allocates no copy of the band."""
+    mean = acc[:, :planes]
+    mean /= count[None, :planes]
+    # arg-max over classes class by class: numpy's argmax over axis 0 would copy the band
+    value = mean[0].copy()
+    top = np.zeros(value.shape, np.int64)
+    for index in range(1, mean.shape[0]):
+        better = mean[index] > value  # strict: ties keep the first class, as argmax does
+        value[better] = mean[index][better]
+        top[better] = index
     lookup = np.asarray(ids, dtype=labels.dtype)
     if best is None:  # one group: VistaPostTransformd directly
         labels[...] = np.where(value > 0, lookup[top], 0)
