@@ -284,6 +284,12 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onDisconnect(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to disconnect."), waitCursor=True):
+            for jobLogic, _pump, worker in self.jobLogics():
+                jobLogic.cancel()            # the server stops the job at its next step
+                try:
+                    worker.wait(10.0)
+                except TimeoutError:         # e.g. still uploading: it fails once disconnected
+                    logging.warning("SlicerFM: a %s was still running at disconnect", jobLogic.description)
             self.logic.disconnect()
 
     # -- tools -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from logic_helpers import dice
 from mrml_helpers import oblique_ijk_to_ras
-from registration_helpers import CENTRE, SHIFT, add_pair, ball, grid_points
+from mrml_registration_pair import CENTRE, SHIFT, add_pair, ball, grid_points
 
 from slicerfm_client import errors
 from SlicerFMLib.registration_logic import RegistrationLogic, export_mask

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import vtk
 from logic_helpers import dice
-from registration_helpers import (CENTRE, FIXED_GRID, FIXED_SHAPE, SHIFT, add_pair, ball,
-                                  grid_points)
+from mrml_registration_pair import (CENTRE, FIXED_GRID, FIXED_SHAPE, SHIFT, add_pair, ball,
+                                    grid_points)
 
 from SlicerFMLib.editor_settings import locked_segment_ids, set_segment_locked
 from SlicerFMLib.segment_io import apply_mask_update, segment_to_mask
