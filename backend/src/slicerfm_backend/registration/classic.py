@@ -6,10 +6,10 @@ Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
 2. optional affine pre-alignment, Mattes mutual information with the masks limiting the
    metric (:mod:`.classic_affine`); the moving image is resampled onto the fixed grid
    through it (identity without it);
-3. the moving intensities are histogram-matched to the fixed ones, both images are cropped
-   to the box holding either one's foreground (plus a margin), and multi-resolution
-   symmetric-forces demons runs there (:mod:`.classic_demons`); the field outside the box
-   continues the box's border values;
+3. both images are cropped to the box holding either one's foreground (plus a margin) and
+   multi-resolution symmetric-forces demons runs there (:mod:`.classic_demons`); the field
+   outside the box continues the box's border values. (Histogram matching of the moving
+   intensities was tried and lowered the brain_pair Dice from 0.776 to 0.768: not used.)
 4. the field composed with the affine, as RAS vectors on the fixed grid: fixed point ``x``
    -> moving point ``x + d(x)`` (see :mod:`.base`).
 
@@ -37,8 +37,6 @@ MAX_IO_STEPS = 500
 COARSE_LEVELS = (DemonsLevel(4, 50, 1.0), DemonsLevel(2, 50, 1.0))
 FINE_FIELD_SIGMA = 1.0
 BOX_MARGIN = 16
-HISTOGRAM_LEVELS = 256
-HISTOGRAM_POINTS = 15
 RAS_FLIP = np.array([-1.0, -1.0, 1.0])
 
 
@@ -164,8 +162,6 @@ class ClassicRegistrationEngine(RegistrationEngine):
             mark = time.perf_counter()
             progress("resample", 0, 0)
             moving_on_fixed = classic_affine.resample_onto(moving_image, fixed_image, transform)
-            moving_on_fixed = sitk.HistogramMatching(moving_on_fixed, fixed_image, HISTOGRAM_LEVELS,
-                                                     HISTOGRAM_POINTS, True)
             box = classic_intensity.foreground_box(fixed_norm, sitk.GetArrayViewFromImage(moving_on_fixed),
                                                    margin=BOX_MARGIN)
             crop = (box[2], box[1], box[0])  # SimpleITK slices in (x, y, z) = (i, j, k) order

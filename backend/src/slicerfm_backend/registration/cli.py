@@ -38,14 +38,15 @@ def print_engines(settings, all_engines: bool = False) -> None:
             print(f"{'':<14} {row['weights_detail']}")
 
 
-def progress_printer(stream=sys.stderr):
-    """A ``progress(stage, done, total)`` printing a line per stage and every 2 s."""
+def progress_printer(stream=None):
+    """A ``progress(stage, done, total)`` printing a line per stage and every 2 s (to
+    ``stream``, default the current ``sys.stderr``)."""
     last = {"stage": None, "time": 0.0}
 
     def progress(stage: str, done: int = 0, total: int = 0) -> None:
         now = time.monotonic()
         if stage != last["stage"] or now - last["time"] > 2.0 or (total and done == total):
-            print(f"  {stage}" + (f" {done}/{total}" if total else ""), file=stream, flush=True)
+            print(f"  {stage}" + (f" {done}/{total}" if total else ""), file=stream or sys.stderr, flush=True)
             last["stage"], last["time"] = stage, now
 
     return progress
