@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./client -e './backend[test,sam,vista3d]' -r Testing/requirements.txt
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./client -e './backend[test,sam,vista3d,registration]' -r Testing/requirements.txt
 exec .venv/bin/python -m pytest Testing "$@"

@@ -9,9 +9,12 @@ VISTA3D has a published digest (an md5), which is pinned. For an entry without a
 size or sha256 ``verify`` reports "size/checksum not pinned" instead of inventing numbers.
 
 SAM-Med3D: MODELS.md lists only the turbo checkpoint, so there are no variant entries.
-uniGradICON/multiGradICON weights are GitHub release assets, not hub files; MODELS.md names
-the release tag and file but not the repository, so they can only be brought in with
-``slicerfm-backend weights import``.
+uniGradICON/multiGradICON weights are GitHub release assets, not hub files (``download_url``,
+fetched over plain HTTPS by :mod:`.store`). MODELS.md names the release tags and file; the
+repository (uncbiag/uniGradICON) and the URLs are the ones pip ``unigradicon`` 1.0.6 itself
+downloads from (``get_unigradicon`` / ``get_multigradicon``). No separate weights licence is
+published; the repository's LICENSE file, shipped in the pip package, is Apache-2.0 (the
+package's PyPI classifier says MIT), so the entries say so.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 APACHE_2 = ("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0")
+UNIGRADICON_RELEASES = "https://github.com/uncbiag/uniGradICON/releases/download"
+UNIGRADICON_LICENCE = ("Apache-2.0 (uniGradICON repository LICENSE; no separate weights licence)",
+                       "https://github.com/uncbiag/uniGradICON/blob/main/LICENSE")
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,8 @@ class WeightsEntry:
     """One weights file an engine needs.
 
     ``hub_repo`` is a Hugging Face model repository id (None when the file is not on the hub;
-    ``source`` then says where it is published). ``filename`` is the path inside the repo and
+    ``source`` then says where it is published, and ``download_url``, when set, is the one
+    plain HTTPS URL it is fetched from). ``filename`` is the path inside the repo and
     below ``<weights dir>/<engine>/<revision>/``. ``size_bytes`` (bytes), ``sha256`` and
     ``md5`` (lower-case hex) are None when not pinned; ``approx_size`` is the rounded size
     as published, for display only.
@@ -42,6 +49,7 @@ class WeightsEntry:
     note: str
     hub_repo: Optional[str] = None
     source: str = ""
+    download_url: Optional[str] = None  # plain HTTPS file (e.g. a GitHub release asset)
     size_bytes: Optional[int] = None
     sha256: Optional[str] = None
     md5: Optional[str] = None
@@ -56,7 +64,7 @@ class WeightsEntry:
     def url(self) -> str:
         """Where the file is published (hub resolve URL on huggingface.co, else ``source``)."""
         if self.hub_repo is None:
-            return self.source
+            return self.download_url or self.source
         return f"https://huggingface.co/{self.hub_repo}/resolve/{self.revision}/{self.filename}"
 
 
@@ -77,19 +85,18 @@ CATALOGUE: Dict[str, WeightsEntry] = {
     ),
     "unigradicon": WeightsEntry(
         engine="unigradicon", filename="Step_2_final.trch", revision="unigradicon_weights",
-        revision_kind="tag", licence="not stated in MODELS.md",
-        licence_url="see the uniGradICON repository", approx_size="unknown",
-        source="GitHub release tag unigradicon_weights, asset Step_2_final.trch "
-               "(the repository is not named in MODELS.md)",
-        note="torch state dict for regis_net of unigradicon.make_network([1,1,175,175,175])",
+        revision_kind="tag", licence=UNIGRADICON_LICENCE[0], licence_url=UNIGRADICON_LICENCE[1],
+        approx_size="unknown", download_url=f"{UNIGRADICON_RELEASES}/unigradicon_weights/Step_2_final.trch",
+        source="GitHub release uncbiag/uniGradICON, tag unigradicon_weights, asset Step_2_final.trch",
+        note="torch state dict for regis_net of unigradicon.make_network([1,1,175,175,175], "
+             "include_last_step=True)",
     ),
     "multigradicon": WeightsEntry(
         engine="multigradicon", filename="Step_2_final.trch", revision="multigradicon_weights",
-        revision_kind="tag", licence="not stated in MODELS.md",
-        licence_url="see the uniGradICON repository", approx_size="unknown",
-        source="GitHub release tag multigradicon_weights, asset Step_2_final.trch "
-               "(the repository is not named in MODELS.md)",
-        note="torch state dict for regis_net of the multiGradICON network",
+        revision_kind="tag", licence=UNIGRADICON_LICENCE[0], licence_url=UNIGRADICON_LICENCE[1],
+        approx_size="unknown", download_url=f"{UNIGRADICON_RELEASES}/multigradicon_weights/Step_2_final.trch",
+        source="GitHub release uncbiag/uniGradICON, tag multigradicon_weights, asset Step_2_final.trch",
+        note="torch state dict for regis_net of the multiGradICON network (same architecture)",
     ),
 }
 

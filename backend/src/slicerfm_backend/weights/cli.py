@@ -56,7 +56,7 @@ def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
 
 def cmd_fetch(args: argparse.Namespace, root: Path) -> int:
     entry = entry_for(args.engine)
-    if entry.hub_repo is None:
+    if entry.hub_repo is None and entry.download_url is None:
         print(f"error: {store.fix_command(entry)}", file=sys.stderr)
         return 1
     if not _confirm_licence(entry, args.yes):

@@ -5,7 +5,9 @@
 Files are only ever installed whole: downloads and imports go to a temporary name in the
 same directory, are checked against the catalogue, and are renamed into place; on a
 mismatch the temporary file is deleted. Downloads use ``huggingface_hub.hf_hub_download``
-against one endpoint (``HF_ENDPOINT`` or huggingface.co) and never fall back to another host.
+against one endpoint (``HF_ENDPOINT`` or huggingface.co) and never fall back to another host;
+an entry with a ``download_url`` instead (a GitHub release asset) is fetched from that one URL
+over plain HTTP(S), with the same checks (announced length, pinned size and digests).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def verify(entry: WeightsEntry, root: Path) -> Verification:
 
 def fix_command(entry: WeightsEntry) -> str:
     """The command that puts ``entry``'s file in place."""
-    if entry.hub_repo is None:
+    if entry.hub_repo is None and entry.download_url is None:
         return (f"download {entry.filename} by hand ({entry.source}) and run "
                 f"`slicerfm-backend weights import {entry.engine} FILE`")
     return f"run `slicerfm-backend weights fetch {entry.engine}`"
@@ -114,6 +116,8 @@ def fetch(entry: WeightsEntry, root: Path, endpoint: Optional[str] = None) -> Pa
     Raises WeightsError when the download fails and WeightsChecksumError when the file does
     not match the catalogue; in both cases nothing is left in the store.
     """
+    if entry.hub_repo is None and entry.download_url is not None:
+        return fetch_url(entry, root)
     if entry.hub_repo is None:
         raise WeightsError(f"{entry.engine} weights are not on the Hugging Face hub: {fix_command(entry)}")
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
@@ -135,6 +139,38 @@ def fetch(entry: WeightsEntry, root: Path, endpoint: Optional[str] = None) -> Pa
                         {"source": url, "hub_repo": entry.hub_repo, "hub_commit": commit})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch_url(entry: WeightsEntry, root: Path, timeout_s: float = 60.0) -> Path:
+    """Download ``entry.download_url`` (redirects followed, no other host tried), check it
+    (the announced Content-Length, then the catalogue's pins), install it; the path.
+    WeightsError / WeightsChecksumError on failure, with nothing left in the store."""
+    import urllib.request
+
+    url = entry.download_url
+    if not url or not url.startswith(("https://", "http://")):
+        raise WeightsError(f"{entry.engine}: download URL {url!r} is not an http(s) URL")
+    final = path(entry, root)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=".fetch-", dir=final.parent)
+    temp = Path(temp_name)
+    try:
+        try:
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
+                announced = response.headers.get("Content-Length")
+                received = 0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    received += len(chunk)
+        except Exception as error:  # URLError, HTTPError, IncompleteRead, timeouts, disk errors
+            raise WeightsError(f"downloading {url} failed: {type(error).__name__}: {error}") from error
+        if announced is not None and received != int(announced):
+            raise WeightsError(f"downloading {url} failed: received {received} bytes of the "
+                               f"{announced} announced; nothing was kept")
+        facts = check_file(entry, temp, f"the file downloaded from {url}")
+        return _install(entry, root, temp, facts, {"source": url})
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def import_file(entry: WeightsEntry, root: Path, source: Path) -> Path:
