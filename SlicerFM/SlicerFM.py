@@ -50,7 +50,10 @@ class SlicerFM(ScriptedLoadableModule):
             "(local) or on a shared GPU server (remote). Place positive/negative points or a "
             "box; only the selected segment changes, only where the result changed. "
             "Shortcuts: Alt+P / Alt+N / Alt+B point and box tools, Ctrl+Alt+Z undo and "
-            "Ctrl+Alt+Y redo of AI steps.")
+            "Ctrl+Alt+Y redo of AI steps. Registration: align a moving scan onto a fixed one "
+            "(grid transform, hardened copy, segments carried across). Automatic "
+            "segmentation: named segments for the chosen classes (VISTA3D), refined with "
+            "point clicks.")
         self.parent.acknowledgementText = _("SlicerFM is developed by its contributors.")
 
 

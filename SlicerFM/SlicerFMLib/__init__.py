@@ -22,8 +22,14 @@ Modules:
     segment_sync     Slicer's segment vs the server's copy: mirrors, stamps, seeds
     worker           background thread + main-thread delivery (Qt only in QtWorkerPump)
     client_setup     finding slicerfm_client (bundled or ../client) and installing blosc2
+    transform_nodes  displacement field -> grid transform node, hardened volume, carried segments
+    registration_logic  RegistrationLogic: fixed/moving volumes (+ masks) -> transform node
+    label_segments   multi-label map -> named, coloured segments (locks, in place, one undo)
+    class_catalogue  the class picker's data (server catalogue, groups, search)
+    auto_segment_logic  AutoSegmentationLogic: automatic segmentation -> segments
+    job_progress     long server jobs: progress shared across threads, cancel, run cycle
 
-``logic``, ``connection`` and ``jobs`` import ``slicerfm_client``: call
+``logic``, ``connection``, ``jobs`` and the job Logics import ``slicerfm_client``: call
 ``client_setup.ensure_client()`` first inside Slicer (the module does).
 """
 
