@@ -172,3 +172,22 @@ def test_the_registry_knows_the_engines_and_serving_classic_does_not_import_grad
               "print('slicerfm_backend.registration.gradicon' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unfold_smooths_only_around_folds_and_keeps_the_determinant_up_to_date():
+    from slicerfm_backend.registration.classic_unfold import unfold
+
+    ijk_to_ras = np.diag([1.0, 1.0, 1.0, 1.0])
+    k, j, i = np.indices((30, 30, 30), dtype=np.float32)
+    vectors = np.zeros((30, 30, 30, 3), np.float32)
+    bump = np.exp(-((i - 10) ** 2 + (j - 15) ** 2 + (k - 15) ** 2) / (2 * 1.2 ** 2))
+    vectors[..., 0] = -4.0 * (i - 10) * bump  # pulls hard towards i = 10: folds around it
+    vectors[..., 1] = 0.5 * np.sin(k / 4.0)  # a smooth, fold-free motion elsewhere
+    original = vectors.copy()
+    det = classic_folding.jacobian_determinant(vectors, ijk_to_ras)
+    assert (det <= 0).sum() > 0
+    info = unfold(vectors, ijk_to_ras, det)
+    assert info["folded_before"] == int((classic_folding.jacobian_determinant(original, ijk_to_ras) <= 0).sum())
+    assert info["folded_after"] == 0 and info["voxels_smoothed"] > 0
+    np.testing.assert_allclose(det, classic_folding.jacobian_determinant(vectors, ijk_to_ras), atol=1e-5)
+    np.testing.assert_array_equal(vectors[:, :, 20:], original[:, :, 20:])  # far from the fold

@@ -11,7 +11,10 @@ Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
    outside the box continues the box's border values. (Histogram matching of the moving
    intensities was tried and lowered the brain_pair Dice from 0.776 to 0.768: not used.)
 4. the field composed with the affine, as RAS vectors on the fixed grid: fixed point ``x``
-   -> moving point ``x + d(x)`` (see :mod:`.base`).
+   -> moving point ``x + d(x)`` (see :mod:`.base`);
+5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.classic_unfold`;
+   engine option ``unfold``, default True): on the brain pair this takes the folding from
+   0.2 % to under 0.01 % of the voxels for a Dice change of -0.0014.
 
 ``io_steps`` is the number of demons iterations at the finest level (0: no deformable
 step, only the affine when ``affine_prealign`` is set). ``similarity``: "ssd" (demons
@@ -127,7 +130,8 @@ class ClassicRegistrationEngine(RegistrationEngine):
         import SimpleITK as sitk
 
         from . import classic_affine, classic_demons, classic_intensity
-        from .classic_folding import negative_jacobian_fraction
+        from .classic_folding import jacobian_determinant
+        from .classic_unfold import unfold
         from .field import to_sitk_image
 
         io_steps = self.check_request(request)
@@ -182,7 +186,12 @@ class ClassicRegistrationEngine(RegistrationEngine):
 
         progress("jacobian", 0, 0)
         mark = time.perf_counter()
-        folding = negative_jacobian_fraction(field.vectors_ras, field.ijk_to_ras, fixed_mask)
+        det = jacobian_determinant(field.vectors_ras, field.ijk_to_ras)
+        unfolded = None
+        if levels and self.options.get("unfold", True):
+            unfolded = unfold(field.vectors_ras, field.ijk_to_ras, det)
+        inside = det if fixed_mask is None else det[fixed_mask]
+        folding = float(np.mean(inside <= 0)) if inside.size else 0.0
         timings["jacobian"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - start
 
@@ -193,6 +202,8 @@ class ClassicRegistrationEngine(RegistrationEngine):
                                "field_sigma_voxels": lv.field_sigma} for lv in levels],
             "device": "cpu",
         }
+        if unfolded is not None:
+            details["unfold"] = unfolded
         if box is not None:
             details["working_box_kji"] = [[s.start for s in box], [s.stop for s in box]]
         if affine_ras is not None:
