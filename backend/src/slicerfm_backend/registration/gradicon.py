@@ -10,7 +10,8 @@ Pipeline per pair (moving onto fixed):
 3. the network, optionally after instance optimisation on a copy (:mod:`.gradicon_run`);
 4. the map as a RAS displacement field on the fixed grid or the native network grid laid
    over the fixed image (:mod:`.gradicon_field`), fixed point ``x`` -> moving point
-   ``x + d(x)``, and its fraction of folded voxels (:func:`.field.negative_jacobian_fraction`).
+   ``x + d(x)``, and its fraction of folded voxels (:func:`.field.jacobian_determinant` on
+   slabs in parallel, :func:`.gradicon_field.negative_jacobian_fraction`).
 
 Options (``RegistrationEngine.options``): ``checkpoint`` (file) and ``weights_dir`` (store),
 as for every network engine; ``network_shape`` (three sides, default 175³; smaller shapes
@@ -86,7 +87,6 @@ class _GradICONEngine(RegistrationEngine):
         import torch
 
         from . import gradicon_affine, gradicon_field, gradicon_preprocess, gradicon_run
-        from .field import negative_jacobian_fraction
 
         if self.network is None:
             raise EngineError(f"{self.name} is not loaded")
@@ -150,7 +150,8 @@ class _GradICONEngine(RegistrationEngine):
         progress("jacobian", 0, 0)
         mark = time.perf_counter()
         mask = fixed.mask if request.output_grid == "fixed" else None
-        folding = negative_jacobian_fraction(field, None if mask is None else mask.astype(bool))
+        folding = gradicon_field.negative_jacobian_fraction(
+            field, None if mask is None else mask.astype(bool), workers=torch.get_num_threads())
         timings["jacobian"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - start
 

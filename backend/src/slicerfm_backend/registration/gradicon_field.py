@@ -46,24 +46,6 @@ def native_ijk_to_ras(fixed_ijk_to_ras: np.ndarray, fixed_shape: Sequence[int],
     return np.asarray(fixed_ijk_to_ras, dtype=np.float64) @ native_to_fixed
 
 
-def _index_to_network(index_kji, image_shape, network_shape):
-    """Image index -> network voxel, per axis (broadcasting over the leading dimensions)."""
-    scale = network_shape / image_shape
-    return (index_kji + 0.5) * scale - 0.5
-
-
-def _sample(displacement, points_kji):
-    """``u`` at network positions ``points_kji`` (``[M, 3]``, k, j, i): ``[M, 3]``."""
-    import torch
-    import torch.nn.functional as F
-
-    sides = torch.tensor(displacement.shape[1:], dtype=points_kji.dtype, device=points_kji.device)
-    grid = (points_kji / (sides - 1) * 2 - 1).flip(-1)  # grid_sample wants (x, y, z) = (i, j, k)
-    sampled = F.grid_sample(displacement[None], grid[None, :, None, None, :].to(displacement.dtype),
-                            mode="bilinear", padding_mode="border", align_corners=True)
-    return sampled[0, :, :, 0, 0].T
-
-
 def field_from_network(displacement, fixed_shape: Sequence[int], fixed_ijk_to_ras: np.ndarray,
                        moving_shape: Sequence[int], moving_ijk_to_ras: np.ndarray,
                        output_grid: str = "fixed") -> DisplacementField:
@@ -71,53 +53,113 @@ def field_from_network(displacement, fixed_shape: Sequence[int], fixed_ijk_to_ra
 
     ``output_grid``: "fixed" (the fixed image's grid, ``fixed_shape`` K, J, I) or "native"
     (the network grid laid over the fixed image, see :func:`native_ijk_to_ras`).
+
+    On the fixed grid, voxel ``g`` sits at network position ``q = (g + 0.5) * D / N - 0.5``,
+    which is exactly where a trilinear ``align_corners=False`` resize of ``u`` to the fixed
+    shape samples (clamped at the border), so ``u`` is brought to the fixed grid that way.
+    The rest is affine: ``d(g) = L g + c + M u(g)`` with ``M`` the network-voxel -> moving-RAS
+    axes; it is evaluated slab by slab as per-axis terms.
     """
     import torch
+    import torch.nn.functional as F
 
-    device = displacement.device
     network_shape = np.asarray(displacement.shape[1:], dtype=np.float64)
-    fixed_shape = np.asarray(fixed_shape, dtype=np.float64)
-    moving_shape = np.asarray(moving_shape, dtype=np.float64)
+    fixed_shape_a = np.asarray(fixed_shape, dtype=np.float64)
+    moving_shape_a = np.asarray(moving_shape, dtype=np.float64)
     if output_grid == "fixed":
-        grid_shape: Tuple[int, ...] = tuple(int(n) for n in fixed_shape)
+        grid_shape: Tuple[int, ...] = tuple(int(n) for n in fixed_shape_a)
         grid_to_ras = np.asarray(fixed_ijk_to_ras, dtype=np.float64)
+        s, c = network_shape / fixed_shape_a, 0.5 * network_shape / fixed_shape_a - 0.5
     elif output_grid == "native":
         grid_shape = tuple(int(n) for n in network_shape)
-        grid_to_ras = native_ijk_to_ras(fixed_ijk_to_ras, fixed_shape, network_shape)
+        grid_to_ras = native_ijk_to_ras(fixed_ijk_to_ras, fixed_shape_a, network_shape)
+        s, c = np.ones(3), np.zeros(3)
     else:
         raise ValueError(f"output_grid must be 'fixed' or 'native', got {output_grid!r}")
 
-    # moving index (k, j, i) = network position * scale + offset; RAS = M @ (i, j, k) + t
-    to_moving = moving_shape / network_shape
+    # Network position (k, j, i) -> moving RAS: moving index = (q + 0.5) * N_m / D - 0.5.
+    to_moving = moving_shape_a / network_shape
     moving_ras = np.asarray(moving_ijk_to_ras, dtype=np.float64)
-    # Composite affine: network position (k, j, i) -> moving RAS.
     net_to_ras = moving_ras[:3, :3][:, ::-1] * to_moving[None, :]
     net_offset = moving_ras[:3, :3][:, ::-1] @ (0.5 * to_moving - 0.5) + moving_ras[:3, 3]
     grid_axes = grid_to_ras[:3, :3][:, ::-1]  # grid index (k, j, i) -> RAS
-    # RAS displacement = net_to_ras @ (q + u) + net_offset - (grid_axes @ g + grid_origin),
-    # with q = g * s + c: linear in g plus net_to_ras @ u.
-    if output_grid == "fixed":
-        s, c = network_shape / fixed_shape, 0.5 * network_shape / fixed_shape - 0.5
-    else:
-        s, c = np.ones(3), np.zeros(3)
+    # d = net_to_ras @ (g * s + c + u) + net_offset - (grid_axes @ g + origin)
     linear = net_to_ras * s[None, :] - grid_axes
     constant = net_to_ras @ c + net_offset - grid_to_ras[:3, 3]
 
-    dtype = torch.float64 if device.type == "cpu" else torch.float32
-    to_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
-    net_to_ras_t, linear_t, constant_t = to_t(net_to_ras), to_t(linear), to_t(constant)
-    s_t, c_t = to_t(s), to_t(c)
+    u = displacement.float()
     out = np.empty(grid_shape + (3,), dtype=np.float32)
     plane = grid_shape[1] * grid_shape[2]
     rows = max(1, SLAB_VOXELS // plane)
-    jj, ii = torch.meshgrid(torch.arange(grid_shape[1], device=device, dtype=dtype),
-                            torch.arange(grid_shape[2], device=device, dtype=dtype), indexing="ij")
+    device = u.device
+    per_axis = [torch.as_tensor(np.arange(n)[:, None] * linear[:, axis][None, :], dtype=torch.float32,
+                                device=device) for axis, n in enumerate(grid_shape)]  # [n, 3] each
+    base = (per_axis[1][:, None, :] + per_axis[2][None, :, :]
+            + torch.as_tensor(constant, dtype=torch.float32, device=device))  # [J, I, 3]
+    matrix = torch.as_tensor(net_to_ras.T.copy(), dtype=torch.float32, device=device)
     for k0 in range(0, grid_shape[0], rows):
         k1 = min(grid_shape[0], k0 + rows)
-        kk = torch.arange(k0, k1, device=device, dtype=dtype)[:, None, None].expand(-1, *jj.shape)
-        g = torch.stack([kk, jj.expand_as(kk), ii.expand_as(kk)], dim=-1).reshape(-1, 3)
-        q = g * s_t + c_t
-        u = _sample(displacement, q).to(dtype)
-        d = g @ linear_t.T + constant_t + u @ net_to_ras_t.T
-        out[k0:k1] = d.reshape(k1 - k0, grid_shape[1], grid_shape[2], 3).float().cpu().numpy()
-    return DisplacementField(out, grid_to_ras)
+        if output_grid == "native":
+            u_slab = u[:, k0:k1]
+        else:
+            u_slab = _resize_rows(u, grid_shape, k0, k1, F)
+        d = torch.einsum("ckji,cr->kjir", u_slab, matrix)
+        d += base[None] + per_axis[0][k0:k1, None, None, :]
+        out[k0:k1] = d.cpu().numpy()
+    return DisplacementField(out, grid_to_ras.copy())
+
+
+def _resize_rows(u, grid_shape, k0, k1, F):
+    """Rows ``k0:k1`` of ``u`` resized to ``grid_shape`` (trilinear, align_corners=False),
+    computed from the network planes those rows read (the same values as a full resize)."""
+    import math
+
+    n0, size0 = u.shape[1], grid_shape[0]
+    scale = n0 / size0
+    first = max(0, math.floor((k0 + 0.5) * scale - 0.5))
+    last = min(n0 - 1, math.floor((k1 - 1 + 0.5) * scale - 0.5) + 1)
+    if k0 == 0 and k1 == size0:
+        return F.interpolate(u[None], size=tuple(grid_shape), mode="trilinear", align_corners=False)[0]
+    # In-plane resize of the planes needed, then linear interpolation along k by hand.
+    planes = F.interpolate(u[:, first:last + 1], size=tuple(grid_shape[1:]), mode="bilinear",
+                           align_corners=False)
+    import torch
+
+    rows = torch.arange(k0, k1, dtype=torch.float64)
+    position = ((rows + 0.5) * scale - 0.5).clamp(min=0.0)
+    lower = position.floor().long().clamp(max=n0 - 1)
+    upper = (lower + 1).clamp(max=n0 - 1)
+    weight = (position - lower.double()).to(u.dtype).to(u.device)[None, :, None, None]
+    return planes[:, lower - first] * (1 - weight) + planes[:, upper - first] * weight
+
+
+def negative_jacobian_fraction(field: DisplacementField, mask=None, workers: int = 2,
+                               slab_planes: int = 32) -> float:
+    """:func:`.field.negative_jacobian_fraction` computed on k-slabs in ``workers`` threads.
+
+    Each slab is extended by one plane on each side (where the volume goes on) before
+    :func:`.field.jacobian_determinant` runs on it and the extension is cut off again, so the
+    central differences, and the one-sided ones at the volume's faces, are the same as on the
+    whole field; the result equals the whole-field function's.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .field import jacobian_determinant
+
+    shape = field.shape
+    if mask is not None and tuple(mask.shape) != shape:
+        raise ValueError(f"mask shape {mask.shape} differs from the field grid {shape}")
+
+    def slab(k0: int) -> Tuple[int, int]:
+        k1 = min(shape[0], k0 + slab_planes)
+        lo, hi = max(0, k0 - 1), min(shape[0], k1 + 1)
+        det = jacobian_determinant(DisplacementField(field.vectors_ras[lo:hi], field.ijk_to_ras))
+        det = det[k0 - lo:k0 - lo + (k1 - k0)]
+        if mask is not None:
+            det = det[np.asarray(mask[k0:k1], dtype=bool)]
+        return int(np.count_nonzero(det <= 0)), int(det.size)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        counts = list(pool.map(slab, range(0, shape[0], slab_planes)))
+    total = sum(n for _, n in counts)
+    return sum(bad for bad, _ in counts) / total if total else 0.0
