@@ -135,3 +135,18 @@ def state_copy(network):
 def same_state(network, state) -> bool:
     current = network.state_dict()
     return current.keys() == state.keys() and all(torch.equal(current[k], state[k]) for k in state)
+
+
+def use_small_network(monkeypatch, folder: Path, last_std=5e-2) -> Path:
+    """Make the engines build :func:`small_network` (at ``SMALL_SHAPE`` by default) and write
+    a random checkpoint for it in the released layout; returns the checkpoint's path."""
+    from slicerfm_backend.registration import gradicon_model
+
+    def build(shape=SMALL_SHAPE, similarity="lncc"):
+        return small_network(tuple(shape), similarity)
+
+    monkeypatch.setattr(gradicon_model, "MIN_SIDE", 8)
+    monkeypatch.setattr(gradicon_model, "NETWORK_SHAPE", SMALL_SHAPE)
+    monkeypatch.setattr(gradicon_model, "build_network", build)
+    torch.manual_seed(1)
+    return save_checkpoint(randomise(build(), last_std=last_std, seed=1), Path(folder) / "small.trch")

@@ -11,7 +11,7 @@ import torch
 
 from gradicon_helpers import (SMALL_SHAPE, a_pair, blob_image, field_points, map_points,
                               random_voxels, randomise, reference_transform, same_state,
-                              save_checkpoint, small_network, state_copy)
+                              save_checkpoint, small_network, state_copy, use_small_network)
 from slicerfm_backend.engines.base import EngineError, WeightsMissingError
 from slicerfm_backend.registration import gradicon_field, gradicon_model
 from slicerfm_backend.registration.base import RegistrationImage, RegistrationRequest
@@ -106,17 +106,10 @@ def test_released_layout_loads_strictly_and_bad_files_fail_clearly(full_run, tmp
 def small(monkeypatch, tmp_path):
     """``(engine, checkpoint, network_factory)`` with a random small network loaded through
     the engine's loading path (build_network swapped for the small one)."""
-    monkeypatch.setattr(gradicon_model, "MIN_SIDE", 8)
-
-    def build(shape=SMALL_SHAPE, similarity="lncc"):
-        return small_network(tuple(shape), similarity)
-
-    monkeypatch.setattr(gradicon_model, "build_network", build)
-    torch.manual_seed(1)
-    checkpoint = save_checkpoint(randomise(build(), last_std=5e-2, seed=1), tmp_path / "small.trch")
+    checkpoint = use_small_network(monkeypatch, tmp_path)
 
     def reference_network(similarity="lncc"):
-        network = build(SMALL_SHAPE, similarity)
+        network = small_network(SMALL_SHAPE, similarity)
         network.regis_net.load_state_dict(torch.load(str(checkpoint), weights_only=True))
         return network.eval()
 
