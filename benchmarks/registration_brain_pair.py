@@ -60,7 +60,8 @@ def main() -> int:
     print()
     print(f"engine {args.engine}: mean Dice {report['mean_dice_before']:.3f} -> {report['mean_dice_after']:.3f} "
           f"over {len(labels)} labels; folding {100 * report['neg_jacobian_fraction']:.4f} %; "
-          f"registration {report['runtime_s']:.1f} s wall")
+          f"registration {report['runtime_s']:.1f} s wall" +
+          (f", {report['cpu_s']:.1f} s CPU" if report.get("cpu_s") is not None else ""))
     print(f"whole command (reading, registration, warping labels): wall {wall:.1f} s, CPU {cpu:.1f} s "
           f"(all threads of this process), peak RSS {peak / 2**20:.0f} MiB; {os.cpu_count()} CPUs, "
           f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after")

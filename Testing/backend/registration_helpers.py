@@ -75,3 +75,15 @@ class GatedClassic(ClassicRegistrationEngine):
                 progress(stage, done, total)  # raises JobCancelled when cancelled meanwhile
 
         return super().register(request, gated)
+
+
+class MissingWeightsEngine(ClassicRegistrationEngine):
+    """An engine whose weights are absent: ``load`` fails as a network engine's would."""
+
+    name = "missing-weights"
+
+    def load(self):
+        from slicerfm_backend.engines.base import WeightsMissingError
+
+        raise WeightsMissingError("weights for missing-weights are missing: run "
+                                  "`slicerfm-backend weights fetch missing-weights`")

@@ -17,9 +17,12 @@ SHIFT = np.array([3.0, -2.0, 2.0])
 def reg_server(a_server_factory, monkeypatch):
     monkeypatch.setitem(registration_registry.REGISTRATION_ENGINE_CLASSES, "gated-classic",
                         "registration_helpers:GatedClassic")
+    monkeypatch.setitem(registration_registry.REGISTRATION_ENGINE_CLASSES, "missing-weights",
+                        "registration_helpers:MissingWeightsEngine")
     GatedClassic.reached.clear()
     GatedClassic.gate.clear()
-    return a_server_factory(engines=["sphere"], registration_engines=["classic", "gated-classic"])
+    return a_server_factory(engines=["sphere"],
+                            registration_engines=["classic", "gated-classic", "missing-weights"])
 
 
 @pytest.fixture
@@ -92,7 +95,7 @@ def test_engines_endpoint_lists_the_registration_engines(reg_client):
     with reg_client._lock:
         listing = reg_client._request("GET", protocol.PATH_ENGINES, session=False).json()
     names = {row["name"]: row for row in listing["registration_engines"]}
-    assert set(names) == {"classic", "gated-classic"}
+    assert set(names) == {"classic", "gated-classic", "missing-weights"}
     assert names["classic"]["needs_weights"] is False and names["classic"]["similarities"] == ["ssd"]
     assert names["classic"]["kind"] == "registration" and names["classic"]["device"] == "cpu"
 
@@ -120,6 +123,7 @@ def test_bad_requests_get_clear_errors(reg_client, monkeypatch):
     cases = [
         ({**pair, "engine": "nope"}, errors.InvalidInputError, "unknown"),
         ({**pair, "engine": "unigradicon"}, errors.EngineUnavailableError, "not served"),
+        ({**pair, "engine": "missing-weights"}, errors.EngineUnavailableError, "weights fetch missing-weights"),
         ({"moving": pair["moving"]}, errors.InvalidInputError, "'fixed'"),
         ({**pair, "moving": {"image_id": "ab" * 32}}, errors.ImageNotFoundError, "upload it first"),
         ({**pair, "fixed": {"image_id": constant_id}}, errors.InvalidInputError, "empty"),
@@ -149,3 +153,16 @@ def test_nan_images_never_reach_a_registration(reg_client):
     image[3, 4, 5] = np.nan
     with pytest.raises(errors.InvalidInputError, match="NaN"):
         register(reg_client, image, IJK_TO_RAS, blob(CENTRE + SHIFT), IJK_TO_RAS)
+
+
+def test_the_registration_engines_setting_flag_and_unknown_names(monkeypatch):
+    from slicerfm_backend.app import make_app
+    from slicerfm_backend.cli import _settings_from, build_parser
+    from slicerfm_backend.settings import Settings
+
+    monkeypatch.setenv("SLICERFM_REGISTRATION_ENGINES", "classic, unigradicon")
+    assert Settings().registration_engines == ["classic", "unigradicon"]
+    args = build_parser().parse_args(["serve", "--registration-engines", "classic"])
+    assert _settings_from(args).registration_engines == ["classic"]
+    with pytest.raises(ValueError, match="unknown registration engine 'nope'"):
+        make_app(Settings(registration_engines=["classic", "nope"]))
