@@ -48,7 +48,9 @@ class ImportReport:
         parts = [f"{len(self.created)} segment(s) created", f"{len(self.updated)} updated"]
         if self.skipped_locked:
             parts.append("locked, left as they were: " + ", ".join(self.skipped_locked))
-        if self.absent:
+        if len(self.absent) > 8:        # e.g. "everything" on a head scan
+            parts.append(f"{len(self.absent)} classes not found in the image")
+        elif self.absent:
             parts.append("not found in the image: " + ", ".join(self.absent))
         return "; ".join(parts)
 

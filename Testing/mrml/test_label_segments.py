@@ -54,6 +54,8 @@ def test_a_multi_label_map_becomes_named_coloured_segments_in_the_right_place(
     assert set(names) == {"user", "liver", "spleen", "aorta"}
     assert report.absent == ["stomach"] and sorted(report.created) == sorted(
         names[n] for n in ("liver", "spleen", "aorta"))
+    assert report.summary() == ("3 segment(s) created; 0 updated; not found in the image: "
+                                "stomach")
     for name, label in (("liver", LIVER), ("spleen", SPLEEN), ("aorta", AORTA)):
         np.testing.assert_array_equal(mask(segmentation, names[name], a_volume_grid),
                                       labels == label)
