@@ -146,9 +146,10 @@ def run(volume: np.ndarray, class_ids: Sequence[int],
                 sl = slice(base, s)
                 _finish(acc, count, finished, ids, labels_band_first[sl],
                         None if best is None else best[sl], group_index == 0)
-                acc[:, :depth - finished] = acc[:, finished:].copy()
+                for plane in range(depth - finished):  # shift plane by plane: no band copy
+                    acc[:, plane] = acc[:, plane + finished]
+                    count[plane] = count[plane + finished]
                 acc[:, depth - finished:] = 0
-                count[:depth - finished] = count[finished:].copy()
                 count[depth - finished:] = 0
                 base = s
             window = tuple(slice(a, a + int(r)) for a, r in zip(start, roi))
