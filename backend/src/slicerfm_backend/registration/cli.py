@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
