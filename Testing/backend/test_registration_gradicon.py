@@ -13,7 +13,7 @@ from gradicon_helpers import (SMALL_SHAPE, a_pair, blob_image, field_points, map
                               random_voxels, randomise, reference_transform, same_state,
                               save_checkpoint, small_network, state_copy, use_small_network)
 from slicerfm_backend.engines.base import EngineError, WeightsMissingError
-from slicerfm_backend.registration import gradicon_field, gradicon_model
+from slicerfm_backend.registration import gradicon_field, gradicon_model, gradicon_run
 from slicerfm_backend.registration.base import RegistrationImage, RegistrationRequest
 from slicerfm_backend.registration.field import resample_field, to_sitk_transform, warp
 from slicerfm_backend.registration.gradicon import MultiGradICONEngine, UniGradICONEngine
@@ -216,6 +216,14 @@ def test_cached_weights_survive_cancel_and_out_of_memory(small, monkeypatch):
             engine.register(request, no_progress)
     assert same_state(engine.network, before)
     request.io_steps = 0
+    with monkeypatch.context() as patch:
+        patch.setattr(gradicon_run, "network_displacement", lambda *a: out_of_memory(None))
+        with pytest.raises(EngineError, match=r"ran out of CPU memory on cpu \(forward pass\)"):
+            engine.register(request, no_progress)
+    with monkeypatch.context() as patch:
+        patch.setattr(gradicon_field, "field_from_network", lambda *a: out_of_memory(None))
+        with pytest.raises(EngineError, match=r"ran out of CPU memory on cpu \(field conversion\)"):
+            engine.register(request, no_progress)
     assert engine.register(request, no_progress).field.shape == fixed.shape  # still serves
 
 

@@ -118,31 +118,33 @@ class _GradICONEngine(RegistrationEngine):
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         fixed_t = moving_t = u = None
+        failure = None
         try:
-            try:
-                fixed_t = gradicon_preprocess.to_network(fixed_norm, self.network_shape, device)
-                moving_t = gradicon_preprocess.to_network(moving_norm, self.network_shape, device)
-            except Exception as error:
-                if not gradicon_run._is_out_of_memory(error):
-                    raise
-                raise EngineError(f"not enough {device.type.upper()} memory for the input images "
-                                  f"on {device}: {str(error).splitlines()[0]}") from None
+            stage = "input images"
+            fixed_t = gradicon_preprocess.to_network(fixed_norm, self.network_shape, device)
+            moving_t = gradicon_preprocess.to_network(moving_norm, self.network_shape, device)
             del fixed_norm, moving_norm
             u = gradicon_run.displacement(self.network, moving_t, fixed_t, io_steps, similarity,
                                           progress, self.step_guard)
-            del fixed_t, moving_t
+            fixed_t = moving_t = None
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             timings["model"] = time.perf_counter() - mark
 
             progress("field", 0, 0)
-            mark = time.perf_counter()
+            mark, stage = time.perf_counter(), "field conversion"
             field = gradicon_field.field_from_network(u, fixed.shape, fixed.ijk_to_ras, moving_shape,
                                                       moving_ijk_to_ras, request.output_grid)
+        except Exception as error:
+            if not gradicon_run._is_out_of_memory(error):
+                raise
+            failure = gradicon_run.out_of_memory_error(error, device, stage)
         finally:
             fixed_t = moving_t = u = None
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+        if failure is not None or device.type == "cuda":
+            gradicon_run.free_device_memory(device)
+        if failure is not None:
+            raise failure
         if matrix is not None:
             field = gradicon_affine.compose(field, matrix)
         timings["field"] = time.perf_counter() - mark

@@ -30,10 +30,22 @@ IO_LEARNING_RATE = 2e-5
 def _is_out_of_memory(error: BaseException) -> bool:
     import torch
 
+    if isinstance(error, EngineError):  # already explained to the user
+        return False
     if isinstance(error, torch.OutOfMemoryError):
         return True
     text = str(error)
     return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def out_of_memory_error(error: BaseException, device, stage: str) -> EngineError:
+    """The EngineError telling the user that ``stage`` did not fit in ``device``'s memory."""
+    where = "GPU" if getattr(device, "type", "cpu") == "cuda" else "CPU"
+    first_line = (str(error).splitlines() or [type(error).__name__])[0]
+    return EngineError(
+        f"registration ran out of {where} memory on {device} ({stage}): {first_line}. Try fewer "
+        f"or no instance-optimisation steps, or a device with more free memory (about 3.4 GB "
+        f"without IO and 11.4 GB with LNCC IO at 175^3 on a GPU).")
 
 
 def free_device_memory(device) -> None:
@@ -80,22 +92,19 @@ def displacement(network, moving, fixed, io_steps: int = 0, similarity: str = "l
             if progress is not None:
                 progress("instance optimisation", io_steps, io_steps)
         model = tuned if tuned is not None else network
+        model.identity_map.isIdentity = True  # the package's tag: phi(identity) reads the field directly
         with step_guard(), torch.no_grad():
             phi = model.regis_net(moving, fixed)(model.identity_map)
             return network_displacement(phi, model.identity_map)
     except Exception as error:
         if not _is_out_of_memory(error):
             raise
-        out_of_memory = (str(error).splitlines() or [type(error).__name__])[0]
+        stage = f"instance optimisation, {io_steps} steps" if io_steps else "forward pass"
+        out_of_memory = out_of_memory_error(error, device, stage)
     finally:
         tuned = None
         if io_steps > 0:
             free_device_memory(device)
     # Here the failed step's frames (and their tensors) are released.
     free_device_memory(device)
-    where = "GPU" if device.type == "cuda" else "CPU"
-    stage = f"instance optimisation, {io_steps} steps" if io_steps else "forward pass"
-    raise EngineError(
-        f"registration ran out of {where} memory on {device} ({stage}): {out_of_memory}. Try fewer "
-        f"or no instance-optimisation steps, or a device with more free memory (about 3.4 GB "
-        f"without IO and 11.4 GB with LNCC IO at 175^3 on a GPU).")
+    raise out_of_memory
