@@ -161,6 +161,7 @@ def run(volume: np.ndarray, class_ids: Sequence[int],
             offset = s - base
             acc[(slice(None), slice(offset, offset + depth), *other)] += out
             count[(slice(offset, offset + depth), *other)] += 1
+            del logits, out  # before the next forward: only one window's logits at a time
             done += 1
             if progress is not None:
                 progress(done, total)
