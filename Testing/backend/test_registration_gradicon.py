@@ -224,6 +224,15 @@ def test_cached_weights_survive_cancel_and_out_of_memory(small, monkeypatch):
         patch.setattr(gradicon_field, "field_from_network", lambda *a: out_of_memory(None))
         with pytest.raises(EngineError, match=r"ran out of CPU memory on cpu \(field conversion\)"):
             engine.register(request, no_progress)
+    with monkeypatch.context() as patch:  # the host cannot hold IO: refused before it starts
+        patch.setattr(gradicon_run, "available_host_memory", lambda: 1 << 20)
+        request.io_steps = 2
+        with pytest.raises(EngineError, match=r"instance optimisation \(2 steps\) on the CPU needs about .*io_steps=0"):
+            engine.register(request, no_progress)
+        request.io_steps = 0
+        with pytest.raises(EngineError, match=r"the forward pass on the CPU needs about .*more free memory"):
+            engine.register(request, no_progress)
+    assert same_state(engine.network, before)
     assert engine.register(request, no_progress).field.shape == fixed.shape  # still serves
 
 

@@ -113,6 +113,7 @@ class _GradICONEngine(RegistrationEngine):
             moving_shape, moving_ijk_to_ras = fixed.shape, np.asarray(fixed.ijk_to_ras, dtype=np.float64)
             timings["affine"] = time.perf_counter() - mark
 
+        gradicon_run.check_host_memory(device, int(np.prod(self.network_shape)), io_steps)
         progress("network", 0, 0)
         mark = time.perf_counter()
         if device.type == "cuda":

@@ -38,6 +38,44 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+# Host memory on the CPU, bytes per network voxel beyond the loaded process (measured with
+# benchmarks/registration_gradicon_cpu.py, docs/BENCHMARKS.md): a forward pass, one IO step.
+CPU_FORWARD_BYTES_PER_VOXEL = 400
+CPU_IO_BYTES_PER_VOXEL = 2100
+
+
+def available_host_memory() -> Optional[int]:
+    """``MemAvailable`` from /proc/meminfo in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_host_memory(device, network_voxels: int, io_steps: int) -> None:
+    """On the CPU, refuse (EngineError) a run whose estimated memory exceeds what the host has
+    available: the operating system would kill the whole server instead of raising an error
+    (on CUDA an out-of-memory is an exception, handled in :func:`displacement`)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return
+    available = available_host_memory()
+    if available is None:
+        return
+    per_voxel = CPU_IO_BYTES_PER_VOXEL if io_steps > 0 else CPU_FORWARD_BYTES_PER_VOXEL
+    needed = per_voxel * int(network_voxels)
+    if needed > available:
+        what = f"instance optimisation ({io_steps} steps)" if io_steps else "the forward pass"
+        raise EngineError(
+            f"{what} on the CPU needs about {needed / 2**30:.1f} GiB of memory and this machine has "
+            f"{available / 2**30:.1f} GiB available; "
+            + ("run it without instance optimisation (io_steps=0) or on a GPU" if io_steps
+               else "run it on a GPU or a machine with more free memory"))
+
+
 def out_of_memory_error(error: BaseException, device, stage: str) -> EngineError:
     """The EngineError telling the user that ``stage`` did not fit in ``device``'s memory."""
     where = "GPU" if getattr(device, "type", "cpu") == "cuda" else "CPU"
