@@ -134,7 +134,7 @@ def _resize_rows(u, grid_shape, k0, k1, F):
 
 
 def negative_jacobian_fraction(field: DisplacementField, mask=None, workers: int = 2,
-                               slab_planes: int = 32) -> float:
+                               slab_planes: int = 8) -> float:
     """:func:`.field.negative_jacobian_fraction` computed on k-slabs in ``workers`` threads.
 
     Each slab is extended by one plane on each side (where the volume goes on) before
