@@ -13,6 +13,12 @@ Pipeline per pair (moving onto fixed):
    ``x + d(x)``, and its fraction of folded voxels (:func:`.field.jacobian_determinant` on
    slabs in parallel, :func:`.gradicon_field.negative_jacobian_fraction`).
 
+Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
+conversion frees what the run held and becomes an EngineError; on the CPU a run whose
+estimated memory exceeds ``MemAvailable`` is refused before it starts
+(:func:`.gradicon_run.check_host_memory`). ``step_guard`` (set by the job service to the
+job's fair device lock) wraps every network step.
+
 Options (``RegistrationEngine.options``): ``checkpoint`` (file) and ``weights_dir`` (store),
 as for every network engine; ``network_shape`` (three sides, default 175³; smaller shapes
 only make sense for tests with random weights, the released weights are for 175³).
