@@ -112,7 +112,8 @@ def test_progress_reports_iterations_and_an_exception_from_it_stops_the_run():
         run(blob(CENTRE), blob(CENTRE + SHIFT), progress=progress)
     demons = [s for s in seen if s[0] == "demons"]
     assert [d for _, d, _ in demons] == [0, 1, 2, 3]
-    assert demons[0][2] == sum(level.iterations for level in demons_levels(15))
+    assert demons[0][2] == sum(level.iterations for level in demons_levels(
+        ClassicRegistrationEngine.capabilities.default_io_steps))
 
 
 def test_an_exception_from_progress_during_the_affine_stops_it():

@@ -14,7 +14,7 @@ Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
    -> moving point ``x + d(x)`` (see :mod:`.base`);
 5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.classic_unfold`;
    engine option ``unfold``, default True): on the brain pair this takes the folding from
-   0.2 % to under 0.01 % of the voxels for a Dice change of -0.0014.
+   1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md, Registration).
 
 ``io_steps`` is the number of demons iterations at the finest level (0: no deformable
 step, only the affine when ``affine_prealign`` is set). ``similarity``: "ssd" (demons
@@ -35,10 +35,10 @@ from .base import (DisplacementField, Progress, RegistrationCapabilities, Regist
 from .classic_demons import DemonsLevel
 
 SIMILARITIES = ("ssd",)
-DEFAULT_FINE_ITERATIONS = 15
+DEFAULT_FINE_ITERATIONS = 20
 MAX_IO_STEPS = 500
 COARSE_LEVELS = (DemonsLevel(4, 50, 1.0), DemonsLevel(2, 50, 1.0))
-FINE_FIELD_SIGMA = 1.0
+FINE_FIELD_SIGMA = 0.8
 BOX_MARGIN = 16
 RAS_FLIP = np.array([-1.0, -1.0, 1.0])
 
