@@ -34,8 +34,9 @@ def dictionary_path(out: str) -> Path:
 class ProgressBar:
     """A one-line text bar on ``stream`` for (stage, done, total) updates."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width, self.started = stream, width, time.monotonic()
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr  # looked up now, not at import (stderr may be redirected)
+        self.width, self.started = width, time.monotonic()
 
     def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
         elapsed = time.monotonic() - self.started
