@@ -316,17 +316,3 @@ def test_slabwise_field_conversion_equals_the_whole_volume_one(monkeypatch):
     np.testing.assert_allclose(field_points(whole, index)[1], expected, atol=1e-3)
 
 
-def test_parallel_folding_fraction_equals_the_whole_field_one():
-    from slicerfm_backend.registration.base import DisplacementField
-    from slicerfm_backend.registration.field import negative_jacobian_fraction
-
-    rng = np.random.default_rng(2)
-    vectors = rng.normal(0, 0.6, (37, 11, 9, 3)).astype(np.float32)  # folds in places
-    geometry = np.diag([1.1, 0.9, 1.7, 1.0])
-    field = DisplacementField(vectors, geometry)
-    mask = rng.random((37, 11, 9)) > 0.3
-    for m in (None, mask):
-        expected = negative_jacobian_fraction(field, m)
-        assert 0.01 < expected < 0.99
-        for planes in (1, 4, 37):
-            assert gradicon_field.negative_jacobian_fraction(field, m, workers=2, slab_planes=planes) == expected

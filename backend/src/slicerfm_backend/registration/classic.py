@@ -130,7 +130,7 @@ class ClassicRegistrationEngine(RegistrationEngine):
         import SimpleITK as sitk
 
         from . import classic_affine, classic_demons, classic_intensity
-        from .classic_folding import jacobian_determinant
+        from .field import jacobian_determinant
         from .classic_unfold import unfold
         from .field import to_sitk_image
 
@@ -186,7 +186,7 @@ class ClassicRegistrationEngine(RegistrationEngine):
 
         progress("jacobian", 0, 0)
         mark = time.perf_counter()
-        det = jacobian_determinant(field.vectors_ras, field.ijk_to_ras)
+        det = jacobian_determinant(field)
         unfolded = None
         if levels and self.options.get("unfold", True):
             unfolded = unfold(field.vectors_ras, field.ijk_to_ras, det)

@@ -14,7 +14,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .classic_folding import jacobian_determinant
+from .base import DisplacementField
+from .field import jacobian_determinant
 
 SIGMA_VOXELS = 1.0
 GROW_VOXELS = 2
@@ -30,7 +31,7 @@ def _determinant_in(vectors: np.ndarray, ijk_to_ras, box) -> np.ndarray:
     central differences; at the grid's own border the halo is absent, as it should be)."""
     shape = vectors.shape[:3]
     halo = _expand(box, 1, shape)
-    det = jacobian_determinant(vectors[halo], ijk_to_ras)
+    det = jacobian_determinant(DisplacementField(vectors[halo], ijk_to_ras), workers=1)
     inner = tuple(slice(b.start - h.start, b.stop - h.start) for b, h in zip(box, halo))
     return det[inner]
 

@@ -10,8 +10,8 @@ Pipeline per pair (moving onto fixed):
 3. the network, optionally after instance optimisation on a copy (:mod:`.gradicon_run`);
 4. the map as a RAS displacement field on the fixed grid or the native network grid laid
    over the fixed image (:mod:`.gradicon_field`), fixed point ``x`` -> moving point
-   ``x + d(x)``, and its fraction of folded voxels (:func:`.field.jacobian_determinant` on
-   slabs in parallel, :func:`.gradicon_field.negative_jacobian_fraction`).
+   ``x + d(x)``, and its fraction of folded voxels (:func:`.field.negative_jacobian_fraction`,
+   slabs in parallel).
 
 Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
 conversion frees what the run held and becomes an EngineError; on the CPU a run whose
@@ -93,6 +93,7 @@ class _GradICONEngine(RegistrationEngine):
         import torch
 
         from . import gradicon_affine, gradicon_field, gradicon_preprocess, gradicon_run
+        from .field import negative_jacobian_fraction
 
         if self.network is None:
             raise EngineError(f"{self.name} is not loaded")
@@ -159,7 +160,7 @@ class _GradICONEngine(RegistrationEngine):
         progress("jacobian", 0, 0)
         mark = time.perf_counter()
         mask = fixed.mask if request.output_grid == "fixed" else None
-        folding = gradicon_field.negative_jacobian_fraction(
+        folding = negative_jacobian_fraction(
             field, None if mask is None else mask.astype(bool), workers=torch.get_num_threads())
         timings["jacobian"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - start

@@ -131,35 +131,3 @@ def _resize_rows(u, grid_shape, k0, k1, F):
     upper = (lower + 1).clamp(max=n0 - 1)
     weight = (position - lower.double()).to(u.dtype).to(u.device)[None, :, None, None]
     return planes[:, lower - first] * (1 - weight) + planes[:, upper - first] * weight
-
-
-def negative_jacobian_fraction(field: DisplacementField, mask=None, workers: int = 2,
-                               slab_planes: int = 8) -> float:
-    """:func:`.field.negative_jacobian_fraction` computed on k-slabs in ``workers`` threads.
-
-    Each slab is extended by one plane on each side (where the volume goes on) before
-    :func:`.field.jacobian_determinant` runs on it and the extension is cut off again, so the
-    central differences, and the one-sided ones at the volume's faces, are the same as on the
-    whole field; the result equals the whole-field function's.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .field import jacobian_determinant
-
-    shape = field.shape
-    if mask is not None and tuple(mask.shape) != shape:
-        raise ValueError(f"mask shape {mask.shape} differs from the field grid {shape}")
-
-    def slab(k0: int) -> Tuple[int, int]:
-        k1 = min(shape[0], k0 + slab_planes)
-        lo, hi = max(0, k0 - 1), min(shape[0], k1 + 1)
-        det = jacobian_determinant(DisplacementField(field.vectors_ras[lo:hi], field.ijk_to_ras))
-        det = det[k0 - lo:k0 - lo + (k1 - k0)]
-        if mask is not None:
-            det = det[np.asarray(mask[k0:k1], dtype=bool)]
-        return int(np.count_nonzero(det <= 0)), int(det.size)
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        counts = list(pool.map(slab, range(0, shape[0], slab_planes)))
-    total = sum(n for _, n in counts)
-    return sum(bad for bad, _ in counts) / total if total else 0.0
