@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
+from ..weights.state_dict import state_dict_problems
 from .base import EngineError
 
 STATE_KEY = "model_state_dict"
@@ -64,18 +65,7 @@ def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
 
 def check_state_dict(model: torch.nn.Module, state: Dict[str, Any], path: Path) -> None:
     """CheckpointError unless ``state`` has exactly the model's keys with the model's shapes."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k}: file {tuple(state[k].shape)}, network {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es), e.g. {'; '.join(wrong[:3])}")
+    problems = state_dict_problems(model.state_dict(), state)
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit SAM-Med3D: {'; '.join(problems)}; "
                               f"is it sam_med3d_turbo.pth? {FIX}")

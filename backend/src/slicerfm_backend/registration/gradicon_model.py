@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
 from ..engines.base import EngineError
+from ..weights.state_dict import state_dict_problems
 
 NETWORK_SHAPE = (175, 175, 175)
 MIN_SIDE = 66  # the U-Nets pool five times below the quarter-resolution step
@@ -84,18 +85,7 @@ def load_regis_net(network, path: Path, fix: str) -> None:
     """Load the checkpoint at ``path`` into ``network.regis_net`` after checking that it has
     exactly the network's keys and shapes."""
     state = read_state_dict(path, fix)
-    expected = network.regis_net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k}: file {tuple(state[k].shape)}, network {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es), e.g. {'; '.join(wrong[:3])}")
+    problems = state_dict_problems(network.regis_net.state_dict(), state)
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit the GradICON network: "
                               f"{'; '.join(problems)}; is it Step_2_final.trch? {fix}")

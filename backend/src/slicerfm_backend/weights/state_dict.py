@@ -1,0 +1,23 @@
+"""Strict checkpoint checks shared by the engines that load torch state dicts."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+
+def state_dict_problems(expected: Dict[str, Any], state: Dict[str, Any]) -> List[str]:
+    """What keeps ``state`` from loading strictly into a module whose ``state_dict()`` is
+    ``expected``: missing keys, unexpected keys, shape mismatches (a few examples of each);
+    empty when it fits exactly."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k}: file {tuple(state[k].shape)}, network {tuple(v.shape)}"
+             for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
+    if wrong:
+        problems.append(f"{len(wrong)} shape mismatch(es), e.g. {'; '.join(wrong[:3])}")
+    return problems
