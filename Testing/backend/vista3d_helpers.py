@@ -35,6 +35,30 @@ class SmallVista3DEngine(Vista3DEngine):
         self.network = small_network()
 
 
+class GatedSmallVista3DEngine(SmallVista3DEngine):
+    """The narrow engine whose every class forward waits until the file named by
+    ``SLICERFM_TEST_GATE`` exists: a test sees the job running for as long as it needs
+    (e.g. to cancel it) and then opens the gate by creating the file."""
+
+    def load(self):
+        import os
+        import time
+
+        super().load()
+        forward = self.network.classes
+        gate = os.environ["SLICERFM_TEST_GATE"]
+
+        def gated(*args, **kwargs):
+            deadline = time.monotonic() + 120.0
+            while not os.path.exists(gate):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"test gate {gate} was never opened")
+                time.sleep(0.02)
+            return forward(*args, **kwargs)
+
+        self.network.classes = gated
+
+
 def ct_phantom(shape_kji=(30, 40, 36), seed=1) -> np.ndarray:
     """A CT-like volume in HU: air around a soft-tissue body with a bright and a dark blob."""
     rng = np.random.default_rng(seed)

@@ -25,6 +25,7 @@ from SlicerFMLib.worker import BackgroundWorker
 HERE = Path(__file__).resolve().parent
 BACKEND = str(Path(sys.executable).with_name("slicerfm-backend"))
 ENGINE = "vista3d-small"
+GATED = "vista3d-gated"  # waits for a gate file before each window: a job that stays running
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +34,14 @@ def a_vista_backend(tmp_path_factory):
     from slicerfm_client.launcher import LocalBackend
 
     env = dict(os.environ)
-    env["SLICERFM_ENGINE_PLUGINS"] = f"{ENGINE}=vista3d_helpers:SmallVista3DEngine"
+    env["SLICERFM_ENGINE_PLUGINS"] = (f"{ENGINE}=vista3d_helpers:SmallVista3DEngine,"
+                                      f"{GATED}=vista3d_helpers:GatedSmallVista3DEngine")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent / "backend"), env.get("PYTHONPATH", "")])
-    log = tmp_path_factory.mktemp("vista-backend") / "server.log"
-    backend = LocalBackend([BACKEND], engines=["classic", ENGINE], env=env, log_path=str(log))
+    folder = tmp_path_factory.mktemp("vista-backend")
+    log = folder / "server.log"
+    env["SLICERFM_TEST_GATE"] = str(folder / "gate-open")
+    backend = LocalBackend([BACKEND], engines=["classic", ENGINE, GATED], env=env, log_path=str(log))
+    backend.gate = Path(env["SLICERFM_TEST_GATE"])
     backend.start()
     yield backend
     backend.stop()
@@ -159,14 +164,16 @@ def test_locked_segments_keep_their_voxels_and_a_rerun_updates_in_place(
 
 
 def test_cancelling_stops_the_job_and_leaves_the_segmentation_alone(
-        a_vista_logic, a_scene, a_ct_volume):
+        a_vista_backend, a_vista_logic, a_scene, a_ct_volume):
     _, auto, worker = a_vista_logic
     segmentation = a_scene.add_segmentation("mine")
     auto.volumeNode, auto.segmentationNode = a_ct_volume, segmentation
+    auto.engine = GATED  # the job waits at its first window until the gate opens
 
     def cancel_when_running(snapshot):
-        if snapshot.state == "running":
+        if snapshot.state == "running" and not a_vista_backend.gate.exists():
             auto.cancel()
+            a_vista_backend.gate.touch()  # let the window finish: the job then sees the cancel
 
     auto.progressListener = cancel_when_running
     auto.run(everything=True)
