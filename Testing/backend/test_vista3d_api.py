@@ -58,19 +58,27 @@ def test_auto_job_on_an_oblique_anisotropic_image(vista_server):
     assert windows and windows[-1]["total"] == result.meta["windows"] * result.meta["class_groups"]
 
 
-def test_auto_job_cancel_and_bad_requests(vista_server):
+def test_auto_job_cancel_and_bad_requests(a_server_factory, monkeypatch, tmp_path):
+    # The gated engine holds every window until the gate file exists: the job is certainly
+    # running when the client cancels it, however fast the machine.
+    monkeypatch.setitem(registry.ENGINE_CLASSES, "vista3d-small", "vista3d_helpers:SmallVista3DEngine")
+    monkeypatch.setitem(registry.ENGINE_CLASSES, "vista3d-gated", "vista3d_helpers:GatedSmallVista3DEngine")
+    gate = tmp_path / "gate-open"
+    monkeypatch.setenv("SLICERFM_TEST_GATE", str(gate))
+    vista_server = a_server_factory(engines=["sphere", "vista3d-small", "vista3d-gated"])
     image = ct_phantom((30, 70, 70))
     matrix = np.diag([1.5, 1.5, 1.5, 1.0])
     cancel = threading.Event()
 
     def on_progress(status):
-        if status.get("stage") == "windows" and status.get("done", 0) >= 1:
+        if status.get("state") == "running" and not gate.exists():
             cancel.set()
+            gate.touch()
 
     with vista_server.client() as client:
         client.connect()
         with pytest.raises(errors.JobCancelledError):
-            segment_auto(client, image, matrix, everything=True, engine="vista3d-small",
+            segment_auto(client, image, matrix, everything=True, engine="vista3d-gated",
                          on_progress=on_progress, cancel_event=cancel, poll_s=0.05)
         image_id = client.upload_image(image, matrix, "CT")
         for body, word in [({"engine": "vista3d-small", "image_id": image_id, "classes": ["tumour x"]}, "unknown"),
