@@ -185,30 +185,33 @@ def _axis_map(crop: Crop, m: np.ndarray):
 
 def _paste_separable(crops, masks, boxes, m, lo, hi, mask, covered) -> None:
     """:func:`paste` for crops whose axes follow the image's axes: per image axis, a 1-D
-    table of crop indices; the same nearest-voxel and nearest-centre rules, in place."""
-    best = np.full(mask.shape, np.inf)
+    table of crop indices; the same nearest-voxel and nearest-centre rules, in place. Each
+    crop only touches its own footprint inside the pasted region."""
+    best = np.full(mask.shape, np.inf, dtype=np.float32)
     for crop, crop_mask, box in zip(crops, masks, boxes):
         if box is None:
             continue
         a, b = _axis_map(crop, m)
+        region = tuple(slice(int(box[0][q] - lo[q]), int(box[1][q] - lo[q])) for q in range(3))
         axes, index, inside, score = [], [], [], []
         for q in range(3):  # numpy axis q of the image is ijk axis 2 - q
             p = 2 - q
             n = int(np.argmax(np.abs(a[:, p])))  # the crop axis that follows it
-            idx = np.floor(a[n, p] * np.arange(lo[q], hi[q]) + b[n] + 0.5).astype(int)
+            idx = np.floor(a[n, p] * np.arange(box[0][q], box[1][q]) + b[n] + 0.5).astype(int)
             ok = (idx >= 0) & (idx < CROP)
             axes.append(n)
             index.append(np.clip(idx, 0, CROP - 1))
             inside.append(ok)
-            score.append(np.abs(idx - (CROP - 1) / 2))
+            score.append(np.abs(idx - (CROP - 1) / 2).astype(np.float32))
         grid_inside = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
         grid_score = np.maximum(np.maximum(score[0][:, None, None], score[1][None, :, None]),
                                 score[2][None, None, :])
-        take = grid_inside & (grid_score < best)
+        here = best[region]
+        take = grid_inside & (grid_score < here)
         values = np.transpose(crop_mask, axes)[np.ix_(*index)]
-        mask[take] = values[take]
-        covered |= take
-        best = np.where(take, grid_score, best)
+        mask[region][take] = values[take]
+        covered[region] |= take
+        np.copyto(here, grid_score, where=take)
 
 
 def box_region(image: ImageData, boxes_kji: Iterable[Tuple[Sequence[float], Sequence[float]]],
