@@ -10,8 +10,6 @@ label dictionary ``labels`` ({id: {name, color, group}}) and ``not_computed``.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -19,12 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from slicerfm_client import protocol
 
 from ..deps import API_DEPENDENCIES, get_state
-from ..errors import bad_request, invalid
+from ..errors import invalid
 from ..state import ServerState
+from .bodies import json_body
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
-
-MAX_BODY_BYTES = 64 * 1024
 
 
 def _auto_engine(state: ServerState, name):
@@ -60,15 +57,7 @@ def parse_classes(body: dict):
 
 @router.post(protocol.PATH_SEGMENT_AUTO, status_code=202)
 async def segment_auto(request: Request, state: ServerState = Depends(get_state)):
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise bad_request(f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError as error:
-        raise bad_request(f"the request body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
+    body = await json_body(request)
     class_ids = parse_classes(body)
     image_id = body.get("image_id")
     if not isinstance(image_id, str) or not image_id:

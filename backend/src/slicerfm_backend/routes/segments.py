@@ -3,7 +3,6 @@ only the changed bounding box; stage timings travel in the standard Server-Timin
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Callable, Dict, Tuple
 
@@ -14,15 +13,15 @@ from slicerfm_client import protocol, wire
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
 from ..engines.base import bbox_shape
-from ..errors import ApiError, bad_request, corrupted, invalid
+from ..errors import ApiError, corrupted, invalid
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
 from ..sessions import Session
 from ..state import ServerState
+from .bodies import json_body, read_limited
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
 
-MAX_JSON_BYTES = 64 * 1024
 MAX_SEED_BYTES = 1 << 30
 
 
@@ -57,30 +56,6 @@ def _mask_response(change: Change, segments: SegmentSet, timings: Dict[str, floa
                     headers={"Server-Timing": _server_timing(timings)})
 
 
-async def read_limited(request: Request, limit: int, what: str) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
-    return bytes(body)
-
-
-async def _json_body(request: Request) -> dict:
-    raw = await read_limited(request, MAX_JSON_BYTES, "a JSON request body")
-    try:
-        body = json.loads(raw)
-    except ValueError as error:
-        raise bad_request(f"the request body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    return body
-
-
 def _segment_name(body: dict) -> str:
     name = body.get("segment")
     if not isinstance(name, str) or not name:
@@ -107,7 +82,7 @@ async def interact(request: Request, session: Session = Depends(current_session)
     "point_kji" | "box_kji"}, "label"?}. Creates the segment on first use. ``label`` (optional,
     a class name or id) tells class-aware engines (vista3d) which class the points are on."""
     started = time.perf_counter()
-    body = await _json_body(request)
+    body = await json_body(request)
     name = _segment_name(body)
     engine = body.get("engine", "classic")
     raw_prompt = body.get("prompt")
@@ -131,7 +106,7 @@ async def interact(request: Request, session: Session = Depends(current_session)
 def _simple_op(method_name: str, create: bool = False):
     async def endpoint(request: Request, session: Session = Depends(current_session)) -> Response:
         started = time.perf_counter()
-        body = await _json_body(request)
+        body = await json_body(request)
         name = _segment_name(body)
         timings = {"decode": (time.perf_counter() - started) * 1000.0}
 
@@ -185,7 +160,7 @@ async def seed(request: Request, session: Session = Depends(current_session)) ->
 
 @router.post(protocol.PATH_DELETE)
 async def delete_segment(request: Request, session: Session = Depends(current_session)) -> dict:
-    name = _segment_name(await _json_body(request))
+    name = _segment_name(await json_body(request))
 
     def run():
         with session.lock:
@@ -199,7 +174,7 @@ async def delete_segment(request: Request, session: Session = Depends(current_se
 async def lock_segment(request: Request, session: Session = Depends(current_session)) -> dict:
     """{"segment", "locked": bool}: a locked segment's voxels cannot be taken by any other
     segment's interaction, and the segment itself cannot be changed until unlocked."""
-    body = await _json_body(request)
+    body = await json_body(request)
     name = _segment_name(body)
     locked = body.get("locked", True)
     if not isinstance(locked, bool):
