@@ -169,17 +169,19 @@ class JobManager:
             job = pending.get()
             if job is None:
                 return
-            if job.cancel_requested.is_set():
-                continue  # cancelled while queued: already marked
-            self._run(job, JobContext(job, self._device_lock(device)))
+            with self._lock:  # the queued -> running step is atomic with cancel()
+                if job.cancel_requested.is_set() or job.state != QUEUED:
+                    continue  # cancelled while queued: already marked
+                work = job.work
+                job.started = self._clock()
+                job.state, job.stage = RUNNING, "starting"
+            self._run(job, work, JobContext(job, self._device_lock(device)))
 
-    def _run(self, job: Job, ctx: JobContext) -> None:
-        job.started = self._clock()
-        job.state, job.stage = RUNNING, "starting"
+    def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
         from .engines.base import EngineError  # engines import nothing heavy at module level
 
         try:
-            result = job.work(ctx)
+            result = work(ctx)
             ctx.check_cancelled()
             job.result = dict(result or {})
             job.state = DONE
