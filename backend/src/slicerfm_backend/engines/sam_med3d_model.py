@@ -16,14 +16,13 @@ points ``[1, N, 3]`` as crop voxel indices in the same (a, b, c) order, labels `
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
-from ..weights.state_dict import state_dict_problems
+from ..weights.state_dict import load_checkpoint, state_dict_problems
 from .base import EngineError
 
 STATE_KEY = "model_state_dict"
@@ -46,16 +45,7 @@ def build_network() -> torch.nn.Module:
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """The ``model_state_dict`` of the checkpoint at ``path`` (tensors on the CPU)."""
-    try:
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist; {FIX}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt file?): "
-                              f"{error}; {FIX}") from None
-    except Exception as error:  # pickle errors from weights_only: not a plain checkpoint
-        raise CheckpointError(f"checkpoint {path} holds more than tensors and plain containers "
-                              f"({type(error).__name__}: {error}); {FIX}") from None
+    checkpoint = load_checkpoint(path, CheckpointError, FIX)
     if not isinstance(checkpoint, dict) or STATE_KEY not in checkpoint:
         found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"checkpoint {path} is not a SAM-Med3D checkpoint: expected a dict "

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..weights.state_dict import state_dict_problems
+from ..weights.state_dict import load_checkpoint, state_dict_problems
 from .base import EngineError
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,7 @@ def build_network(encoder_embed_dim: int = 48) -> torch.nn.Module:
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """The state dict stored at ``path`` (tensors on the CPU); CheckpointError otherwise."""
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist; {FIX}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt file?): "
-                              f"{error}; {FIX}") from error
-    except Exception as error:  # weights_only refuses pickled objects
-        raise CheckpointError(f"checkpoint {path} holds more than tensors ({type(error).__name__}); "
-                              f"{FIX}") from error
+    state = load_checkpoint(path, CheckpointError, FIX)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         raise CheckpointError(f"checkpoint {path} is a training checkpoint ({{'model': ...}}); the "
                               f"released model.pt is a plain state_dict; {FIX}")

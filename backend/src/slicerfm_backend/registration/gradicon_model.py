@@ -15,12 +15,11 @@ component ``c`` the coordinate along tensor axis ``c``, in units where the grid 
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
 from ..engines.base import EngineError
-from ..weights.state_dict import state_dict_problems
+from ..weights.state_dict import load_checkpoint, state_dict_problems
 
 NETWORK_SHAPE = (175, 175, 175)
 MIN_SIDE = 66  # the U-Nets pool five times below the quarter-resolution step
@@ -65,16 +64,7 @@ def read_state_dict(path: Path, fix: str) -> Dict[str, Any]:
     """The ``regis_net`` state dict in the file at ``path`` (tensors on the CPU)."""
     import torch
 
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist; {fix}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt file?): "
-                              f"{error}; {fix}") from None
-    except Exception as error:  # pickle errors from weights_only: not a plain state dict
-        raise CheckpointError(f"checkpoint {path} holds more than tensors and plain containers "
-                              f"({type(error).__name__}: {error}); {fix}") from None
+    state = load_checkpoint(path, CheckpointError, fix)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         found = type(state).__name__ if not isinstance(state, dict) else sorted(state)[:5]
         raise CheckpointError(f"checkpoint {path} is not a state dict of tensors (found {found}); {fix}")
