@@ -83,7 +83,7 @@ class MissingWeightsEngine(ClassicRegistrationEngine):
     name = "missing-weights"
 
     def load(self):
-        from slicerfm_backend.engines.base import WeightsMissingError
+        from slicerfm_backend.errors import WeightsMissingError
 
         raise WeightsMissingError("weights for missing-weights are missing: run "
                                   "`slicerfm-backend weights fetch missing-weights`")

@@ -8,7 +8,7 @@ from slicerfm_backend import cli
 from slicerfm_backend.engines.options import parse_option_specs, typed_options
 from slicerfm_backend.engines.registry import EngineManager, engine_class
 from slicerfm_backend.evaluation.evaluate import backend_environment
-from slicerfm_backend.settings import Settings
+from slicerfm_backend.settings import Settings, settings_from_args
 
 
 def test_option_specs_are_split_per_engine_and_repeated_flags_merge():
@@ -60,7 +60,7 @@ def test_the_environment_variable_and_the_flag_are_combined(monkeypatch):
     monkeypatch.setenv("SLICERFM_ENGINE_OPTIONS", "sam-med3d.max_crops=3")
     assert Settings().engine_options == {"sam-med3d": {"max_crops": "3"}}
     args = cli.build_parser().parse_args(["engines", "--engine-option", "sam-med3d.precision=fp16"])
-    settings = cli._settings_from(args)
+    settings = settings_from_args(args)
     assert settings.engine_options == {"sam-med3d": {"max_crops": "3", "precision": "fp16"}}
 
 

@@ -157,12 +157,13 @@ def test_nan_images_never_reach_a_registration(reg_client):
 
 def test_the_registration_engines_setting_flag_and_unknown_names(monkeypatch):
     from slicerfm_backend.app import make_app
-    from slicerfm_backend.cli import _settings_from, build_parser
+    from slicerfm_backend.cli import build_parser
+    from slicerfm_backend.settings import settings_from_args
     from slicerfm_backend.settings import Settings
 
     monkeypatch.setenv("SLICERFM_REGISTRATION_ENGINES", "classic, unigradicon")
     assert Settings().registration_engines == ["classic", "unigradicon"]
     args = build_parser().parse_args(["serve", "--registration-engines", "classic"])
-    assert _settings_from(args).registration_engines == ["classic"]
+    assert settings_from_args(args).registration_engines == ["classic"]
     with pytest.raises(ValueError, match="unknown registration engine 'nope'"):
         make_app(Settings(registration_engines=["classic", "nope"]))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from registration_helpers import CENTRE, IJK_TO_RAS, SHAPE, blob, box_mask, two_blobs, voxel_of
-from slicerfm_backend.engines.base import EngineError
+from slicerfm_backend.errors import EngineError
 from slicerfm_backend.registration.base import DisplacementField, RegistrationImage, RegistrationRequest
 from slicerfm_backend.registration.classic.engine import (ClassicRegistrationEngine, affine_to_ras, compose_affine,
                                                    demons_levels)

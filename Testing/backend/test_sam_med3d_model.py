@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from slicerfm_backend.engines.base import Prompt, WeightsMissingError
+from slicerfm_backend.engines.base import Prompt
 from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
-from slicerfm_backend.engines.sam_med3d.model import CheckpointError, build_network, load_network
+from slicerfm_backend.engines.sam_med3d.model import build_network, load_network
+from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 
 
@@ -100,7 +101,7 @@ def test_the_real_network_segments_a_small_volume_and_reuses_its_embedding(a_che
 
 def test_the_registry_lists_sam_med3d_without_loading_it_and_refuses_it_without_weights(tmp_path, monkeypatch):
     from slicerfm_backend.engines import registry
-    from slicerfm_backend.errors import ApiError
+    from slicerfm_backend.errors import DomainError
 
     monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
     manager = registry.EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path))
@@ -108,9 +109,9 @@ def test_the_registry_lists_sam_med3d_without_loading_it_and_refuses_it_without_
     assert entry["needs_weights"] and not entry["weights_present"] and not entry["loaded"]
     assert set(entry["prompt_kinds"]) == {"point", "box"} and set(entry["modalities"]) == {"CT", "MR"}
     assert "weights fetch sam-med3d" in entry["weights_detail"]
-    with pytest.raises(ApiError, match="weights fetch sam-med3d") as refused:
+    with pytest.raises(DomainError, match="weights fetch sam-med3d") as refused:
         manager.get("sam-med3d")
-    assert refused.value.status == 503
+    assert refused.value.code == "engine_unavailable"
 
 
 def test_the_registry_loads_sam_med3d_from_a_checkpoint_override(a_checkpoint, tmp_path):

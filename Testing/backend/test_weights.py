@@ -9,8 +9,7 @@ import pytest
 
 from slicerfm_backend import cli
 from slicerfm_backend.engines import registry
-from slicerfm_backend.engines.base import WeightsMissingError
-from slicerfm_backend.errors import ApiError
+from slicerfm_backend.errors import DomainError, WeightsMissingError
 from slicerfm_backend.weights import store
 from slicerfm_backend.weights.catalogue import CATALOGUE, WeightsEntry
 from slicerfm_backend.weights.checks import WeightsChecksumError, WeightsError
@@ -212,7 +211,7 @@ def test_missing_weights_name_the_fix_in_engines_and_the_server(root, capsys):
     code, out, _ = run_cli(capsys, "engines", "--engines", "toy-weights")
     assert code == 0 and "MISSING" in out and "slicerfm-backend weights fetch toy-weights" in out
     manager = registry.EngineManager(["toy-weights"], "cpu", weights_dir=str(root))
-    with pytest.raises(ApiError, match="weights fetch toy-weights"):
+    with pytest.raises(DomainError, match="weights fetch toy-weights"):
         manager.get("toy-weights")
 
 

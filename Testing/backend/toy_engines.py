@@ -9,7 +9,8 @@ fit would; ``crashing``: its ``load`` has a bug.
 
 import numpy as np
 
-from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineError, EngineResult
+from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineResult
+from slicerfm_backend.errors import EngineError
 
 RADIUS = 3
 

@@ -15,7 +15,7 @@ from typing import List, Optional
 from slicerfm_client import protocol
 
 from . import __version__
-from .settings import Settings
+from .settings import settings_from_args
 
 log = logging.getLogger("slicerfm_backend")
 
@@ -29,40 +29,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the environment and the flags; exits with the reason when they are wrong."""
-    try:
-        return _build_settings(args)
-    except ValueError as error:  # pydantic's ValidationError is a ValueError too
-        raise SystemExit(f"error: {error}") from None
-
-
-def _build_settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
-    for field in ("host", "port", "device", "engines", "registration_engines", "max_sessions", "max_jobs",
-                  "log_level"):
-        value = getattr(args, field, None)
-        if value is not None:
-            overrides[field] = value
-    token_file = getattr(args, "token_file", None)
-    if token_file:
-        with open(token_file, encoding="utf-8") as handle:
-            overrides["token"] = handle.read().strip()
-    settings = Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
-    for spec in getattr(args, "checkpoint", None) or []:
-        from .weights.resolve import parse_checkpoints
-
-        settings.checkpoints.update(parse_checkpoints(spec))
-    if getattr(args, "engine_option", None):
-        from .engines.options import parse_option_specs
-
-        for engine, given in parse_option_specs(args.engine_option).items():
-            settings.engine_options.setdefault(engine, {}).update(given)
-    return settings
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     if not _is_loopback(settings.host) and settings.token is None and not args.insecure_no_token:
         log.error(
             "refusing to listen on %s without an access token: anyone on the network could use "
@@ -91,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_engines(args: argparse.Namespace) -> int:
     from .engines.registry import ENGINE_CLASSES, EngineManager
 
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     names = sorted(ENGINE_CLASSES) if args.all else settings.engines
     manager = EngineManager(names, settings.device, weights_dir=str(settings.weights_dir),
                             checkpoints=settings.checkpoints, engine_options=settings.engine_options)
@@ -133,7 +101,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from .weights.checks import WeightsError
 
     try:
-        settings = _settings_from(args)
+        settings = settings_from_args(args)
         if args.weights_func is weights_cli.cmd_path:
             return weights_cli.cmd_path(args, settings.weights_dir, settings.checkpoints.get(args.engine))
         return args.weights_func(args, settings.weights_dir)

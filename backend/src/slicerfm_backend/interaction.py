@@ -14,9 +14,9 @@ import numpy as np
 
 from slicerfm_client import protocol
 
-from .engines.base import EngineError, Prompt, SegmentationRequest, bbox_shape, clip_bbox
+from .engines.base import Prompt, SegmentationRequest, bbox_shape, clip_bbox
 from .engines.registry import EngineManager
-from .errors import ApiError, invalid
+from .errors import DomainError, EngineError, invalid
 from .imaging import StoredImage, check_prompt_inside
 from .segments import Change, SegmentSet
 
@@ -65,26 +65,26 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
         try:
             result = engine.segment(request)
         except EngineError as error:
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
         except MemoryError as error:
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} ran out of memory on this request; your "
-                           "segments are unchanged. Try a smaller region or another engine.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} ran out of memory on this request; your "
+                              "segments are unchanged. Try a smaller region or another engine.") from error
         except Exception as error:  # an engine bug must not take the session down
             log.exception("engine %s failed", engine_name)
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
-                           f"{error}). Your segments are unchanged.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
+                              f"{error}). Your segments are unchanged.") from error
         timings["engine"] = (time.perf_counter() - start) * 1000.0
     for stage, ms in result.timings_ms.items():
         timings[f"engine.{stage}"] = float(ms)
     start = time.perf_counter()
     mask = np.asarray(result.mask)
     if mask.shape != bbox_shape(result.bbox) or mask.dtype != bool:
-        raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                       f"engine {engine_name!r} returned a {mask.dtype} mask of shape {mask.shape} "
-                       f"for a box of shape {bbox_shape(result.bbox)}; your segments are unchanged")
+        raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                          f"engine {engine_name!r} returned a {mask.dtype} mask of shape {mask.shape} "
+                          f"for a box of shape {bbox_shape(result.bbox)}; your segments are unchanged")
     clipped = clip_bbox(result.bbox, segments.shape)
     if clipped != tuple(map(tuple, result.bbox)):
         offset = [c - r for c, r in zip(clipped[0], result.bbox[0])]

@@ -27,16 +27,12 @@ import numpy as np
 
 from slicerfm_client import protocol
 
-from .errors import ApiError
+from .errors import DomainError, EngineError, JobCancelled
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
-
-
-class JobCancelled(Exception):
-    """Raised inside a job's work when the user cancelled it; let it propagate."""
 
 
 class Job:
@@ -143,10 +139,10 @@ class JobManager:
             self._reap_locked()
             pending = sum(1 for job in self._jobs.values() if job.state not in FINISHED)
             if pending >= self.max_jobs:
-                raise ApiError(503, protocol.ERROR_SERVER_FULL,
-                               f"the server already has {pending} jobs waiting or running; try "
-                               "again later or ask the administrator to raise --max-jobs",
-                               headers={protocol.HEADER_RETRY_AFTER: "30"})
+                raise DomainError(protocol.ERROR_SERVER_FULL,
+                                  f"the server already has {pending} jobs waiting or running; try "
+                                  "again later or ask the administrator to raise --max-jobs",
+                                  retry_after_s=30)
             job = Job(kind, device, work, image_ids, self._clock())
             job.sequence = next(self._sequence)
             self._jobs[job.id] = job
@@ -178,8 +174,6 @@ class JobManager:
             self._run(job, work, JobContext(job, self._device_lock(device)))
 
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
-        from .engines.base import EngineError  # engines import nothing heavy at module level
-
         try:
             result = work(ctx)
             ctx.check_cancelled()
@@ -188,7 +182,7 @@ class JobManager:
         except JobCancelled:
             job.state = CANCELLED
             job.arrays.clear()
-        except ApiError as error:
+        except DomainError as error:
             job.state, job.error = FAILED, {"error": error.code, "message": error.message}
         except (EngineError, ValueError) as error:
             job.state, job.error = FAILED, {"error": protocol.ERROR_JOB_FAILED, "message": str(error)}
@@ -212,9 +206,9 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise ApiError(404, protocol.ERROR_JOB_NOT_FOUND,
-                           "no such job: it finished more than the result lifetime ago, the "
-                           "server restarted, or the id is wrong; submit it again")
+            raise DomainError(protocol.ERROR_JOB_NOT_FOUND,
+                              "no such job: it finished more than the result lifetime ago, the "
+                              "server restarted, or the id is wrong; submit it again")
         return job
 
     def describe(self, job: Job) -> dict:
@@ -243,11 +237,11 @@ class JobManager:
     def array(self, job_id: str, name: str) -> Tuple[np.ndarray, dict]:
         job = self.get(job_id)
         if job.state != DONE:
-            raise ApiError(409, protocol.ERROR_JOB_NOT_DONE,
-                           f"job is {job.state}; results can be read once it is done")
+            raise DomainError(protocol.ERROR_JOB_NOT_DONE,
+                              f"job is {job.state}; results can be read once it is done")
         if name not in job.arrays:
-            raise ApiError(404, protocol.ERROR_NOT_FOUND,
-                           f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
+            raise DomainError(protocol.ERROR_NOT_FOUND,
+                              f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
         return job.arrays[name]
 
     def images_in_use(self) -> Set[str]:

@@ -7,6 +7,7 @@ users of the machine could read it with ``ps``).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Annotated, Dict, List, Optional
 
@@ -82,3 +83,35 @@ class Settings(BaseSettings):
 
     def token_value(self) -> Optional[str]:
         return self.token.get_secret_value() if self.token else None
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and the flags; exits with the reason when they are wrong."""
+    try:
+        return _build_settings(args)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError too
+        raise SystemExit(f"error: {error}") from None
+
+
+def _build_settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for field in ("host", "port", "device", "engines", "registration_engines", "max_sessions", "max_jobs",
+                  "log_level"):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    token_file = getattr(args, "token_file", None)
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            overrides["token"] = handle.read().strip()
+    settings = Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
+    for spec in getattr(args, "checkpoint", None) or []:
+        from .weights.resolve import parse_checkpoints
+
+        settings.checkpoints.update(parse_checkpoints(spec))
+    if getattr(args, "engine_option", None):
+        from .engines.options import parse_option_specs
+
+        for engine, given in parse_option_specs(args.engine_option).items():
+            settings.engine_options.setdefault(engine, {}).update(given)
+    return settings

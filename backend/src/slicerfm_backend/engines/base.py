@@ -110,14 +110,6 @@ class EngineResult:
     timings_ms: Dict[str, float] = field(default_factory=dict)
 
 
-class EngineError(RuntimeError):
-    """An engine failed in a way the user should hear about (message is shown as is)."""
-
-
-class WeightsMissingError(EngineError):
-    """The engine's weights are not on this machine; the message names the command to fix it."""
-
-
 class Engine(abc.ABC):
     """Base class of all engines. Subclasses set ``name`` and ``capabilities``."""
 

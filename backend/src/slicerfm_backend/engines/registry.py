@@ -19,9 +19,9 @@ from typing import Dict, List, Optional, Type
 
 from slicerfm_client import protocol
 
-from ..errors import ApiError
+from ..errors import DomainError, EngineError, WeightsMissingError
 from ..fair_lock import FairLock
-from .base import Engine, EngineError, WeightsMissingError
+from .base import Engine
 from .options import typed_options
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class EngineManager:
     def get(self, name: str) -> Engine:
         """The loaded engine ``name``; 503 when not served here or its weights are missing."""
         if name not in self.names:
-            raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE,
+            raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE,
                            f"engine {name!r} is not served here; this server offers "
                            f"{', '.join(self.names)} (start it with --engines to add more)")
         with self._load_lock:
@@ -137,13 +137,13 @@ class EngineManager:
                 try:
                     engine.load()
                 except WeightsMissingError as error:
-                    raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE, str(error)) from error
+                    raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE, str(error)) from error
                 except EngineError as error:  # e.g. a checkpoint that does not fit the network
-                    raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE,
+                    raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE,
                                    f"engine {name!r} cannot start: {error}") from error
                 except Exception as error:  # a broken install must not look like a bare 500
                     log.exception("engine %s failed to load", name)
-                    raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
+                    raise DomainError(protocol.ERROR_ENGINE_FAILED,
                                    f"engine {name!r} failed to load ({type(error).__name__}: {error}); "
                                    "the server log has the details") from error
                 self._engines[name] = engine

@@ -62,7 +62,7 @@ def _read(path: str, what: str):
 
 
 def _mask(path: Optional[str], role: str, array: np.ndarray, ijk_to_ras) -> Optional[np.ndarray]:
-    from ..errors import ApiError
+    from ..errors import DomainError
     from .service import mask_from_labels
 
     if not path:
@@ -70,7 +70,7 @@ def _mask(path: Optional[str], role: str, array: np.ndarray, ijk_to_ras) -> Opti
     labels, labels_ijk = _read(path, f"{role} mask")
     try:
         return mask_from_labels(role, array.shape, ijk_to_ras, labels, labels_ijk)
-    except ApiError as error:
+    except DomainError as error:
         raise ValueError(error.message) from None
 
 
@@ -112,18 +112,18 @@ def run_pair(args, want_warped: bool = False):
         field = DisplacementField(out.vectors_ras, np.asarray(out.ijk_to_ras, dtype=np.float64))
         return fixed, fixed_ijk, moving, moving_ijk, field, dict(out.meta), out.warped
 
-    from ..cli import _settings_from
-    from ..errors import ApiError
+    from ..settings import settings_from_args
+    from ..errors import DomainError
     from .base import RegistrationImage, RegistrationRequest
     from .field import warp
     from .registry import RegistrationEngineManager
 
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     manager = RegistrationEngineManager([args.engine], args.device or settings.device,
                                         weights_dir=str(settings.weights_dir), checkpoints=settings.checkpoints)
     try:
         engine = manager.get(args.engine)
-    except ApiError as error:
+    except DomainError as error:
         raise ValueError(error.message) from None
     request = RegistrationRequest(RegistrationImage(fixed, fixed_ijk, args.fixed_modality, fixed_mask),
                                   RegistrationImage(moving, moving_ijk, args.moving_modality, moving_mask),
@@ -206,7 +206,9 @@ def _check_grid(role: str, image: np.ndarray, ijk_to_ras, labels: np.ndarray, la
 def _fail(error: Exception) -> int:
     from slicerfm_client import errors as client_errors
 
-    if isinstance(error, (ValueError, OSError, client_errors.SlicerFMError)) or type(error).__name__ == "EngineError":
+    from ..errors import EngineError
+
+    if isinstance(error, (ValueError, OSError, EngineError, client_errors.SlicerFMError)):
         print(f"error: {error}", file=sys.stderr)
         return 1
     raise error

@@ -16,9 +16,8 @@ from typing import Dict, List, Optional, Type
 
 from slicerfm_client import protocol
 
-from ..engines.base import EngineError, WeightsMissingError
+from ..errors import DomainError, EngineError, WeightsMissingError
 from ..engines.registry import resolve_device
-from ..errors import ApiError
 from .base import RegistrationEngine
 
 log = logging.getLogger(__name__)
@@ -95,8 +94,7 @@ class RegistrationEngineManager:
         a checkpoint that does not fit), 500 for a broken installation."""
         if name not in self.names:
             known = name in REGISTRATION_ENGINE_CLASSES
-            raise ApiError(503 if known else 422,
-                           protocol.ERROR_ENGINE_UNAVAILABLE if known else protocol.ERROR_INVALID,
+            raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE if known else protocol.ERROR_INVALID,
                            f"registration engine {name!r} is {'not served here' if known else 'unknown'}; "
                            f"this server offers {', '.join(self.names) or 'none'} (start it with "
                            "--registration-engines to add more)")
@@ -108,13 +106,13 @@ class RegistrationEngineManager:
                 try:
                     engine.load()
                 except WeightsMissingError as error:
-                    raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE, str(error)) from error
+                    raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE, str(error)) from error
                 except EngineError as error:
-                    raise ApiError(503, protocol.ERROR_ENGINE_UNAVAILABLE,
+                    raise DomainError(protocol.ERROR_ENGINE_UNAVAILABLE,
                                    f"registration engine {name!r} cannot start: {error}") from error
                 except Exception as error:
                     log.exception("registration engine %s failed to load", name)
-                    raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
+                    raise DomainError(protocol.ERROR_ENGINE_FAILED,
                                    f"registration engine {name!r} failed to load ({type(error).__name__}: "
                                    f"{error}); the server log has the details") from error
                 self._engines[name] = engine

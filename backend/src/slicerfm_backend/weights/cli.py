@@ -78,7 +78,7 @@ def cmd_verify(args: argparse.Namespace, root: Path) -> int:
 
 def cmd_path(args: argparse.Namespace, root: Path, override: Optional[str] = None) -> int:
     from .resolve import checkpoint_path
-    from ..engines.base import WeightsMissingError
+    from ..errors import WeightsMissingError
 
     try:
         print(checkpoint_path(args.engine, root, override))

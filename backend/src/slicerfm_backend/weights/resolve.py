@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from ..engines.base import WeightsMissingError
+from ..errors import WeightsMissingError
 from . import store
 from .catalogue import CATALOGUE
 

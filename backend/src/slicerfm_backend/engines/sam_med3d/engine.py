@@ -30,7 +30,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
+from ...errors import EngineError, WeightsMissingError
+from ..base import Engine, EngineCapabilities, EngineResult, SegmentationRequest
 from ..options import choice, positive_float, positive_int
 
 NAME = "sam-med3d"

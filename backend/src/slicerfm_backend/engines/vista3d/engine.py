@@ -24,7 +24,8 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, ImageData, SegmentationRequest
+from ...errors import EngineError
+from ..base import Engine, EngineCapabilities, EngineResult, ImageData, SegmentationRequest
 from ..options import choice, positive_float, positive_int
 from ..sam_med3d.engine import env_checkpoint
 

@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...errors import EngineError
 from ..base import (DisplacementField, Progress, RegistrationCapabilities, RegistrationEngine,
                    RegistrationRequest, RegistrationResult)
 from .demons import DemonsLevel

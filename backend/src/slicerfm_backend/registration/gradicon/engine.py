@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...errors import EngineError
 from ..base import (Progress, RegistrationCapabilities, RegistrationEngine, RegistrationRequest,
                    RegistrationResult)
 
