@@ -140,3 +140,17 @@ def test_only_the_app_layer_imports_the_web_framework(module):
     names = imported_names(module, files[module], files)
     web = sorted({n for n in names if n.split(".")[0] in WEB_FRAMEWORKS})
     assert not web, f"{module} imports {', '.join(web)}; raise errors.DomainError and leave HTTP to the app layer"
+
+
+ENGINE_PACKAGES = ("slicerfm_backend.engines.classic", "slicerfm_backend.engines.sam_med3d",
+                   "slicerfm_backend.engines.vista3d", "slicerfm_backend.registration.classic",
+                   "slicerfm_backend.registration.gradicon")
+
+
+@pytest.mark.parametrize("package", ENGINE_PACKAGES)
+def test_an_engine_package_imports_no_other_engine_package(package):
+    graph = import_graph()
+    others = tuple(p for p in ENGINE_PACKAGES if p != package)
+    used = sorted({target for module, targets in graph.items() if module == package or module.startswith(package + ".")
+                   for target in targets if target.startswith(others)})
+    assert not used, f"{package} imports {', '.join(used)}; share code through engine_core/ or weights/"

@@ -15,7 +15,7 @@ from typing import List, Optional
 from slicerfm_client import protocol
 
 from . import __version__
-from .settings import settings_from_args
+from .settings import add_engine_flags, settings_from_args
 
 log = logging.getLogger("slicerfm_backend")
 
@@ -47,47 +47,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("%s", error)
         return 2
     state = app.state.slicerfm
-    log.info("SlicerFM backend %s (protocol %s) on http://%s:%d, engines: %s, device: %s, token: %s",
-             __version__, protocol.PROTOCOL_VERSION, settings.host, settings.port,
-             ", ".join(settings.engines), state.engines.device,
-             "required" if settings.token else "none")
+    log.info("SlicerFM backend %s (protocol %s) on http://%s:%d, engines: %s, registration engines: %s, "
+             "device: %s (%s), token: %s", __version__, protocol.PROTOCOL_VERSION, settings.host, settings.port,
+             ", ".join(settings.engines), ", ".join(settings.registration_engines), state.engines.device,
+             state.engines.device_choice.reason, "required" if settings.token else "none")
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     return 0
-
-
-def cmd_engines(args: argparse.Namespace) -> int:
-    from .engines.registry import ENGINE_CLASSES, EngineManager
-
-    settings = settings_from_args(args)
-    names = sorted(ENGINE_CLASSES) if args.all else settings.engines
-    manager = EngineManager(names, settings.device, weights_dir=str(settings.weights_dir),
-                            checkpoints=settings.checkpoints, engine_options=settings.engine_options)
-    rows = manager.describe()
-    print(f"{'engine':<12} {'prompts':<12} {'modalities':<10} {'device':<8} {'weights':<9} description")
-    for row in rows:
-        weights = ("present" if row["weights_present"] else "MISSING") if row["needs_weights"] else "none"
-        print(f"{row['name']:<12} {','.join(row['prompt_kinds']):<12} {','.join(row['modalities']):<10} "
-              f"{row['device']:<8} {weights:<9} {row['description']}")
-        if row["needs_weights"] and not row["weights_present"]:
-            print(f"{'':<12} {row['weights_detail']}")
-        accepted = _engine_option_names(row["name"])
-        if accepted:
-            current = ", ".join(f"{k}={v}" for k, v in row["options"].items()) or "defaults"
-            print(f"{'':<12} options (--engine-option {row['name']}.KEY=VALUE): {accepted}; set: {current}")
-    from .registration.cli import print_engines
-
-    print_engines(settings, args.all)
-    return 0
-
-
-def _engine_option_names(name: str) -> str:
-    """The option names an engine accepts, with the allowed values where they are a choice."""
-    from .engines.registry import engine_class
-
-    types = engine_class(name).option_types
-    return ", ".join(f"{key} ({getattr(parser, '__name__', 'value').replace('_', ' ')})"
-                     for key, parser in types.items())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -110,14 +76,6 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 2 if isinstance(error, ValueError) else 1
 
 
-def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
-                        help="load this checkpoint file instead of the weights store (repeatable)")
-    parser.add_argument("--engine-option", action="append", dest="engine_option", metavar="ENGINE.KEY=VALUE",
-                        help="engine setting, e.g. sam-med3d.max_crops=4 or sam-med3d.precision=fp16 "
-                             "(repeatable; `engines` lists each engine's options)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slicerfm-backend",
                                      description="SlicerFM inference server for 3D Slicer")
@@ -128,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
-    serve.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     serve.add_argument("--engines", help="comma-separated engines to serve (default classic)")
     serve.add_argument("--registration-engines", dest="registration_engines",
                        help="comma-separated registration engines to serve (default classic)")
@@ -139,15 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure-no-token", action="store_true",
                        help="allow a non-loopback --host without a token")
     serve.add_argument("--log-level", dest="log_level")
-    _add_checkpoint_flag(serve)
+    add_engine_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
-    engines = sub.add_parser("engines", help="list engines, their prompts, device and weights")
-    engines.add_argument("--device")
-    engines.add_argument("--engines")
-    engines.add_argument("--all", action="store_true", help="all known engines, not only served ones")
-    _add_checkpoint_flag(engines)
-    engines.set_defaults(func=cmd_engines)
+    from .engine_core.cli import add_parsers as add_engines_parsers
+
+    add_engines_parsers(sub)
 
     evaluate = sub.add_parser("evaluate", help="simulate a user clicking, report Dice per click")
     evaluate.add_argument("--engine", default="classic")
@@ -158,8 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="write the results as JSON to this file")
     evaluate.add_argument("--server", help="URL of a running server (default: start one)")
     evaluate.add_argument("--modality", default="unknown", choices=["CT", "MR", "unknown"])
-    evaluate.add_argument("--device", help="device of the server started for the run")
-    _add_checkpoint_flag(evaluate)
+    add_engine_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     from .registration.cli import add_parsers as add_registration_parsers

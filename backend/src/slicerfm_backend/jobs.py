@@ -39,10 +39,11 @@ class Job:
     """One job's state. Fields are written by its job thread and read under the manager's lock."""
 
     def __init__(self, kind: str, device: str, work: Callable[["JobContext"], dict],
-                 image_ids: Sequence[str], now: float):
+                 image_ids: Sequence[str], now: float, estimate_s: Optional[float] = None):
         self.id = secrets.token_urlsafe(16)
         self.kind = kind
         self.device = device
+        self.estimate_s = estimate_s
         self.work = work
         self.image_ids = tuple(image_ids)
         self.created = now
@@ -70,6 +71,7 @@ class Job:
             "progress": (min(1.0, self.done / self.total) if self.total else
                          (1.0 if self.state == DONE else None)),
             "queue_position": queue_position, "elapsed_s": round(elapsed, 3),
+            "estimate_s": None if self.estimate_s is None else round(float(self.estimate_s), 1),
             "error": self.error, "result": self.result if self.state == DONE else None,
             "arrays": sorted(self.arrays) if self.state == DONE else [],
         }
@@ -133,8 +135,9 @@ class JobManager:
     # -- submitting and running ----------------------------------------------------------
 
     def submit(self, kind: str, work: Callable[[JobContext], dict], device: str,
-               image_ids: Sequence[str] = ()) -> Job:
-        """Queue ``work`` on ``device``; 503 ``server_full`` when too many jobs are pending."""
+               image_ids: Sequence[str] = (), estimate_s: Optional[float] = None) -> Job:
+        """Queue ``work`` on ``device``; ``server_full`` when too many jobs are pending.
+        ``estimate_s``: the engine's expected running time (seconds), shown in the status."""
         with self._lock:
             self._reap_locked()
             pending = sum(1 for job in self._jobs.values() if job.state not in FINISHED)
@@ -143,7 +146,7 @@ class JobManager:
                                   f"the server already has {pending} jobs waiting or running; try "
                                   "again later or ask the administrator to raise --max-jobs",
                                   retry_after_s=30)
-            job = Job(kind, device, work, image_ids, self._clock())
+            job = Job(kind, device, work, image_ids, self._clock(), estimate_s)
             job.sequence = next(self._sequence)
             self._jobs[job.id] = job
             self._queue_for(device).put(job)

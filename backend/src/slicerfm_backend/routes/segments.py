@@ -98,7 +98,7 @@ async def interact(request: Request, session: Session = Depends(current_session)
         segments = _segments(session)
         image = state.images.get(session.image_id)
         prompt = parse_prompt(raw_prompt, image.array.shape)
-        return run_interaction(state.engines, image, segments, name, str(engine), prompt, options)
+        return run_interaction(state, image, segments, name, str(engine), prompt, options)
 
     return await _locked_op(session, work, started, timings)
 
