@@ -228,16 +228,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
                                          "default: run in this process")
 
 
-def add_parsers(sub) -> None:
+def add_parsers(subparsers) -> None:
     """Add ``register`` and ``evaluate-registration`` to the ``slicerfm-backend`` parser."""
-    register = sub.add_parser("register", help="register a moving image onto a fixed one")
+    register = subparsers.add_parser("register", help="register a moving image onto a fixed one")
     _common(register)
     register.add_argument("--transform-out", dest="transform_out",
                           help="ITK displacement-field transform file (.h5, .nii.gz, .nrrd)")
     register.add_argument("--warped-out", dest="warped_out", help="moving image resampled onto the fixed grid")
     register.set_defaults(func=cmd_register)
 
-    evaluate = sub.add_parser("evaluate-registration",
+    evaluate = subparsers.add_parser("evaluate-registration",
                               help="Dice of label maps before/after registration, folding, runtime")
     _common(evaluate)
     evaluate.add_argument("--fixed-labels", dest="fixed_labels", required=True, help="label map on the fixed grid")
