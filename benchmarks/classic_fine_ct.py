@@ -62,7 +62,8 @@ def main() -> int:
             all_ms.append(t["total"])
             sign = "+" if click["positive"] else "-"
             print(f"  {index:<2}{sign:<4}{t['total']:8.0f}{t.get('grid', 0):7.0f}{t.get('smooth', 0):8.0f}"
-                  f"{t.get('grow', t.get('cut', 0)):9.0f}{t.get('compose', 0):9.0f}{t.get('roi_voxels', 0):12,.0f}")
+                  f"{t.get('grow', t.get('cut', 0)):9.0f}{t.get('compose', 0):9.0f}"
+                  f"{engine.counts.get('roi_voxels', 0):12,.0f}")
     print(f"\nengine time per click over {len(all_ms)} clicks: median {np.median(all_ms):.0f} ms, "
           f"p90 {np.percentile(all_ms, 90):.0f} ms, max {np.max(all_ms):.0f} ms")
     return 0

@@ -23,7 +23,9 @@ Coordinates
     inclusive and stop exclusive, like numpy slices.
 
 Authentication and sessions
-    ``Authorization: Bearer <access token>`` when the server was started with a token.
+    ``Authorization: Bearer <access token>`` when the server needs one: the shared token,
+    a user's own token (``slicerfm-backend users add``) or a JWT of the site's OpenID
+    Connect provider.
     A session is claimed with ``POST /api/sessions``; its lease token then goes in the
     ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
 """
@@ -54,6 +56,9 @@ PATH_LOCK = "/api/session/segment/lock"
 PATH_SEED = "/api/session/segment/seed"
 PATH_LABELMAP = "/api/session/labelmap"
 
+
+PATH_ADMIN_SESSIONS = "/api/admin/sessions"  # GET: every session (admins); DELETE .../{id}: end one
+PATH_METRICS = "/metrics"  # Prometheus text format (admins)
 
 PATH_JOBS = "/api/jobs"
 PATH_REGISTER = "/api/register"  # POST: registration job (docs/REGISTRATION.md)
@@ -108,6 +113,15 @@ ERROR_INTERNAL = "internal_error"
 ERROR_JOB_NOT_FOUND = "job_not_found"
 ERROR_JOB_NOT_DONE = "job_not_done"
 ERROR_JOB_FAILED = "job_failed"
+ERROR_FORBIDDEN = "forbidden"  # 403: the identity may not do this (admin endpoints)
+ERROR_STORAGE = "storage_unavailable"  # 503: the state directory cannot take the change
+ERROR_OUT_OF_MEMORY = "out_of_memory"  # 503: the device ran out of memory; retry
+ERROR_RESTARTING = "restarting"  # 503: the server is draining for a restart; retry
+
+
+def admin_session_path(session_id: str) -> str:
+    """Path of one session for admins: ``DELETE`` ends it."""
+    return f"{PATH_ADMIN_SESSIONS}/{session_id}"
 
 
 def major(version: str) -> int:

@@ -11,11 +11,8 @@ jobs of every engine family.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from dataclasses import dataclass
-from typing import Dict, Sequence
-
-from ..fair_lock import FairLock
+from typing import Sequence
 
 AUTO = "auto"
 
@@ -52,18 +49,3 @@ def engine_device(devices: Sequence[str], server_device: str) -> str:
     if kind in devices:
         return server_device
     return "cpu" if "cpu" in devices else devices[0]
-
-
-class DeviceLocks:
-    """One first-come-first-served lock per device, created on first use."""
-
-    def __init__(self) -> None:
-        self._locks: Dict[str, FairLock] = {}
-        self._guard = threading.Lock()
-
-    def __call__(self, device: str) -> FairLock:
-        with self._guard:
-            lock = self._locks.get(device)
-            if lock is None:
-                lock = self._locks[device] = FairLock()
-            return lock

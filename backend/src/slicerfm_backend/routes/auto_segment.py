@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol
 
-from ..deps import API_DEPENDENCIES, get_state
+from ..auth.identity import Identity
+from ..deps import API_DEPENDENCIES, authenticate, get_state
 from ..errors import invalid
 from ..state import ServerState
-from .bodies import json_body
+from .bodies import json_body, json_schema_body
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
 
@@ -55,14 +56,20 @@ def parse_classes(body: dict):
         raise invalid(str(error)) from error
 
 
-@router.post(protocol.PATH_SEGMENT_AUTO, status_code=202)
-async def segment_auto(request: Request, state: ServerState = Depends(get_state)):
+AUTO_SCHEMA = {"type": "object", "required": ["engine", "image_id"], "properties": {
+    "engine": {"type": "string"}, "image_id": {"type": "string"}, "everything": {"type": "boolean"},
+    "classes": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}}
+
+
+@router.post(protocol.PATH_SEGMENT_AUTO, status_code=202, openapi_extra=json_schema_body(AUTO_SCHEMA))
+async def segment_auto(request: Request, identity: Identity = Depends(authenticate),
+                       state: ServerState = Depends(get_state)):
     body = await json_body(request)
     class_ids = parse_classes(body)
     image_id = body.get("image_id")
     if not isinstance(image_id, str) or not image_id:
         raise invalid("the request needs 'image_id': the id of an uploaded image")
-    image = state.images.get(image_id)  # 404 when unknown
+    image = await run_in_threadpool(state.images.get, image_id, identity)  # 404 when unknown or not theirs
     engine = await run_in_threadpool(_auto_engine, state, body.get("engine"))
     engine_input = image.as_engine_input()
 
@@ -74,7 +81,9 @@ async def segment_auto(request: Request, state: ServerState = Depends(get_state)
         return {key: meta[key] for key in ("classes", "not_computed", "device", "precision",
                                            "windows", "class_groups", "timings_s") if key in meta}
 
-    job = state.jobs.submit("segment-auto", work, engine.device, image_ids=[image_id])
+    job = state.jobs.submit("segment-auto", work, engine.device, image_ids=[image_id], owner=identity.owner,
+                            result_bytes=int(image.array.size))
+    state.audit.event(identity.name, "job.submit", kind="segment-auto", engine=engine.name)
     return JSONResponse(state.jobs.describe(job), status_code=202)
 
 
