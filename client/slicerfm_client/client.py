@@ -273,9 +273,11 @@ class SlicerFMClient(JobsMixin):
         response = self._request("HEAD", protocol.image_path(image_id), session=False, ok=(200, 404))
         return response.status_code == 200
 
-    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
+    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER,
                      image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
-        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id."""
+        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id.
+        ``modality``: CT, MR or other, any case, with synonyms (:func:`protocol.modality`)."""
+        wire_modality = protocol.upload_modality(modality)  # ValueError before any transfer
         array = np.ascontiguousarray(array)
         geometry.validate_ijk_to_ras(ijk_to_ras)
         data_sha256 = data_sha256 or wire.array_sha256(array)
@@ -283,7 +285,7 @@ class SlicerFMClient(JobsMixin):
         if self.has_image(image_id):
             return image_id
         self._check_limits(array)
-        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
+        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": wire_modality}
         body = wire.encode_iter(array, meta, chunk_bytes=self.chunk_bytes, sha256=data_sha256)
         self._request("PUT", protocol.image_path(image_id), data=body, session=False,
                       headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
@@ -310,7 +312,7 @@ class SlicerFMClient(JobsMixin):
             self.image_id = image_id
             return result
 
-    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown") -> str:
+    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER) -> str:
         """Upload (only when needed) and attach; returns the image id."""
         image_id = self.upload_image(array, ijk_to_ras, modality)
         self.attach_image(image_id)
