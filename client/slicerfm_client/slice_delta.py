@@ -29,6 +29,9 @@ import numpy as np
 # or accumulates down columns (faster for thousands of thin slices); measured crossover.
 _LOOP_MIN_STRIDE = 1024
 _LOOP_MAX_PERIODS = 16
+# Element-wise steps run on blocks this size, which stay in the CPU cache between the steps
+# (about twice as fast as whole 4 MiB chunks) and bound the temporaries.
+_BLOCK_BYTES = 1 << 18
 
 
 def slice_stride(shape) -> int:
@@ -59,12 +62,30 @@ def encode_range(source: np.ndarray, start: int, stop: int, stride: int, out: np
     out = out[:count]
     head = min(max(stride - start, 0), count)  # items of the first slice: no predecessor
     out[:head] = source[start : start + head]
-    np.subtract(source[start + head : stop], source[start + head - stride : stop - stride], out=out[head:])
-    signed = _signed(out)
-    sign = signed >> (8 * out.dtype.itemsize - 1)  # 0 or -1 (all ones)
+    block = max(1, _BLOCK_BYTES // out.dtype.itemsize)
+    for begin in range(start + head, stop, block):
+        end = min(begin + block, stop)
+        residual = out[begin - start : end - start]
+        np.subtract(source[begin:end], source[begin - stride : end - stride], out=residual)
+        _zigzag_in_place(residual)
+    _zigzag_in_place(out[:head])
+    return out
+
+
+def _zigzag_in_place(values: np.ndarray) -> None:
+    """0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ... on unsigned ``values`` read as signed."""
+    signed = _signed(values)
+    sign = signed >> (8 * values.dtype.itemsize - 1)  # 0 or -1 (all ones)
     np.left_shift(signed, 1, out=signed)
     np.bitwise_xor(signed, sign, out=signed)
-    return out
+
+
+def _unzigzag_in_place(values: np.ndarray) -> None:
+    """The inverse of :func:`_zigzag_in_place`."""
+    low_bit = values & 1
+    np.subtract(0, low_bit, out=low_bit)  # modulo 2**bits: 1 -> all ones, 0 -> 0
+    np.right_shift(values, 1, out=values)
+    np.bitwise_xor(values, low_bit, out=values)
 
 
 def decode_range_in_place(flat: np.ndarray, start: int, stop: int, stride: int) -> None:
@@ -74,11 +95,9 @@ def decode_range_in_place(flat: np.ndarray, start: int, stop: int, stride: int) 
     decoded items. Works on any alignment of ``start``/``stop`` to slices and any stride,
     with numpy operations over the whole range (no Python loop per slice or item).
     """
-    values = flat[start:stop]
-    low_bit = values & 1
-    np.subtract(0, low_bit, out=low_bit)  # modulo 2**bits: 1 -> all ones, 0 -> 0
-    np.right_shift(values, 1, out=values)
-    np.bitwise_xor(values, low_bit, out=values)
+    block = max(1, _BLOCK_BYTES // flat.dtype.itemsize)
+    for begin in range(start, stop, block):
+        _unzigzag_in_place(flat[begin : min(begin + block, stop)])
     first = max(start, stride)  # items before `stride` have no predecessor: sent as they are
     if first < stop:
         _add_previous_slices(flat, first, stop, stride)
