@@ -110,3 +110,13 @@ def test_servers_from_protocol_1_1_on_are_sent_format_2(server_version, wire_for
 
 def test_this_protocol_version_decodes_format_2():
     assert protocol.wire_format_for(protocol.PROTOCOL_VERSION) == wire.FORMAT_VERSION == 2
+
+
+@pytest.mark.parametrize("version, too_old", [("2.0.0", True), ("2.2.4", True), ("2.5.1", False),
+                                              ("3.0.0", False), ("4.14.1", False), ("dev", False)])
+def test_a_blosc2_too_old_for_bytedelta_is_refused_with_the_fix(version, too_old):
+    if too_old:
+        with pytest.raises(ImportError, match="pip install -U 'blosc2>=2.5'"):
+            wire.check_blosc2_version(version)
+    else:
+        wire.check_blosc2_version(version)

@@ -97,10 +97,11 @@ def decode_range_in_place(flat: np.ndarray, start: int, stop: int, stride: int) 
     """
     block = max(1, _BLOCK_BYTES // flat.dtype.itemsize)
     for begin in range(start, stop, block):
-        _unzigzag_in_place(flat[begin : min(begin + block, stop)])
-    first = max(start, stride)  # items before `stride` have no predecessor: sent as they are
-    if first < stop:
-        _add_previous_slices(flat, first, stop, stride)
+        end = min(begin + block, stop)
+        _unzigzag_in_place(flat[begin:end])  # then, while the block is in the cache:
+        first = max(begin, stride)  # items before `stride` have no predecessor: sent as they are
+        if first < end:
+            _add_previous_slices(flat, first, end, stride)
 
 
 def _add_previous_slices(flat: np.ndarray, first: int, stop: int, stride: int) -> None:

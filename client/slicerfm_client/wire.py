@@ -62,6 +62,9 @@ CODEC_SLICE_DELTA = "blosc2-slicedelta"
 CODEC_FORMAT = {CODEC_RAW: 1, CODEC_BLOSC2: 1, CODEC_SLICE_DELTA: 2}
 """Each codec and the message format that introduced it."""
 _U32 = struct.Struct("<I")
+MIN_BLOSC2 = (2, 5)
+"""Oldest python-blosc2 used (same floor as the backend; has the fixed bytedelta filter)."""
+_blosc2_checked = False
 # Floats and label maps compress better bit-shuffled or not depending on the data (e.g. 8-bit
 # quantised floats or few labels: bit-shuffle); a sample of this size from the middle decides.
 _SAMPLE_BYTES = 1 << 20
@@ -81,13 +84,30 @@ def load_codec() -> None:
 
 
 def _blosc2():
+    global _blosc2_checked
     try:
         import blosc2
     except ImportError as error:  # pragma: no cover - exercised only without blosc2
         raise ImportError(
             "the 'blosc2' package is required for SlicerFM transfers: pip install blosc2"
         ) from error
+    if not _blosc2_checked:
+        check_blosc2_version(blosc2.__version__)
+        _blosc2_checked = True
     return blosc2
+
+
+def check_blosc2_version(version: str) -> None:
+    """Raise ImportError, saying how to fix it, when ``version`` predates ``MIN_BLOSC2``."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return  # a development build: let it try
+    if found < MIN_BLOSC2:
+        raise ImportError(
+            f"blosc2 {version} is too old for SlicerFM transfers (they use its bytedelta filter, "
+            f"fixed in 2.2.5): pip install -U 'blosc2>={MIN_BLOSC2[0]}.{MIN_BLOSC2[1]}'"
+        )
 
 
 def byte_view(array: np.ndarray) -> memoryview:
@@ -177,9 +197,9 @@ class Header:
 def best_codec(dtype, reader_format: int = FORMAT_VERSION) -> str:
     """The codec that sends ``dtype`` smallest to a reader of ``reader_format``.
 
-    Integer images: slice delta when the reader takes format 2 (0.70-0.85 of the format-1
-    bytes on CT, see docs/BENCHMARKS.md), else blosc2. Floats: blosc2 (a slice difference of
-    float bit patterns is not reliably smaller).
+    Integer images: slice delta when the reader takes format 2 (0.78-0.91 of the bytes
+    protocol 1.0 sent, on the three CTs of docs/BENCHMARKS.md), else blosc2. Floats: blosc2
+    (a slice difference of float bit patterns is not reliably smaller).
     """
     if np.dtype(dtype).kind in "iu" and reader_format >= CODEC_FORMAT[CODEC_SLICE_DELTA]:
         return CODEC_SLICE_DELTA
@@ -194,7 +214,7 @@ def _blosc2_compress(data, typesize: int, filters: list) -> bytes:
 def _blosc2_filters(array: np.ndarray, codec: str) -> list:
     """The blosc2 filter pipeline for a message (recorded in each chunk; readers need not know).
 
-    Measured on CT, MR, label maps and masks (``benchmarks/transfer.py --codecs-only``):
+    Measured on CT, MR, label maps and masks (``benchmarks/wire_codecs.py``):
     slice residuals and multi-byte integers compress best byte-shuffled (with bytedelta for
     the latter), 0/1 masks bit-shuffled; for floats and multi-valued bytes (label maps) it
     depends on the data -- bit-shuffle wins for few distinct values -- so a sample decides.
