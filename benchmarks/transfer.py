@@ -31,7 +31,7 @@ is started (``LocalBackend`` with ``default_command()``; engines ``bench_ball`` 
 
 Run::
 
-    .venv/bin/python benchmarks/transfer.py               # ~1 min on 2 cores
+    .venv/bin/python benchmarks/transfer.py               # ~1.5 min on 2 cores
 """
 
 from __future__ import annotations

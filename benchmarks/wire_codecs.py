@@ -101,8 +101,10 @@ def writers() -> Dict[str, Callable[[np.ndarray, str, Optional[dict]], Iterator[
     }
 
 
-def measure(array: np.ndarray, repeats: int, clock: Callable[[], float]) -> Dict[str, Tuple[int, float, float]]:
-    """writer -> (wire bytes, encode s, decode s) by ``clock``; asserts exact round trips."""
+def measure(array: np.ndarray, repeats: int, clock: Callable[[], float]) -> Dict[str, Tuple[int, float, float, float]]:
+    """writer -> (wire bytes, encode s, decode s, speed-up over 1.0) by ``clock``; asserts
+    exact round trips. The times are the fastest round's; the speed-up is the median over
+    rounds of ``(enc + dec of 1.0) / (enc + dec of this writer)`` in the same round."""
     from slicerfm_client import wire
 
     sha = wire.array_sha256(array)
@@ -120,8 +122,11 @@ def measure(array: np.ndarray, repeats: int, clock: Callable[[], float]) -> Dict
             sizes[name] = len(message)
             times[name].append((t1 - t0, t2 - t1))
             del message, decoded
-    # The fastest round: other processes only ever add time (cache misses, even in CPU time).
-    return {name: (sizes[name], min(t[0] for t in rounds), min(t[1] for t in rounds))
+    # The fastest round: other processes only ever add time (cache misses, even in CPU time);
+    # the paired ratio cancels what a round's load did to all writers alike.
+    old = [sum(t) for t in times["1.0"]]
+    return {name: (sizes[name], min(t[0] for t in rounds), min(t[1] for t in rounds),
+                   float(np.median([o / sum(t) for o, t in zip(old, rounds)])))
             for name, rounds in times.items()}
 
 
@@ -177,15 +182,14 @@ def volumes(only: List[str]) -> Dict[str, Callable[[], np.ndarray]]:
     return {name: load for name, load in catalogue.items() if not only or any(word in name for word in only)}
 
 
-def print_row(name: str, raw: int, results: Dict[str, Tuple[int, float, float]]) -> None:
+def print_row(name: str, raw: int, results: Dict[str, Tuple[int, float, float, float]]) -> None:
     mb = raw / 1e6
     cells = []
-    for writer, (size, t_enc, t_dec) in results.items():
+    for writer, (size, t_enc, t_dec, _) in results.items():
         cells.append(f"{size / raw:6.4f} {mb / t_enc:5.0f} {mb / t_dec:5.0f} {mb / (t_enc + t_dec):5.0f}")
-    old_size, old_enc, old_dec = results["1.0"]
-    new_size, new_enc, new_dec = results["format 2"]
     print(f"{name:<40} {mb:7.1f} | " + " | ".join(cells)
-          + f" | {new_size / old_size:5.3f} {(old_enc + old_dec) / (new_enc + new_dec):5.2f}")
+          + f" | {results['format 2'][0] / results['1.0'][0]:5.3f} {results['format 2'][3]:5.2f}"
+          + f" {results['format 1'][3]:5.2f}")
 
 
 def main(argv=None) -> int:
@@ -205,9 +209,10 @@ def main(argv=None) -> int:
           f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print("per writer: wire/raw, enc MB/s, dec MB/s, enc+dec MB/s (raw MB per "
           f"{'second of this thread' + chr(39) + 's CPU time' if args.threads == 1 else 'wall second'}; fastest of "
-          f"{args.repeats}); last: format 2 bytes / 1.0 bytes, format 2 speed-up end to end")
+          f"{args.repeats}); last: format 2 bytes / 1.0 bytes, "
+          "speed-up end to end over 1.0 of format 2 and of format 1 (median of the rounds' ratios)")
     print(f"{'array':<40} {'raw MB':>7} | {'1.0 (bit-shuffle)':^24} | {'format 1 (per dtype)':^24} | "
-          f"{'format 2 (best codec)':^24} | {'bytes':>5} {'speed':>5}")
+          f"{'format 2 (best codec)':^24} | {'bytes':>5} {'f2 x':>5} {'f1 x':>5}")
     for name, load in volumes(args.only).items():
         array = load()
         print_row(name, array.nbytes, measure(array, args.repeats, clock))
