@@ -275,7 +275,11 @@ class SlicerFMClient(JobsMixin):
 
     def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
                      image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
-        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id."""
+        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id.
+
+        The body is in the newest wire format the server reads (``GET /api/info`` first when
+        this client has not asked yet): slice differences for integer images from protocol
+        1.1 on (docs/PROTOCOL.md section 7)."""
         array = np.ascontiguousarray(array)
         geometry.validate_ijk_to_ras(ijk_to_ras)
         data_sha256 = data_sha256 or wire.array_sha256(array)

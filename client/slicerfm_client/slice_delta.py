@@ -92,8 +92,9 @@ def decode_range_in_place(flat: np.ndarray, start: int, stop: int, stride: int) 
     """Undo :func:`encode_range` on ``flat[start:stop]``, which holds the sent values.
 
     ``flat`` is the destination's flat unsigned view; ``flat[:start]`` must already hold the
-    decoded items. Works on any alignment of ``start``/``stop`` to slices and any stride,
-    with numpy operations over the whole range (no Python loop per slice or item).
+    decoded items. Works on any alignment of ``start``/``stop`` to slices and any stride;
+    Python loops only over 256 KiB blocks and over slices of at least 1024 items (thinner
+    ones go through numpy's accumulate), never over items.
     """
     block = max(1, _BLOCK_BYTES // flat.dtype.itemsize)
     for begin in range(start, stop, block):
