@@ -177,7 +177,8 @@ def volumes(only: List[str]) -> Dict[str, Callable[[], np.ndarray]]:
         "T1 MR [0,1] 224x192x160 float32": lambda: read_volume(DATA / "brain_pair" / "subjA_vxm_T1norm.nii.gz"),
         "label map, 61 labels, uint8": lambda: read_volume(ct / "example_seg_fast_force_split.nii.gz", np.uint8),
         "label map, 31 labels, 20x512x512 uint8": lambda: read_volume(ct / "example_seg_dicom.nii.gz", np.uint8),
-        "0/1 mask (liver) uint8": lambda: (read_volume(ct / "example_seg_fast_force_split.nii.gz") == 5).astype(np.uint8),
+        "0/1 mask (liver) uint8": lambda: (read_volume(ct / "example_seg_fast_force_split.nii.gz") == 5)
+        .astype(np.uint8),
     }
     return {name: load for name, load in catalogue.items() if not only or any(word in name for word in only)}
 

@@ -80,6 +80,9 @@ def test_a_message_of_a_newer_format_is_refused_with_a_request_to_update():
     ({"format": 1}, "needs message format 2"),
     ({"format": 0}, "invalid message format"),
     ({"format": "two"}, "malformed"),
+    ({"format": "2"}, "malformed"),
+    ({"format": 2.0}, "malformed"),
+    ({"format": True}, "malformed"),
 ])
 def test_a_slice_delta_message_with_a_wrong_format_number_is_refused(changes, words):
     message = wire.encode(np.zeros((2, 3, 4), np.int16), codec=wire.CODEC_SLICE_DELTA)

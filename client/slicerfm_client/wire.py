@@ -165,8 +165,10 @@ class Header:
                 chunk_bytes=int(obj["chunk_bytes"]),
                 sha256=str(obj["sha256"]),
                 meta=dict(obj.get("meta") or {}),
-                format=int(obj.get("format", 1)),
+                format=obj.get("format", 1),
             )
+            if type(header.format) is not int:  # not bool, float or str either
+                raise ValueError(f"format must be an integer, got {header.format!r}")
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise WireFormatError(f"malformed message header: {error}") from error
         if header.format > FORMAT_VERSION:
