@@ -30,7 +30,8 @@ Authentication and sessions
     ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
 """
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
+"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec)."""
 SERVER_PACKAGE = "slicerfm-backend"
 CLIENT_PACKAGE = "slicerfm-client"
 
@@ -85,6 +86,40 @@ def image_path(image_id: str) -> str:
     return f"/api/images/{image_id}"
 
 
+#: Image modalities, one set for segmentation and registration: CT (Hounsfield units), MR,
+#: and "other" for any other image or when it is not known. Wherever a user types one
+#: (API, command line, client) :func:`modality` also takes the usual synonyms.
+MODALITY_CT = "CT"
+MODALITY_MR = "MR"
+MODALITY_OTHER = "other"
+MODALITIES = (MODALITY_CT, MODALITY_MR, MODALITY_OTHER)
+MODALITY_SYNONYMS = {
+    "ct": MODALITY_CT, "computed tomography": MODALITY_CT,
+    "mr": MODALITY_MR, "mri": MODALITY_MR, "mrt": MODALITY_MR, "magnetic resonance": MODALITY_MR,
+    "magnetic resonance imaging": MODALITY_MR,
+    "other": MODALITY_OTHER, "unknown": MODALITY_OTHER, "ot": MODALITY_OTHER, "": MODALITY_OTHER,
+}
+
+
+def modality(name) -> str:
+    """The modality ``name`` stands for (``CT``, ``MR`` or ``other``), case and surrounding
+    spaces ignored, synonyms accepted (``mri`` -> ``MR``, ``unknown`` -> ``other``);
+    ValueError naming what is accepted otherwise."""
+    canonical = MODALITY_SYNONYMS.get(str(name).strip().lower()) if isinstance(name, str) else None
+    if canonical is None:
+        raise ValueError(f"unknown modality {name!r}; use CT, MR or other (also accepted: "
+                         f"{', '.join(sorted(k for k in MODALITY_SYNONYMS if k))}, any case)")
+    return canonical
+
+
+def upload_modality(name) -> str:
+    """What an image upload's meta carries for the modality ``name``: its canonical name,
+    except ``unknown`` for ``other`` -- the name protocol 1.0 servers know (newer ones take
+    both), so a newer client can still upload to them."""
+    canonical = modality(name)
+    return "unknown" if canonical == MODALITY_OTHER else canonical
+
+
 PROMPT_POINT = "point"
 PROMPT_BOX = "box"
 PROMPT_KINDS = (PROMPT_POINT, PROMPT_BOX)
@@ -135,3 +170,13 @@ def compatible(client_version: str, server_version: str) -> bool:
         return major(client_version) == major(server_version)
     except ValueError:
         return False
+
+
+def wire_format_for(server_version: str) -> int:
+    """The newest wire message format (:mod:`slicerfm_client.wire`) a server of this protocol
+    version decodes: 2 from protocol 1.1 on, 1 for 1.0 (and for a malformed version)."""
+    try:
+        major_text, minor_text = str(server_version).split(".")[:2]
+        return 2 if (int(major_text), int(minor_text)) >= (1, 1) else 1
+    except ValueError:
+        return 1

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 import numpy as np
 
 from slicerfm_client import protocol
+from slicerfm_client.geometry import bbox_shape, clip_bbox
 
 from .device_memory import free_device_memory, is_out_of_memory, out_of_memory
-from .engines.base import Prompt, SegmentationRequest, bbox_shape, clip_bbox
+from .engines.base import Prompt, SegmentationRequest
 from .errors import DomainError, EngineError, invalid
 from .imaging import StoredImage, check_prompt_inside
 from .scheduler import INTERACTIVE

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from ..engines.base import bbox_shape
+from slicerfm_client.geometry import bbox_shape
+
 from ..packed_mask import PackedMask
 from ..segments import Segment, SegmentSet, Step, _box_json, box_from_json, prompt_from_json, prompt_json
 from ..sparse_mask import SparseMask

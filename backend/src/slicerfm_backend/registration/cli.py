@@ -18,19 +18,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..settings import add_engine_flags
+from ..engine_core.cli import print_estimate
+from ..settings import add_engine_flags, modality_argument
 
-MODALITY_CHOICES = ("CT", "MR", "other")
-
-
-def print_estimate(seconds: Optional[float], where: str, stream=None) -> None:
-    """One line telling the user how long the run is expected to take (nothing when the
-    engine has no estimate for its device)."""
-    if seconds is None:
-        return
-    text = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-    print(f"  expected to take about {text} on {where} (the engine's estimate)",
-          file=stream or sys.stderr, flush=True)
 
 
 def progress_printer(stream=None):
@@ -217,8 +207,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--moving", required=True, help="moving image file")
     parser.add_argument("--fixed-mask", dest="fixed_mask", help="label map on the fixed grid; non-zero = use")
     parser.add_argument("--moving-mask", dest="moving_mask", help="label map on the moving grid; non-zero = use")
-    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", choices=MODALITY_CHOICES)
-    parser.add_argument("--moving-modality", dest="moving_modality", default="other", choices=MODALITY_CHOICES)
+    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
+    parser.add_argument("--moving-modality", dest="moving_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
     parser.add_argument("--io-steps", dest="io_steps", type=int,
                         help="instance-optimisation steps (classic: demons iterations at full resolution)")
     parser.add_argument("--similarity", help="similarity of the optimisation (engine-specific)")

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol, wire
+from slicerfm_client.geometry import bbox_shape
 
 from ..auth.identity import Identity
 from ..deps import API_DEPENDENCIES, authenticate, current_session, get_state
-from ..engines.base import bbox_shape
 from ..errors import corrupted, invalid
 from ..interaction import Timings, parse_prompt, run_interaction
 from ..segments import check_segment_name
