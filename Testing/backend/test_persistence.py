@@ -225,7 +225,9 @@ def random_changes(segments: SegmentSet, steps: int, seed: int = 7) -> None:
                 segment = segments.get_or_create(name)
                 segments.require_unlocked(segment)
                 values = ball(SHAPE, centre, radius=int(rng.integers(2, 6)))
-                segments.commit(segment, ((0, 0, 0), SHAPE), values if action == 0 else ~values & segment.mask.to_dense(),
+                if action == 1:  # a negative click: the ball is cut out
+                    values = ~values & segment.mask.to_dense()
+                segments.commit(segment, ((0, 0, 0), SHAPE), values,
                                 segment.prompts + [Prompt("point", action == 0, centre)])
             elif action == 2:
                 segments.seed(segments.get_or_create(name), ((0, 0, 0), (4, 5, 6)), rng.random((4, 5, 6)) > 0.5)
