@@ -268,6 +268,7 @@ class SlicerFMClient(JobsMixin):
             return (http or self._http).request(
                 method, self.url + path, json=json, data=data, headers=headers,
                 timeout=(CONNECT_TIMEOUT_S, timeout or self.timeout_s),
+                verify=self.ca_bundle or True,  # per request: REQUESTS_CA_BUNDLE must not override it
             )
         except requests.exceptions.SSLError as error:
             raise errors.ServerUnreachableError(
