@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -333,9 +334,9 @@ def test_a_client_gone_mid_upload_is_logged_once_without_an_error_traceback(a_se
         host, port = a_server.url.split("//")[1].split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(raw_head + body[: len(body) // 2])
-        deadline = __import__("time").monotonic() + 10
-        while "abandoned" not in caplog.text and __import__("time").monotonic() < deadline:
-            __import__("time").sleep(0.05)
+        deadline = time.monotonic() + 10
+        while "abandoned" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert "abandoned" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert a_server.state.budgets["images"].used == 0
