@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from slicerfm_client import protocol
 
@@ -37,12 +38,17 @@ async def check_protocol(
         )
 
 
+_BEARER = HTTPBearer(auto_error=False, description="an access token: the shared token, a user's token "
+                                                     "(slicerfm-backend users add) or an OpenID Connect JWT")
+
+
 async def authenticate(
     request: Request,
     state: ServerState = Depends(get_state),
-    authorization: Optional[str] = Header(None),
+    credentials: Optional[HTTPAuthorizationCredentials] = Depends(_BEARER),
 ) -> Identity:
-    """The identity behind the ``Authorization`` header (401 when missing or wrong)."""
+    """The identity behind the ``Authorization: Bearer`` header (401 when missing or wrong)."""
+    authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
     try:
         identity = state.auth.authenticate(authorization)
     except DomainError:
