@@ -54,7 +54,7 @@ def test_serve_refuses_an_empty_token_file(tmp_path):
     token_file.write_text("  \n")
     done = subprocess.run([EXECUTABLE, "serve", "--host", "0.0.0.0", "--port", "0", "--token-file", str(token_file)],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "empty" in done.stderr
+    assert done.returncode != 0 and "empty" in done.stderr
 
 
 @pytest.mark.parametrize("settings", [{}, {"token": "a-real-token"}])

@@ -172,8 +172,9 @@ def test_sigterm_finishes_the_running_click_refuses_new_work_and_a_client_waits_
     assert "update" in outcome and outcome["update"].voxels > 0  # the running click finished
     assert server.process.wait(60) is not None
     voxels = outcome["update"].voxels
+    assert client.persistent_session
     waiting = SlicerFMClient(server.url)  # a user clicking while the server restarts
-    waiting.session_token = client.session_token
+    waiting.session_token, waiting.session_info = client.session_token, dict(client.session_info)
     restarted = {}
     threading.Timer(2.0, lambda: restarted.update(server=a_server_process(port=server.port))).start()
     update = waiting.add_point("liver", (15, 20, 12), True, engine="sphere")  # waits, then goes through

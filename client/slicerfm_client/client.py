@@ -20,10 +20,10 @@ variable ``SLICERFM_ALLOW_INSECURE_HTTP=1``) and logs a warning: the access toke
 images would cross the network unencrypted.
 
 Restarts: a server that is draining for a restart answers 503 ``restarting``; the client
-waits and sends the request again (for up to ``restart_wait_s``), and once connected it
-also waits through refused connections while the server comes back. With a state
-directory the server keeps the session, its segments and their undo history, so the same
-lease goes on working.
+waits and sends the request again (for up to ``restart_wait_s``). A server with a state
+directory keeps the session, its segments and their undo history across restarts (it says
+``persistent`` when the session is claimed): the client then also waits through refused
+connections while it comes back, and the same lease goes on working.
 """
 
 from __future__ import annotations
@@ -219,6 +219,11 @@ class SlicerFMClient(JobsMixin):
         http.verify = self.ca_bundle or True  # never False
         return http
 
+    @property
+    def persistent_session(self) -> bool:
+        """True when the server keeps this session across its restarts (it said so at the claim)."""
+        return bool(self.session_token and self.session_info.get("persistent"))
+
     def __repr__(self) -> str:  # never shows the token
         return f"SlicerFMClient({self.url!r}, session={'yes' if self.session_token else 'no'})"
 
@@ -246,9 +251,12 @@ class SlicerFMClient(JobsMixin):
             try:
                 response = self._send(method, path, http, json, data, all_headers, timeout)
             except errors.ServerUnreachableError as error:
-                if error.code != "refused" or not self.session_token or time.monotonic() > deadline:
+                # Nothing was sent. A server that keeps sessions across restarts may be coming
+                # back: wait for it; any other gets the error at once (e.g. a local backend that
+                # died: the caller restarts it).
+                if error.code != "refused" or not self.persistent_session or time.monotonic() > deadline:
                     raise
-                time.sleep(RETRY_PAUSE_S)  # the server may be restarting: nothing was sent
+                time.sleep(RETRY_PAUSE_S)
                 continue
             if response.status_code in ok:
                 return response

@@ -30,8 +30,11 @@ Authentication and sessions
     ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
 """
 
-PROTOCOL_VERSION = "1.1"
-"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec)."""
+PROTOCOL_VERSION = "1.2"
+"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec).
+1.2: per-user credentials and roles (403 ``forbidden``), admin endpoints and ``/metrics``,
+503 ``storage_unavailable``/``out_of_memory``/``restarting``, ``Server-Timing`` descriptions
+(``queue.ahead``), job waiting times; sessions may outlive a server restart."""
 SERVER_PACKAGE = "slicerfm-backend"
 CLIENT_PACKAGE = "slicerfm-client"
 

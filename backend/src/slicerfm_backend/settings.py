@@ -8,7 +8,6 @@ users of the machine could read it with ``ps``).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Annotated, Dict, List, Optional
 
@@ -170,8 +169,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     try:
         return _build_settings(args)
     except ValueError as error:  # pydantic's ValidationError is a ValueError too
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(f"error: {error}") from None
 
 
 def _build_settings(args: argparse.Namespace) -> Settings:
