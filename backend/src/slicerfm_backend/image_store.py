@@ -85,6 +85,9 @@ class ImageStore:
             if image is not None:
                 self._images.move_to_end(image_id)
         if image is None:
+            # Whose it is comes from its owners file: nobody else makes the server read it back.
+            if self.files is None or not self._visible(self.files.owners(image_id), identity):
+                raise not_found()
             image = self._load(image_id)
         if not self._visible(image.owners, identity):
             raise not_found()
