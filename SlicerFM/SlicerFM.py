@@ -348,8 +348,10 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.registration = RegistrationLogic(self.logic.connection, runner=self.registrationWorker)
         self.autoSegmentation = AutoSegmentationLogic(self.logic.connection, runner=self.autoWorker)
         self.autoSegmentation.segmentationHistory = SegmentEditorHistory(self.autoSegmentation)
-        self.registration.messageCallback = lambda text, level: self.showJobMessage(self.ui.registrationStatusLabel, text, level)
-        self.autoSegmentation.messageCallback = lambda text, level: self.showJobMessage(self.ui.autoStatusLabel, text, level)
+        self.registration.messageCallback = (
+            lambda text, level: self.showJobMessage(self.ui.registrationStatusLabel, text, level))
+        self.autoSegmentation.messageCallback = (
+            lambda text, level: self.showJobMessage(self.ui.autoStatusLabel, text, level))
         for jobLogic, pump, _worker in self.jobLogics():
             jobLogic.changedCallback = self.updateGUI
             pump.start()
@@ -477,7 +479,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRunAutoSegmentation(self) -> None:
         node = self._parameterNode
         logic = self.autoSegmentation
-        with slicer.util.tryWithErrorDisplay(_("SlicerFM could not start the automatic segmentation."), waitCursor=True):
+        with slicer.util.tryWithErrorDisplay(_("SlicerFM could not start the automatic segmentation."),
+                                             waitCursor=True):
             logic.volumeNode = node.inputVolume
             logic.segmentationNode = node.segmentationNode
             logic.modality = self.logic.modality

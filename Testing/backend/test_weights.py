@@ -228,7 +228,8 @@ def test_checkpoint_overrides_win_over_the_store(root, capsys, tmp_path, monkeyp
 
     settings = Settings()
     assert settings.checkpoints == {"toy-weights": str(mine)}
-    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root), checkpoints=settings.checkpoints)
+    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root),
+                            checkpoints=settings.checkpoints)
     assert manager.get("toy-weights").checkpoint_bytes == b"lab checkpoint"
     with pytest.raises(WeightsMissingError, match="does not exist"):
         checkpoint_path("toy-weights", root, str(tmp_path / "absent.bin"))
