@@ -3,7 +3,8 @@
 # the image listens on every interface of the container (SLICERFM_HOST=0.0.0.0). The token comes
 # from a file: the secret at $SLICERFM_TOKEN_FILE (default /run/secrets/slicerfm_token), or
 # --token-file FILE; SLICERFM_TOKEN in the environment also works but shows in `inspect`.
-# Any other command (engines, weights, evaluate, ...) goes to slicerfm-backend unchanged.
+# With a CUDA device asked for (SLICERFM_DEVICE or --device), serve first checks that torch sees
+# a GPU. Any other command (engines, weights, evaluate, ...) goes to slicerfm-backend unchanged.
 set -eu
 
 fail() {
@@ -26,16 +27,39 @@ case "$1" in -*) set -- serve "$@" ;; esac   # `run IMAGE --engines ...` means s
 if [ "$1" != "serve" ]; then exec slicerfm-backend "$@"; fi
 
 given_file=""
+device="${SLICERFM_DEVICE:-auto}"
 previous=""
 for arg in "$@"; do
     case "$arg" in
         --insecure-no-token)
             fail "--insecure-no-token is not accepted in the container image: set a token" ;;
         --token-file=*) given_file="${arg#--token-file=}" ;;
+        --device=*) device="${arg#--device=}" ;;
     esac
     if [ "$previous" = "--token-file" ]; then given_file="$arg"; fi
+    if [ "$previous" = "--device" ]; then device="$arg"; fi
     previous="$arg"
 done
+
+# The backend loads its engines at the first click: check a requested GPU now, not then.
+case "$device" in
+    cuda*)
+        status=0
+        python -c 'import sys
+try:
+    import torch
+except ImportError:
+    sys.exit(2)
+sys.exit(0 if torch.cuda.is_available() else 3)' || status=$?
+        if [ "$status" -eq 2 ]; then
+            fail "device $device asked for, but this image has no torch (the CPU image serves the" \
+                 "built-in engines): use the CUDA image, or SLICERFM_DEVICE=cpu"
+        elif [ "$status" -ne 0 ]; then
+            fail "device $device asked for, but no CUDA GPU is visible in the container: pass the" \
+                 "GPUs in (docker run --gpus all; podman run --device nvidia.com/gpu=all; compose:" \
+                 "deploy.resources.reservations.devices) or serve on the CPU with SLICERFM_DEVICE=cpu"
+        fi ;;
+esac
 
 if [ -n "$given_file" ]; then
     check_token_file "$given_file" || fail "the token file $given_file given with --token-file does not exist"

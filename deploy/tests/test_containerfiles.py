@@ -59,12 +59,16 @@ def test_the_images_pin_the_torch_release_of_the_backend_extras():
 
 @pytest.fixture
 def a_fake_backend(tmp_path):
-    """A `slicerfm-backend` on PATH that prints its arguments and SLICERFM_TOKEN's presence."""
+    """A `slicerfm-backend` on PATH that prints its arguments and SLICERFM_TOKEN's presence, and a
+    `python` whose GPU check exits with $FAKE_TORCH_STATUS (0 GPU, 2 no torch, 3 no GPU)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "slicerfm-backend"
     fake.write_text('#!/bin/sh\necho "args: $*"\necho "env token: ${SLICERFM_TOKEN:+set}"\n')
     fake.chmod(0o755)
+    python = bin_dir / "python"
+    python.write_text('#!/bin/sh\nexit "${FAKE_TORCH_STATUS:-0}"\n')
+    python.chmod(0o755)
     return bin_dir
 
 
@@ -117,3 +121,15 @@ def test_without_any_token_serve_is_refused_and_the_message_says_how_to_give_one
 def test_other_commands_pass_through_without_a_token(a_fake_backend):
     done = entrypoint(a_fake_backend, "weights", "list")
     assert done.returncode == 0 and done.stdout.startswith("args: weights list\n")
+
+
+def test_a_cuda_device_needs_a_visible_gpu_before_serve_starts(a_fake_backend):
+    token = {"SLICERFM_TOKEN": "s3cret"}
+    done = entrypoint(a_fake_backend, "serve", SLICERFM_DEVICE="cuda", FAKE_TORCH_STATUS="0", **token)
+    assert done.returncode == 0 and done.stdout.startswith("args: serve\n")
+    done = entrypoint(a_fake_backend, "serve", SLICERFM_DEVICE="cuda", FAKE_TORCH_STATUS="3", **token)
+    assert done.returncode == 64 and "no CUDA GPU is visible" in done.stderr and "--gpus all" in done.stderr
+    done = entrypoint(a_fake_backend, "serve", "--device", "cuda:1", FAKE_TORCH_STATUS="2", **token)
+    assert done.returncode == 64 and "device cuda:1 asked for, but this image has no torch" in done.stderr
+    done = entrypoint(a_fake_backend, "serve", "--device=cpu", SLICERFM_DEVICE="cuda", FAKE_TORCH_STATUS="3", **token)
+    assert done.returncode == 0, "an explicit --device cpu overrides the image's cuda"

@@ -96,6 +96,12 @@ def test_a_blank_or_unreadable_token_file_and_insecure_no_token_are_refused(
     assert refused.returncode == 64 and "--insecure-no-token is not accepted" in refused.stderr
 
 
+def test_asking_the_cpu_image_for_a_gpu_is_refused_at_start(a_store, a_container, an_image_description):
+    refused = a_store.run(a_container, [*an_image_description["Config"]["Entrypoint"], "serve"],
+                          env={"SLICERFM_DEVICE": "cuda", "SLICERFM_TOKEN": "x" * 32})
+    assert refused.returncode == 64 and "this image has no torch" in refused.stderr
+
+
 def test_the_backend_itself_still_refuses_a_public_address_without_a_token(a_store, a_container):
     refused = a_store.run(a_container, ["slicerfm-backend", "serve"])  # the image's SLICERFM_HOST=0.0.0.0
     assert refused.returncode == 2 and "refusing to listen on 0.0.0.0 without an access token" in refused.stderr
