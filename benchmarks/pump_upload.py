@@ -17,6 +17,9 @@ Rows, each a fresh upload (one voxel changed, so the server does not have it yet
 * ``wait_s = W``: the pump waits up to W s per tick with the GIL released while a task is
   pending; ``UI share`` is the fraction of each interval left to the event loop.
 
+A second table does the same for what a click costs in round trips: ``--round-trips`` (30)
+small requests (``SlicerFMClient.info``) in one worker task.
+
 Prints the upload time of each row (median of ``--repeats``), its speed-up over
 ``wait_s = 0`` and the machine load. Ratios within one run are what to compare on a busy
 machine.
@@ -30,6 +33,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import ctypes
 import os
 import statistics
@@ -63,17 +67,17 @@ def gil_held_event_loop(pump: WorkerPump, done, interval_s: float) -> int:
     return ticks
 
 
-def timed_upload(client, array, ijk_to_ras, wait_s, interval_s, serial):
-    """One fresh upload on a worker; returns (seconds, ticks) (ticks 0 for "free")."""
-    array[0, 0, 0] = serial                     # new content: the server lacks it
+def timed_task(fn, wait_s, interval_s):
+    """Run ``fn()`` on a worker under the simulated event loop; returns (seconds, ticks)
+    (ticks 0 for "free": the main thread just waits, GIL released)."""
     worker = BackgroundWorker()
     finished = []
     try:
         start = time.monotonic()
-        worker.submit(client.upload_image, array, ijk_to_ras, "CT", on_done=finished.append,
-                      on_error=lambda error: finished.append(error))
+        task = worker.submit(fn, on_done=finished.append, on_error=finished.append)
         if wait_s is None:
-            worker.wait(600)
+            concurrent.futures.wait([task.future])    # blocks on a lock: GIL released
+            worker.poll()
             ticks = 0
         else:
             ticks = gil_held_event_loop(WorkerPump([worker], wait_s=wait_s),
@@ -86,12 +90,42 @@ def timed_upload(client, array, ijk_to_ras, wait_s, interval_s, serial):
     return seconds, ticks
 
 
+def timed_upload(client, array, ijk_to_ras, wait_s, interval_s, serial):
+    """One fresh upload (one voxel changed: the server lacks it)."""
+    array[0, 0, 0] = serial
+    return timed_task(lambda: client.upload_image(array, ijk_to_ras, "CT"), wait_s, interval_s)
+
+
+def timed_round_trips(client, count, wait_s, interval_s):
+    def round_trips():
+        for _ in range(count):
+            client.info()
+    return timed_task(round_trips, wait_s, interval_s)
+
+
+def print_table(title, rows, repeats, interval_s):
+    old = rows[0.0][0]
+    print(f"\n{title}\n\n| main thread | s, median (min) of {repeats} | ticks | speed-up vs wait 0 "
+          "| UI share |")
+    print("|---|---|---|---|---|")
+    for wait_s, (seconds, fastest, ticks) in rows.items():
+        label = "free (not holding the GIL)" if wait_s is None else f"pump wait_s = {wait_s:g}"
+        share = "-" if wait_s is None else f"{max(0.0, 1 - wait_s / interval_s):.0%}"
+        print(f"| {label} | {seconds:.3f} ({fastest:.3f}) | {ticks:.0f} | {old / seconds:.1f}x | {share} |")
+
+
+def summarise(times):
+    return {wait_s: (statistics.median(t for t, _ in runs), min(t for t, _ in runs),
+                     statistics.median(n for _, n in runs)) for wait_s, runs in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--waits", default=f"0.005,0.010,{DEFAULT_WAIT_S},0.020,0.025",
                         help="pump wait budgets to measure, s (0 is always measured)")
     parser.add_argument("--interval-ms", type=int, default=DEFAULT_INTERVAL_MS)
+    parser.add_argument("--round-trips", type=int, default=30)
     args = parser.parse_args()
     interval_s = args.interval_ms / 1000.0
     waits = [None, 0.0] + sorted({float(w) for w in args.waits.split(",") if float(w) > 0})
@@ -108,26 +142,23 @@ def main() -> None:
             client.connect("pump_upload")
             warm = array[:1, :16, :16].copy()       # pays the server's lazy codec import
             timed_upload(client, warm, ijk_to_ras, None, interval_s, 0)
-            serial, times = 1, {wait_s: [] for wait_s in waits}
+            serial = 1
+            uploads = {wait_s: [] for wait_s in waits}
+            clicks = {wait_s: [] for wait_s in waits}
             for _ in range(args.repeats):            # interleaved: drift hits every row alike
                 for wait_s in waits:
-                    times[wait_s].append(timed_upload(client, array, ijk_to_ras, wait_s,
-                                                      interval_s, serial))
+                    uploads[wait_s].append(timed_upload(client, array, ijk_to_ras, wait_s,
+                                                        interval_s, serial))
+                    clicks[wait_s].append(timed_round_trips(client, args.round_trips, wait_s,
+                                                            interval_s))
                     serial += 1
-            rows = {wait_s: (statistics.median(t for t, _ in runs), min(t for t, _ in runs),
-                             statistics.median(n for _, n in runs))
-                    for wait_s, runs in times.items()}
         finally:
             client.close()
             backend.stop()
-    old = rows[0.0][0]
-    print(f"\n| main thread | upload s, median (min) of {args.repeats} | ticks | speed-up vs wait 0 "
-          "| UI share |")
-    print("|---|---|---|---|---|")
-    for wait_s, (seconds, fastest, ticks) in rows.items():
-        label = "free (not holding the GIL)" if wait_s is None else f"pump wait_s = {wait_s:g}"
-        share = "-" if wait_s is None else f"{max(0.0, 1 - wait_s / interval_s):.0%}"
-        print(f"| {label} | {seconds:.2f} ({fastest:.2f}) | {ticks:.0f} | {old / seconds:.1f}x | {share} |")
+    print_table(f"157 MB upload ({array.nbytes / 1e6:.1f} MB raw)", summarise(uploads),
+                args.repeats, interval_s)
+    print_table(f"{args.round_trips} small round trips (client.info)", summarise(clicks),
+                args.repeats, interval_s)
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 
