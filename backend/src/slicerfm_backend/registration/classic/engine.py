@@ -2,17 +2,17 @@
 
 Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
 
-1. intensities to [0, 1] by modality; masks multiply them (:mod:`.classic_intensity`);
+1. intensities to [0, 1] by modality; masks multiply them (:mod:`.intensity`);
 2. optional affine pre-alignment, Mattes mutual information with the masks limiting the
-   metric (:mod:`.classic_affine`); the moving image is resampled onto the fixed grid
+   metric (:mod:`.affine`); the moving image is resampled onto the fixed grid
    through it (identity without it);
 3. both images are cropped to the box holding either one's foreground (plus a margin) and
-   multi-resolution symmetric-forces demons runs there (:mod:`.classic_demons`); the field
+   multi-resolution symmetric-forces demons runs there (:mod:`.demons`); the field
    outside the box continues the box's border values. (Histogram matching of the moving
    intensities was tried and lowered the brain_pair Dice from 0.776 to 0.768: not used.)
 4. the field composed with the affine, as RAS vectors on the fixed grid: fixed point ``x``
-   -> moving point ``x + d(x)`` (see :mod:`.base`);
-5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.classic_unfold`;
+   -> moving point ``x + d(x)`` (see :mod:`..base`);
+5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.unfold`;
    engine option ``unfold``, default True): on the brain pair this takes the folding from
    1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md, Registration).
 
@@ -29,10 +29,10 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..engines.base import EngineError
-from .base import (DisplacementField, Progress, RegistrationCapabilities, RegistrationEngine,
+from ...engines.base import EngineError
+from ..base import (DisplacementField, Progress, RegistrationCapabilities, RegistrationEngine,
                    RegistrationRequest, RegistrationResult)
-from .classic_demons import DemonsLevel
+from .demons import DemonsLevel
 
 SIMILARITIES = ("ssd",)
 DEFAULT_FINE_ITERATIONS = 20
@@ -86,7 +86,7 @@ def compose_affine(vectors_ras: np.ndarray, ijk_to_ras: np.ndarray, affine_ras: 
 
 
 def _mask_image(mask: Optional[np.ndarray], ijk_to_ras: np.ndarray):
-    from .field import to_sitk_image
+    from ..field import to_sitk_image
 
     return None if mask is None else to_sitk_image(mask.astype(np.uint8), ijk_to_ras)
 
@@ -129,10 +129,10 @@ class ClassicRegistrationEngine(RegistrationEngine):
     def register(self, request: RegistrationRequest, progress: Progress) -> RegistrationResult:
         import SimpleITK as sitk
 
-        from . import classic_affine, classic_demons, classic_intensity
-        from .field import jacobian_determinant
-        from .classic_unfold import unfold
-        from .field import to_sitk_image
+        from . import affine, demons, intensity
+        from ..field import jacobian_determinant
+        from .unfold import unfold
+        from ..field import to_sitk_image
 
         io_steps = self.check_request(request)
         fixed, moving = request.fixed, request.moving
@@ -143,8 +143,8 @@ class ClassicRegistrationEngine(RegistrationEngine):
         start = mark = time.perf_counter()
 
         progress("preprocess", 0, 0)
-        fixed_norm = classic_intensity.normalise(fixed.array, fixed.modality, fixed_mask)
-        moving_norm = classic_intensity.normalise(moving.array, moving.modality, moving_mask)
+        fixed_norm = intensity.normalise(fixed.array, fixed.modality, fixed_mask)
+        moving_norm = intensity.normalise(moving.array, moving.modality, moving_mask)
         fixed_image = to_sitk_image(fixed_norm, fixed_ijk)
         moving_image = to_sitk_image(moving_norm, moving.ijk_to_ras)
         timings["preprocess"] = time.perf_counter() - mark
@@ -153,7 +153,7 @@ class ClassicRegistrationEngine(RegistrationEngine):
         transform = None
         if request.affine_prealign:
             mark = time.perf_counter()
-            transform = classic_affine.affine(fixed_image, moving_image, progress,
+            transform = affine.affine(fixed_image, moving_image, progress,
                                               _mask_image(fixed_mask, fixed_ijk),
                                               _mask_image(moving_mask, moving.ijk_to_ras))
             affine_ras = affine_to_ras(transform)
@@ -165,13 +165,13 @@ class ClassicRegistrationEngine(RegistrationEngine):
         if levels:
             mark = time.perf_counter()
             progress("resample", 0, 0)
-            moving_on_fixed = classic_affine.resample_onto(moving_image, fixed_image, transform)
-            box = classic_intensity.foreground_box(fixed_norm, sitk.GetArrayViewFromImage(moving_on_fixed),
+            moving_on_fixed = affine.resample_onto(moving_image, fixed_image, transform)
+            box = intensity.foreground_box(fixed_norm, sitk.GetArrayViewFromImage(moving_on_fixed),
                                                    margin=BOX_MARGIN)
             crop = (box[2], box[1], box[0])  # SimpleITK slices in (x, y, z) = (i, j, k) order
             timings["resample"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            field_image = classic_demons.demons(fixed_image[crop], moving_on_fixed[crop], levels, progress)
+            field_image = demons.demons(fixed_image[crop], moving_on_fixed[crop], levels, progress)
             timings["demons"] = time.perf_counter() - mark
             mark = time.perf_counter()
             inside = sitk.GetArrayViewFromImage(field_image).astype(np.float32) * RAS_FLIP.astype(np.float32)

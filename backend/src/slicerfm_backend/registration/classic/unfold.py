@@ -14,8 +14,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .base import DisplacementField
-from .field import jacobian_determinant
+from ..base import DisplacementField
+from ..field import jacobian_determinant
 
 SIGMA_VOXELS = 1.0
 GROW_VOXELS = 2

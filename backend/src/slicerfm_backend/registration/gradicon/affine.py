@@ -3,7 +3,7 @@
 SimpleITK, Mattes mutual information (so CT/MR pairs work), moments initialisation, two
 resolution levels (shrink 4 and 2), masks honoured. The result is a 4x4 matrix ``A`` on
 homogeneous RAS mm mapping a fixed point to the moving point (the same fixed -> moving
-direction as the fields, :mod:`.base`). The moving image (and its mask) is resampled onto
+direction as the fields, :mod:`..base`). The moving image (and its mask) is resampled onto
 the fixed grid with it; the network then registers that image, and :func:`compose` turns the
 network's field ``d'`` into the field of the whole mapping, ``d(x) = A(x + d'(x)) - x``.
 """
@@ -14,8 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from .base import DisplacementField
-from .field import to_sitk_image
+from ..base import DisplacementField
+from ..field import to_sitk_image
 
 LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 SEED = 20240601  # fixed sampling seed: the same pair gives the same alignment

@@ -1,4 +1,4 @@
-"""The network's map ``phi_AB`` as a SlicerFM :class:`~.base.DisplacementField`.
+"""The network's map ``phi_AB`` as a SlicerFM :class:`~..base.DisplacementField`.
 
 Geometry (all index vectors in numpy ``(k, j, i)`` order):
 
@@ -10,7 +10,7 @@ Geometry (all index vectors in numpy ``(k, j, i)`` order):
   displacement-field transform does inside the grid).
 - The moving point is then ``moving_ijk_to_ras`` applied to the moving index of ``q + u(q)``,
   and the RAS displacement is that point minus the fixed point: fixed ``x`` -> moving
-  ``x + d(x)``, the SlicerFM convention (:mod:`.base`).
+  ``x + d(x)``, the SlicerFM convention (:mod:`..base`).
 
 This is the same mapping as the package's ITK composite transform (``create_itk_transform``:
 to network space, displacement field, back to physical space), computed directly in RAS.
@@ -22,7 +22,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from .base import DisplacementField
+from ..base import DisplacementField
 
 SLAB_VOXELS = 1 << 22  # fixed-grid voxels converted per slab (bounds temporary memory)
 

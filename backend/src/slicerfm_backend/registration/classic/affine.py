@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import Progress
-from .classic_progress import run_reporting
+from ..base import Progress
+from .progress import run_reporting
 
 SHRINK_FACTORS = (4, 2)
 SMOOTHING_SIGMAS_MM = (2.0, 1.0)

@@ -14,7 +14,7 @@ newest point, as the inferer places it; earlier points of the segment go with it
 * **class + points** (an empty segment with a class): ``class_vector`` and the points
   together, the class head's result corrected by the points in the clicked window.
 
-Point labels are 1/0, or 3/2 for VISTA3D's special classes (see :mod:`.vista3d_labels`).
+Point labels are 1/0, or 3/2 for VISTA3D's special classes (see :mod:`.labels`).
 On the image grid only voxels whose working voxel changed are written, so a correction never
 re-quantises the rest of the segment to 1.5 mm.
 """
@@ -26,9 +26,9 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import vista3d_labels as labels_mod
-from .base import BBox, MaskView
-from .vista3d_grid import WorkingGrid
+from . import labels as labels_mod
+from ..base import BBox, MaskView
+from .grid import WorkingGrid
 
 
 def window_bounds(p: float, roi: int, size: int) -> Tuple[int, int]:

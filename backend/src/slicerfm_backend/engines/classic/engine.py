@@ -5,13 +5,13 @@ can only change what it points at:
 
 - a positive click (or a box) *adds* the object it marks: voxels of its intensity class
   reached from it through a seeded opening, split by a marker watershed from any negative
-  click of the segment it would swallow (see :func:`.classic_region.grow`);
+  click of the segment it would swallow (see :func:`.region.grow`);
 - a negative click *removes* its watershed basin from the connected part of the segment it
-  lies in, competing with the positive clicks there (:func:`.classic_region.cut`); outside
+  lies in, competing with the positive clicks there (:func:`.region.cut`); outside
   the segment it changes nothing.
 
 All work happens on a working grid of about 2 mm voxels (block means of the image, filled
-lazily and cached per image; see :mod:`.classic_grid`) inside a region of interest (ROI)
+lazily and cached per image; see :mod:`.grid`) inside a region of interest (ROI)
 around the click, which grows on every side the result touches (large organs) up to
 ``MAX_EXTENT_MM`` per axis and ``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the answer's bounding box stay untouched.
 Arrays are numpy ``(k, j, i)``; spacings are mm along the same axes.
@@ -25,10 +25,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
-from .base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
-from .classic_grid import WorkingGrid
-from .classic_intensity import MIN_SPREAD_CT, box_class, click_class, looks_like_ct
-from .classic_region import cut, grow
+from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
+from .grid import WorkingGrid
+from .intensity import MIN_SPREAD_CT, box_class, click_class, looks_like_ct
+from .region import cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm)
 GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)

@@ -4,7 +4,7 @@ loaded strictly, and run one window at a time with AMP on CUDA.
 The released ``model.pt`` is a plain ``state_dict`` of ``vista3d132(encoder_embed_dim=48,
 in_channels=1)`` (no wrapper dict). A file that is not readable, holds something else, or does
 not fit the network raises :class:`CheckpointError` naming the file, what is wrong and how to
-fix it. Windows are tensors in MONAI order ``[1, 1, X, Y, Z]`` (see :mod:`.vista3d_grid`).
+fix it. Windows are tensors in MONAI order ``[1, 1, X, Y, Z]`` (see :mod:`.grid`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..weights.state_dict import load_checkpoint, state_dict_problems
-from .base import EngineError
+from ...weights.state_dict import load_checkpoint, state_dict_problems
+from ..base import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from .classic_intensity import IntensityClass, Voxel, fits
+from .intensity import IntensityClass, Voxel, fits
 
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)

@@ -24,7 +24,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from .base import BBox, ImageData
+from ..base import BBox, ImageData
 
 CROP = 128  # crop voxels per side
 HALF = CROP // 2  # crop index of the point a crop is made for

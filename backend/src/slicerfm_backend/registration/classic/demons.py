@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-from .base import Progress
-from .classic_progress import run_reporting
+from ..base import Progress
+from .progress import run_reporting
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """One SAM-Med3D interaction step on a segment: which crops, which points, which logits.
 
 A segment's state is a tuple of :class:`CropState`, one per 128³ crop it uses (see
-:mod:`.sam_med3d_pipeline`). Rules, applied to the prompts oldest first:
+:mod:`.pipeline`). Rules, applied to the prompts oldest first:
 
 - the first prompt makes a crop centred on it; a later *positive* click that is not at
   least ``MARGIN`` crop voxels inside an existing crop makes a new crop centred on it
@@ -28,8 +28,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
-from .base import ImageData, Prompt
-from .sam_med3d_pipeline import CROP, Crop, border_faces, footprint, kji_to_ras
+from ..base import ImageData, Prompt
+from .pipeline import CROP, Crop, border_faces, footprint, kji_to_ras
 
 MARGIN = 8  # a positive click closer than this to a crop's faces (crop voxels) gets its own crop
 STRIDE = 96  # shift of an extension crop (crop voxels): 32 voxels (48 mm) of overlap

@@ -2,13 +2,13 @@
 127 CT structures by class prompt, and point corrections on one class (or zero-shot).
 
 * automatic: :meth:`Vista3DEngine.segment_auto` -- the bundle's preprocessing (1.5 mm, RAS
-  order, foreground crop, intensity scaling; :mod:`.vista3d_grid`), bounded-memory sliding
-  windows (:mod:`.vista3d_auto`), labels pasted back onto the image grid, the region that was
+  order, foreground crop, intensity scaling; :mod:`.grid`), bounded-memory sliding
+  windows (:mod:`.auto`), labels pasted back onto the image grid, the region that was
   not computed (outside the foreground crop) reported. Run as a background job by
   ``POST /api/segment/auto`` and by ``slicerfm-backend segment``.
 * interactive: :meth:`Vista3DEngine.segment` -- points through the session's interaction
   path; ``request.options["label"]`` names the class (absent = zero-shot); see
-  :mod:`.vista3d_points`.
+  :mod:`.points`.
 
 Options (``--engine-option vista3d.KEY=VALUE``): ``amp`` (on/off, CUDA only; default on),
 ``roi`` (window edge in working voxels, multiple of 16; default 128), ``overlap`` (default
@@ -24,9 +24,9 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .base import Engine, EngineCapabilities, EngineError, EngineResult, ImageData, SegmentationRequest
-from .options import choice, positive_float, positive_int
-from .sam_med3d import env_checkpoint
+from ..base import Engine, EngineCapabilities, EngineError, EngineResult, ImageData, SegmentationRequest
+from ..options import choice, positive_float, positive_int
+from ..sam_med3d.engine import env_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ FETCH = f"run `slicerfm-backend weights fetch {NAME}`"
 
 def find_checkpoint(options: Dict[str, Any]) -> Path:
     """``options["checkpoint"]``, else ``SLICERFM_CHECKPOINTS``, else the weights store."""
-    from ..weights.resolve import checkpoint_path
+    from ...weights.resolve import checkpoint_path
 
     override = options.get("checkpoint") or env_checkpoint(NAME)
     root = options.get("weights_dir")
@@ -95,7 +95,7 @@ class Vista3DEngine(Engine):
         return int(float(self.options.get("accumulator_mb", 3072)) * (1 << 20))
 
     def load(self) -> None:
-        from .vista3d_model import load_network
+        from .model import load_network
 
         amp = str(self.options.get("amp", "on")) != "off"
         self.network = load_network(find_checkpoint(self.options), self.device, amp)
@@ -106,7 +106,7 @@ class Vista3DEngine(Engine):
                      progress: Optional[Callable[[str, int, int], None]] = None,
                      step: Optional[Callable[[], ContextManager]] = None) -> Tuple[np.ndarray, dict]:
         """Label map (uint8, image grid ``(K, J, I)``, class ids) for ``class_ids`` (already
-        expanded, see :func:`.vista3d_labels.auto_classes`) and its meta: ``labels``
+        expanded, see :func:`.labels.auto_classes`) and its meta: ``labels``
         (dictionary of the ids present in the request), ``not_computed``, ``device``,
         ``precision``, ``windows``, ``class_groups``, ``timings_s``.
 
@@ -115,9 +115,9 @@ class Vista3DEngine(Engine):
         """
         import contextlib
 
-        from . import vista3d_auto as auto
-        from . import vista3d_grid as grid_mod
-        from . import vista3d_labels as labels_mod
+        from . import auto
+        from . import grid as grid_mod
+        from . import labels as labels_mod
 
         if self.network is None:
             raise EngineError("vista3d is not loaded")
@@ -180,7 +180,7 @@ class Vista3DEngine(Engine):
 
     def _working(self, image: ImageData, cache: dict):
         """The image's whole working grid, scaled (cached per image)."""
-        from . import vista3d_grid as grid_mod
+        from . import grid as grid_mod
 
         entry = cache.get("vista3d_working")
         if entry is None:
@@ -190,8 +190,8 @@ class Vista3DEngine(Engine):
         return entry
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
-        from . import vista3d_labels as labels_mod
-        from . import vista3d_points as points_mod
+        from . import labels as labels_mod
+        from . import points as points_mod
 
         if self.network is None:
             raise EngineError("vista3d is not loaded")

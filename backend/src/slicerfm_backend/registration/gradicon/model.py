@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
-from ..engines.base import EngineError
-from ..weights.state_dict import load_checkpoint, state_dict_problems
+from ...engines.base import EngineError
+from ...weights.state_dict import load_checkpoint, state_dict_problems
 
 NETWORK_SHAPE = (175, 175, 175)
 MIN_SIDE = 66  # the U-Nets pool five times below the quarter-resolution step

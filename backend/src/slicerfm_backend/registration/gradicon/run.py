@@ -20,9 +20,9 @@ import copy
 import gc
 from typing import Callable, Optional
 
-from ..engines.base import EngineError
-from .gradicon_field import network_displacement
-from .gradicon_model import make_similarity
+from ...engines.base import EngineError
+from .network_field import network_displacement
+from .model import make_similarity
 
 IO_LEARNING_RATE = 2e-5
 
@@ -98,7 +98,7 @@ def free_device_memory(device) -> None:
 def displacement(network, moving, fixed, io_steps: int = 0, similarity: str = "lncc",
                  progress: Optional[Callable[[str, int, int], None]] = None,
                  step_guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext):
-    """``u`` (``[3, D0, D1, D2]`` network voxels, see :mod:`.gradicon_field`) mapping the
+    """``u`` (``[3, D0, D1, D2]`` network voxels, see :mod:`.network_field`) mapping the
     fixed-network grid into the moving one. ``moving``/``fixed``: ``[1, 1, D0, D1, D2]``
     tensors on the network's device. ``progress(stage, done, total)`` is called before each IO
     step (it raises JobCancelled on cancel); ``step_guard()`` wraps each device step (e.g. a

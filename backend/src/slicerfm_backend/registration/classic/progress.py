@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from .base import Progress
+from ..base import Progress
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from ..weights.state_dict import load_checkpoint, state_dict_problems
-from .base import EngineError
+from ...weights.state_dict import load_checkpoint, state_dict_problems
+from ..base import EngineError
 
 STATE_KEY = "model_state_dict"
 LOWRES = 32  # side of the low-resolution logits

@@ -77,10 +77,10 @@ def _classes(args) -> Optional[list]:
 
 
 def run_in_process(args, array, ijk_to_ras, classes, bar):
-    from ..engines import vista3d_labels as labels_mod
-    from ..engines.base import ImageData
-    from ..engines.registry import engine_class, engine_device, resolve_device
-    from ..weights.resolve import parse_checkpoints
+    from . import labels as labels_mod
+    from ..base import ImageData
+    from ..registry import engine_class, engine_device, resolve_device
+    from ...weights.resolve import parse_checkpoints
     from slicerfm_client import geometry
 
     ids = list(labels_mod.EVERYTHING) if classes is None else labels_mod.auto_classes(classes)
@@ -117,7 +117,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
 
-    from ..imaging import read_image
+    from ...imaging import read_image
 
     try:
         array, ijk_to_ras, source = read_image(args.image)

@@ -3,20 +3,20 @@
 
 Pipeline per pair (moving onto fixed):
 
-1. optional affine pre-alignment (:mod:`.gradicon_affine`): the moving image is resampled
+1. optional affine pre-alignment (:mod:`.affine`): the moving image is resampled
    onto the fixed grid through a SimpleITK affine before the network sees it;
 2. intensities to [0, 1] by modality, masks multiply the normalised images, both images
-   resized trilinearly to the network grid (:mod:`.gradicon_preprocess`);
-3. the network, optionally after instance optimisation on a copy (:mod:`.gradicon_run`);
+   resized trilinearly to the network grid (:mod:`.preprocess`);
+3. the network, optionally after instance optimisation on a copy (:mod:`.run`);
 4. the map as a RAS displacement field on the fixed grid or the native network grid laid
-   over the fixed image (:mod:`.gradicon_field`), fixed point ``x`` -> moving point
+   over the fixed image (:mod:`.network_field`), fixed point ``x`` -> moving point
    ``x + d(x)``, and its fraction of folded voxels (:func:`.field.negative_jacobian_fraction`,
    slabs in parallel).
 
 Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
 conversion frees what the run held and becomes an EngineError; on the CPU a run whose
 estimated memory exceeds ``MemAvailable`` is refused before it starts
-(:func:`.gradicon_run.check_host_memory`). ``step_guard`` (set by the job service to the
+(:func:`.run.check_host_memory`). ``step_guard`` (set by the job service to the
 job's fair device lock) wraps every network step.
 
 Options (``RegistrationEngine.options``): ``checkpoint`` (file) and ``weights_dir`` (store),
@@ -36,8 +36,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..engines.base import EngineError
-from .base import (Progress, RegistrationCapabilities, RegistrationEngine, RegistrationRequest,
+from ...engines.base import EngineError
+from ..base import (Progress, RegistrationCapabilities, RegistrationEngine, RegistrationRequest,
                    RegistrationResult)
 
 SIMILARITIES = ("lncc", "lncc2", "mind")
@@ -52,14 +52,14 @@ class _GradICONEngine(RegistrationEngine):
         super().__init__(device, options)
         self.network = None  # set by load(); never modified afterwards (IO works on a copy)
         self.torch_device = None
-        from .gradicon_model import NETWORK_SHAPE, check_shape
+        from .model import NETWORK_SHAPE, check_shape
 
         self.network_shape: Tuple[int, int, int] = check_shape(self.options.get("network_shape", NETWORK_SHAPE))
         self.step_guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     def checkpoint(self) -> Path:
         """The checkpoint to load: the override, else the weights store; WeightsMissingError otherwise."""
-        from ..weights.resolve import checkpoint_path
+        from ...weights.resolve import checkpoint_path
 
         root = self.options.get("weights_dir")
         return checkpoint_path(self.name, Path(root) if root else None, self.options.get("checkpoint"))
@@ -69,7 +69,7 @@ class _GradICONEngine(RegistrationEngine):
                 f"--checkpoint {self.name}=PATH to Step_2_final.trch")
 
     def load(self) -> None:
-        from .gradicon_model import load_network
+        from .model import load_network
 
         self.network = load_network(self.checkpoint(), self.device, self.network_shape, self._fix())
         self.torch_device = next(self.network.parameters()).device
@@ -92,8 +92,8 @@ class _GradICONEngine(RegistrationEngine):
     def register(self, request: RegistrationRequest, progress: Progress) -> RegistrationResult:
         import torch
 
-        from . import gradicon_affine, gradicon_field, gradicon_preprocess, gradicon_run
-        from .field import negative_jacobian_fraction
+        from . import affine, network_field, preprocess, run
+        from ..field import negative_jacobian_fraction
 
         if self.network is None:
             raise EngineError(f"{self.name} is not loaded")
@@ -104,8 +104,8 @@ class _GradICONEngine(RegistrationEngine):
         start = time.perf_counter()
 
         progress("preprocess", 0, 0)
-        fixed_norm = gradicon_preprocess.normalise(fixed.array, fixed.modality, fixed.mask)
-        moving_norm = gradicon_preprocess.normalise(moving.array, moving.modality, moving.mask)
+        fixed_norm = preprocess.normalise(fixed.array, fixed.modality, fixed.mask)
+        moving_norm = preprocess.normalise(moving.array, moving.modality, moving.mask)
         moving_shape, moving_ijk_to_ras = moving.shape, np.asarray(moving.ijk_to_ras, dtype=np.float64)
         timings["preprocess"] = time.perf_counter() - start
 
@@ -113,14 +113,14 @@ class _GradICONEngine(RegistrationEngine):
         if request.affine_prealign:
             progress("affine pre-alignment", 0, 0)
             mark = time.perf_counter()
-            matrix = gradicon_affine.affine_ras(fixed_norm, fixed.ijk_to_ras, moving_norm,
+            matrix = affine.affine_ras(fixed_norm, fixed.ijk_to_ras, moving_norm,
                                                 moving_ijk_to_ras, fixed.mask, moving.mask)
-            moving_norm = gradicon_affine.resample_moving(moving_norm, moving_ijk_to_ras, matrix,
+            moving_norm = affine.resample_moving(moving_norm, moving_ijk_to_ras, matrix,
                                                           fixed.shape, fixed.ijk_to_ras)
             moving_shape, moving_ijk_to_ras = fixed.shape, np.asarray(fixed.ijk_to_ras, dtype=np.float64)
             timings["affine"] = time.perf_counter() - mark
 
-        gradicon_run.check_host_memory(device, int(np.prod(self.network_shape)), io_steps)
+        run.check_host_memory(device, int(np.prod(self.network_shape)), io_steps)
         progress("network", 0, 0)
         mark = time.perf_counter()
         if device.type == "cuda":
@@ -129,10 +129,10 @@ class _GradICONEngine(RegistrationEngine):
         failure = None
         try:
             stage = "input images"
-            fixed_t = gradicon_preprocess.to_network(fixed_norm, self.network_shape, device)
-            moving_t = gradicon_preprocess.to_network(moving_norm, self.network_shape, device)
+            fixed_t = preprocess.to_network(fixed_norm, self.network_shape, device)
+            moving_t = preprocess.to_network(moving_norm, self.network_shape, device)
             del fixed_norm, moving_norm
-            u = gradicon_run.displacement(self.network, moving_t, fixed_t, io_steps, similarity,
+            u = run.displacement(self.network, moving_t, fixed_t, io_steps, similarity,
                                           progress, self.step_guard)
             fixed_t = moving_t = None
             if device.type == "cuda":
@@ -141,20 +141,20 @@ class _GradICONEngine(RegistrationEngine):
 
             progress("field", 0, 0)
             mark, stage = time.perf_counter(), "field conversion"
-            field = gradicon_field.field_from_network(u, fixed.shape, fixed.ijk_to_ras, moving_shape,
+            field = network_field.field_from_network(u, fixed.shape, fixed.ijk_to_ras, moving_shape,
                                                       moving_ijk_to_ras, request.output_grid)
         except Exception as error:
-            if not gradicon_run._is_out_of_memory(error):
+            if not run._is_out_of_memory(error):
                 raise
-            failure = gradicon_run.out_of_memory_error(error, device, stage)
+            failure = run.out_of_memory_error(error, device, stage)
         finally:
             fixed_t = moving_t = u = None
         if failure is not None or device.type == "cuda":
-            gradicon_run.free_device_memory(device)
+            run.free_device_memory(device)
         if failure is not None:
             raise failure
         if matrix is not None:
-            field = gradicon_affine.compose(field, matrix)
+            field = affine.compose(field, matrix)
         timings["field"] = time.perf_counter() - mark
 
         progress("jacobian", 0, 0)

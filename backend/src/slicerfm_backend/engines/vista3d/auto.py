@@ -16,7 +16,7 @@ classes for the whole volume:
   the groups are merged with a running maximum (float32) and arg-max per voxel;
 * window outputs move to the CPU right after each forward (the GPU holds one window).
 
-Arrays are in MONAI working order ``(X, Y, Z)`` (see :mod:`.vista3d_grid`).
+Arrays are in MONAI working order ``(X, Y, Z)`` (see :mod:`.grid`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The ``sam-med3d`` engine: SAM-Med3D-turbo, interactive point (and box) prompts.
 
-Pipeline (design/MODELS.md §1; geometry in :mod:`.sam_med3d_pipeline`, crop and point
-rules in :mod:`.sam_med3d_steps`, network in :mod:`.sam_med3d_model`): a 128³ crop at
+Pipeline (design/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
+rules in :mod:`.steps`, network in :mod:`.model`): a 128³ crop at
 1.5 mm in RAS orientation centred on the first prompt, z-normalised over its voxels > 0;
 the image encoder runs once per (image, crop) and its embedding is cached
-(:class:`.sam_med3d_cache.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
+(:class:`.cache.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
 all clicks inside the crop with the previous low-resolution logits as mask prompt; the
 logits are upsampled trilinearly to 128³, thresholded at 0.5 and pasted back onto the
 image grid by nearest neighbour. Objects reaching a crop face get further crops.
@@ -30,8 +30,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
-from .options import choice, positive_float, positive_int
+from ..base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
+from ..options import choice, positive_float, positive_int
 
 NAME = "sam-med3d"
 CHECKPOINTS_VARIABLE = "SLICERFM_CHECKPOINTS"
@@ -54,7 +54,7 @@ def find_checkpoint(options: Dict[str, Any]) -> Path:
     weights store (when the ``weights`` package is installed); WeightsMissingError otherwise."""
     override = options.get("checkpoint") or env_checkpoint()
     try:
-        from ..weights.resolve import checkpoint_path
+        from ...weights.resolve import checkpoint_path
     except ImportError:
         checkpoint_path = None
     if checkpoint_path is not None:
@@ -102,7 +102,7 @@ class _ImageCache:
     """What the engine keeps per image: the SimpleITK copy, embeddings, segment states."""
 
     def __init__(self, array: np.ndarray, embedding_bytes: int):
-        from .sam_med3d_cache import ByteLRU
+        from .cache import ByteLRU
 
         self.array = array
         self.source = None
@@ -150,15 +150,15 @@ class SamMed3DEngine(Engine):
             return False, str(error)
 
     def load(self) -> None:
-        from .sam_med3d_model import load_network
+        from .model import load_network
 
         default = "bf16" if self.device.startswith("cuda") else "fp32"
         self.network = load_network(find_checkpoint(self.options), self.device,
                                     str(self.options.get("precision", default)))
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
-        from . import sam_med3d_pipeline as pipeline
-        from . import sam_med3d_steps as steps
+        from . import pipeline
+        from . import steps
 
         if self.network is None:
             raise EngineError("sam-med3d is not loaded")
