@@ -29,6 +29,7 @@ from slicerfm_client.geometry import BBox
 
 from ..engine_core.base import EngineBase, Progress, StepGuard
 
+
 @dataclass(frozen=True)
 class EngineCapabilities:
     """What an engine can do, declared without loading it."""
