@@ -37,7 +37,7 @@ def _style(node, role: str) -> None:
     if role != BOX:
         display.SetGlyphScale(2.0)
         display.SetPointLabelsVisibility(False)
-        node.SetMarkupLabelFormat("+%d" if role == POSITIVE else "-%d")
+        node.SetControlPointLabelFormat("+%d" if role == POSITIVE else "-%d")
 
 
 def prompt_nodes(scene) -> Dict[str, object]:
@@ -58,5 +58,5 @@ def prompt_nodes(scene) -> Dict[str, object]:
 def clear_prompts(nodes: Dict[str, object]) -> None:
     """Remove the placed points and reset the box (e.g. after a reset of the segment).
     Removing points sends nothing to the server."""
-    for role, node in nodes.items():
+    for node in nodes.values():
         node.RemoveAllControlPoints()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from slicerfm_backend.errors import DomainError, EngineError
-from slicerfm_backend.jobs import JobCancelled, JobManager
+from slicerfm_backend.jobs import JobManager
 from slicerfm_backend.scheduler import DeviceSchedulers
 from slicerfm_client import errors
 

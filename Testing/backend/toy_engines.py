@@ -92,16 +92,15 @@ class WeightedEngine(Engine):
 
 
 class OutOfMemoryEngine(Engine):
-    """Runs out of GPU memory the way torch reports it (torch.cuda.OutOfMemoryError)."""
+    """Runs out of GPU memory as a backend reports it in a RuntimeError (torch's own
+    ``torch.cuda.OutOfMemoryError`` is tested in test_device_memory_torch.py)."""
 
     name = "oom"
     capabilities = EngineCapabilities(("point",), ("CT",), False, ("cpu",), "always out of GPU memory")
 
     def segment(self, request):
-        import torch
-
         request.cache["big"] = bytearray(1 << 20)  # a cache the server must drop
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
 class SlowEngine(SphereEngine):

@@ -16,7 +16,7 @@ from typing import Dict, List
 
 from slicerfm_client import protocol
 
-from .errors import DomainError
+from .errors import DomainError, EngineError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,10 @@ RETRY_AFTER_S = 5
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for a device (GPU/MPS) out-of-memory error; host ``MemoryError`` is not one."""
+    """True for a device (GPU/MPS) out-of-memory error; host ``MemoryError`` is not one, nor
+    an :class:`EngineError` (the engine already told the user what to do)."""
+    if isinstance(error, EngineError):
+        return False
     torch = sys.modules.get("torch")
     oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None) if torch is not None else None
     if oom is not None and isinstance(error, oom):

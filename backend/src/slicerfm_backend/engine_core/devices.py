@@ -3,9 +3,9 @@
 ``auto`` is CUDA when torch sees a GPU, else Apple's MPS where torch has it, else the CPU;
 without torch installed (the base server) it is the CPU. An engine runs on the server's
 device when it declares that device kind in ``capabilities.devices``, else on the CPU when
-it can, else on its first declared device. Inference on one device is serialised by that
-device's :class:`~slicerfm_backend.fair_lock.FairLock`, shared by clicks and background
-jobs of every engine family.
+it can, else on its first declared device. Inference on one device is shared out by that
+device's :class:`~slicerfm_backend.scheduler.DeviceScheduler` (clicks before job steps,
+round-robin between users), used by clicks and background jobs of every engine family.
 """
 
 from __future__ import annotations
