@@ -28,20 +28,19 @@ connections while it comes back, and the same lease goes on working.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
 
 import numpy as np
 import requests
 
 from . import errors, geometry, protocol, wire
 from .jobs import JobsMixin
+from .transport import check_transport, connection_lost, is_stream
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +136,6 @@ def _mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float, nby
     )
 
 
-def _is_stream(data: Any) -> bool:
-    """A request body that can be sent only once (an iterator: an upload being encoded)."""
-    return data is not None and not isinstance(data, (bytes, bytearray, str, dict))
-
-
 def normalise_url(url: str) -> str:
     """Check and tidy a server URL; raises ConfigurationError with the fix when it is wrong."""
     url = (url or "").strip()
@@ -153,40 +147,6 @@ def normalise_url(url: str) -> str:
             f"(e.g. http://{url.split('/')[0]})"
         )
     return url.rstrip("/")
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = (urlsplit(url).hostname or "").strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_transport(url: str, allow_insecure_http: bool) -> bool:
-    """Refuse plain HTTP to another machine unless allowed (ConfigurationError saying how);
-    returns True when the connection is insecure (plain HTTP off this machine)."""
-    if not url.startswith("http://") or is_loopback_url(url):
-        return False
-    allowed = allow_insecure_http or os.environ.get("SLICERFM_ALLOW_INSECURE_HTTP", "") in ("1", "true", "yes")
-    if not allowed:
-        raise errors.ConfigurationError(
-            f"{url} is plain HTTP to another machine: the access token and your images would cross "
-            "the network unencrypted. Use the server's https:// address, or allow plain HTTP "
-            "explicitly (allow_insecure_http=True, or SLICERFM_ALLOW_INSECURE_HTTP=1) on a trusted network")
-    log.warning("SlicerFM: plain HTTP to %s is not encrypted; use https:// outside a trusted network", url)
-    return True
-
-
-def _connection_lost(error: requests.exceptions.ConnectionError) -> bool:
-    """True when the connection broke after the request was sent (reset, closed early),
-    False when it could not be made at all (refused, no route, name not found)."""
-    text = repr(error)
-    return not any(marker in text for marker in ("NewConnectionError", "NameResolutionError",
-                                                 "Connection refused", "Failed to establish"))
 
 
 class SlicerFMClient(JobsMixin):
@@ -266,7 +226,7 @@ class SlicerFMClient(JobsMixin):
                 body = None
             retry_after = response.headers.get(protocol.HEADER_RETRY_AFTER)
             restarting = isinstance(body, dict) and body.get("error") == protocol.ERROR_RESTARTING
-            if restarting and time.monotonic() < deadline and not _is_stream(data):
+            if restarting and time.monotonic() < deadline and not is_stream(data):
                 time.sleep(min(max(float(retry_after or 1), RETRY_PAUSE_S), 5.0))
                 continue
             raise errors.error_from_response(response.status_code, body, self.url, response.reason, retry_after)
@@ -284,7 +244,7 @@ class SlicerFMClient(JobsMixin):
                 "ask the administrator for the server's CA certificate and give it as the CA bundle; "
                 "SlicerFM never connects without checking it", code="tls") from error
         except requests.exceptions.ConnectionError as error:
-            if _connection_lost(error):
+            if connection_lost(error):
                 raise errors.ServerUnreachableError(
                     f"the connection to the SlicerFM backend at {self.url} was lost during the request "
                     "(the server restarted or stopped, or a proxy or the network dropped it); the "
