@@ -1,6 +1,7 @@
 """The audit log: who did what, when, with what outcome.
 
-Each event is one line on the ``slicerfm_backend.audit`` logger and, with a state
+Each event is one line on the ``slicerfm_backend.audit`` logger (``user action outcome
+key=value ...``; in JSON logs also the record as the ``audit`` field) and, with a state
 directory, one JSON line in ``<state dir>/audit.log`` (rotated at 10 MB, 5 files kept):
 ``{"time", "user", "action", "outcome", ...}``. Events name users, session ids (the public
 half of a lease), engines, kinds and sizes -- never tokens, image or job ids, segment
@@ -45,7 +46,8 @@ class AuditLog:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "user": user, "action": action,
                   "outcome": outcome, **fields}
         line = json.dumps(record, separators=(",", ":"))
-        log.info("%s", line)
+        words = " ".join([user, action, outcome] + [f"{key}={value}" for key, value in fields.items()])
+        log.info("%s", words, extra={"audit": record})  # JSON logs carry the record as a field
         if self._file is not None:
             try:
                 self._file_logger.info(line)
