@@ -14,7 +14,7 @@ import numpy as np
 
 from slicerfm_client import protocol
 
-from .engines.base import EngineError, Prompt, SegmentationRequest, bbox_shape, clip_bbox
+from .engines.base import EngineError, Prompt, PromptError, SegmentationRequest, bbox_shape, clip_bbox
 from .engines.registry import EngineManager
 from .errors import ApiError, invalid
 from .imaging import StoredImage, check_prompt_inside
@@ -64,6 +64,8 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
         start = time.perf_counter()
         try:
             result = engine.segment(request)
+        except PromptError as error:
+            raise invalid(f"engine {engine_name!r} cannot use this prompt: {error}") from error
         except EngineError as error:
             raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
                            f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
@@ -80,6 +82,14 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
     for stage, ms in result.timings_ms.items():
         timings[f"engine.{stage}"] = float(ms)
     start = time.perf_counter()
+    change = commit_result(segments, segment, result, prompts, engine_name)
+    timings["commit"] = (time.perf_counter() - start) * 1000.0
+    return change, timings
+
+
+def commit_result(segments: SegmentSet, segment, result, prompts, engine_name: str) -> Change:
+    """Check an engine's answer (a boolean mask of its box's shape), clip it to the image and
+    commit it through the locks as one undo step; 500 ``engine_failed`` when malformed."""
     mask = np.asarray(result.mask)
     if mask.shape != bbox_shape(result.bbox) or mask.dtype != bool:
         raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
@@ -89,6 +99,4 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
     if clipped != tuple(map(tuple, result.bbox)):
         offset = [c - r for c, r in zip(clipped[0], result.bbox[0])]
         mask = mask[tuple(slice(o, o + s) for o, s in zip(offset, bbox_shape(clipped)))]
-    change = segments.commit(segment, clipped, mask, prompts)
-    timings["commit"] = (time.perf_counter() - start) * 1000.0
-    return change, timings
+    return segments.commit(segment, clipped, mask, prompts)

@@ -121,6 +121,11 @@ class SessionManager:
             self._sessions.pop(session.id, None)
         log.info("session %s released", session.id)
 
+    def is_live(self, session: Session) -> bool:
+        """Whether ``session`` is still open (not released, expired or replaced)."""
+        with self._lock:
+            return self._sessions.get(session.id) is session
+
     def reap(self) -> int:
         with self._lock:
             return self._reap_locked()
