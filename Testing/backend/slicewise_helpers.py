@@ -37,3 +37,80 @@ def small_sam(image_size: int = 128, seed: int = 0):
     with torch.no_grad():
         model.image_encoder.pos_embed.normal_(0, 0.02)
     return model.eval()
+
+
+class ThresholdNet:
+    """Stand-in for a slice network (no torch): the object is every bright connected
+    component (grey level > 127) that meets the box, plus the bright components under
+    positive points, minus those under negative points.
+
+    It goes through the engine's real path -- intensity mapping, frames (the box travels to
+    input pixels and back), the embedding cache, propagation -- and records its encoder
+    batches. ``keep_aspect`` gives SAM's frame (longest side 1024, physical aspect) instead of
+    MedSAM's (the whole 1024 square).
+    """
+
+    precision = "fp32"
+
+    def __init__(self, input_size: int = 1024, keep_aspect: bool = False):
+        self.input_size = input_size
+        self.keep_aspect = keep_aspect
+        self.batches = []
+        self.decodes = 0
+
+    @property
+    def encoded(self) -> int:
+        return sum(self.batches)
+
+    def prepare(self, pixels, spacing):
+        from slicerfm_backend.engines.sam.model import resized_shape
+        from slicerfm_backend.engines.slicewise.frame import Frame
+
+        size = self.input_size
+        resized = resized_shape(pixels.shape, spacing, size) if self.keep_aspect else (size, size)
+        return pixels.copy(), Frame(tuple(pixels.shape), resized, size)
+
+    def encode(self, inputs):
+        self.batches.append(len(inputs))
+        return [np.asarray(x) for x in inputs]
+
+    def decode_logits(self, embedding, box, coords, labels, multimask=False):
+        self.decodes += 1
+        return embedding, box, coords, labels
+
+    def to_mask(self, logits, frame):
+        from scipy import ndimage
+
+        pixels, box, coords, labels = logits
+        components, _ = ndimage.label(pixels > 127)
+        keep = set()
+        sr, sc = frame.scale
+        if box is not None:
+            r0, r1 = int(np.ceil(box[1] / sr - 1e-6)), int(np.floor(box[3] / sr + 1e-6))
+            c0, c1 = int(np.ceil(box[0] / sc - 1e-6)), int(np.floor(box[2] / sc + 1e-6))
+            keep |= set(np.unique(components[max(r0, 0):r1 + 1, max(c0, 0):c1 + 1]).tolist())
+        drop = set()
+        for (x, y), label in zip(coords if coords is not None else [], labels if labels is not None else []):
+            r = min(int(np.floor(y / sr + 0.5)), pixels.shape[0] - 1)
+            c = min(int(np.floor(x / sc + 0.5)), pixels.shape[1] - 1)
+            (keep if label == 1 else drop).add(int(components[r, c]))
+        keep -= drop | {0}
+        return np.isin(components, sorted(keep)) if keep else np.zeros(pixels.shape, bool)
+
+
+def tube_volume(shape=(30, 40, 50), centre=(20, 25), first=5, last=24, peak=14):
+    """int16 CT-like volume (HU): background 0, a bright tube (300 HU) along k whose disc of
+    radius ``2 + 0.4 * (10 - |k - peak|)`` around ``centre`` (j, i) exists on slices
+    ``first..last`` only: it narrows towards both ends and ends."""
+    volume = np.zeros(shape, np.int16)
+    jj, ii = np.mgrid[: shape[1], : shape[2]]
+    for k in range(first, last + 1):
+        radius = 2 + 0.4 * (10 - abs(k - peak))
+        volume[k][(jj - centre[0]) ** 2 + (ii - centre[1]) ** 2 <= radius ** 2] = 300
+    return volume
+
+
+def disc_box(volume, k):
+    """Inclusive corners ``((k, j0, i0), (k, j1, i1))`` of the bright pixels on slice ``k``."""
+    jj, ii = np.nonzero(volume[k] > 150)
+    return (k, int(jj.min()), int(ii.min())), (k, int(jj.max()), int(ii.max()))

@@ -71,6 +71,7 @@ class PropagationPlan:
     max_slices: int
     previous_bbox: Any
     previous: Optional[np.ndarray]
+    clear_only: Optional[Dict[int, List[int]]] = None  # the start slice is empty: clear these
 
     def existing(self, index: int) -> np.ndarray:
         """The segment's mask on slice ``index`` when the plan was made (empty outside)."""
@@ -258,7 +259,12 @@ class SliceEngine(Engine):
                               max_slices=min(cap, int(wanted)) if wanted is not None else cap,
                               previous_bbox=box, previous=previous)
         out.start_mask = out.existing(plan.current)
-        return out if out.start_mask.any() else None
+        if not out.start_mask.any():  # an emptied slice: only its old continuations go
+            out.clear_only = {d: walk.old_continuation(plan.current + d, d, set(out.anchors), out.existing)
+                              for d in (1, -1)}
+            if not any(out.clear_only.values()):
+                return None
+        return out
 
     def propagate(self, plan: PropagationPlan, progress: Optional[Callable[[str, int, int], None]] = None,
                   step: Optional[Callable[[], ContextManager]] = None) -> Propagation:
@@ -270,39 +276,17 @@ class SliceEngine(Engine):
         if self.network is None:
             raise EngineError(f"{self.name} is not loaded")
         t0 = time.perf_counter()
-        step = step or nullcontext
         timings: Dict[str, float] = {}
-        count = plan.image.array.shape[plan.axis]
-        routes = walk.directions(plan.start, count, plan.max_slices, plan.limits)
-        planned = {d: abs(last - plan.start) for d, last in routes}
-        state = {"done": 0, "total": sum(planned.values())}
-        batch = int(self.options.get("encoder_batch", 4 if self.device.startswith("cuda") else 1))
-        padding = float(self.options.get("box_padding", BOX_PADDING))
-
-        def report(_: int) -> None:
-            state["done"] += 1
-            if progress is not None:
-                progress("propagating", state["done"], state["total"])
-
-        walks = {}
-        for direction, last in routes:
-            def predict(n: int, previous: np.ndarray) -> np.ndarray:
-                ahead = [n + direction * k for k in range(batch) if (last - (n + direction * k)) * direction >= 0]
-                with step():
-                    (entry,) = self.embeddings(plan.store, plan.image, plan.axis, ahead, timings)[:1]
-                with step():
-                    return self.predict(entry, slices.mask_box(previous), padding, (), timings)
-
-            done = walk.walk(plan.start, plan.start_mask, direction, last, set(plan.anchors), plan.existing,
-                             predict, self.rules(), report)
-            walks[direction] = done
-            state["total"] -= planned[direction] - done.computed
+        if plan.clear_only is not None:
+            walks = {d: walk.Walk(cleared=cleared, stopped=walk.VANISHED) for d, cleared in plan.clear_only.items()}
+        else:
+            walks = self._walks(plan, _Progress(progress), step or nullcontext, timings)
         result = _assemble(plan, walks)
         timings["total"] = 1000 * (time.perf_counter() - t0)
         result.timings_ms = timings
         summary = {
             "axis": plan.axis, "plane": slices.plane_name(plan.image.ijk_to_ras, plan.axis),
-            "start": plan.start, "slices_computed": state["done"],
+            "start": plan.start, "slices_computed": sum(w.computed for w in walks.values()),
             "slices_written": sum(len(w.masks) for w in walks.values()),
             "slices_cleared": sum(len(w.cleared) for w in walks.values()),
             "stopped": {("increasing" if d > 0 else "decreasing"): w.stopped for d, w in walks.items()},
@@ -311,6 +295,57 @@ class SliceEngine(Engine):
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
         }
         return Propagation(result, summary)
+
+    def _walks(self, plan: PropagationPlan, tracker: "_Progress", step: Callable[[], ContextManager],
+               timings: Dict[str, float]) -> Dict[int, walk.Walk]:
+        """Both directions' walks; progress counts slices against the most that may come."""
+        routes = walk.directions(plan.start, plan.image.array.shape[plan.axis], plan.max_slices, plan.limits)
+        tracker.total = sum(abs(last - plan.start) for _, last in routes)
+        walks = {}
+        for direction, last in routes:
+            predict = self._predictor(plan, direction, last, step, timings)
+            done = walk.walk(plan.start, plan.start_mask, direction, last, set(plan.anchors), plan.existing,
+                             predict, self.rules(), tracker.slice_done)
+            walks[direction] = done
+            tracker.shrink(abs(last - plan.start) - done.computed)  # the direction may end early
+        return walks
+
+    def _predictor(self, plan: PropagationPlan, direction: int, last: int, step: Callable[[], ContextManager],
+                   timings: Dict[str, float]) -> Callable[[int, np.ndarray], np.ndarray]:
+        """``predict(n, previous mask)`` for one direction: the padded box of the previous
+        mask on slice ``n``; encodes ``encoder_batch`` slices ahead at once; holds ``step()``
+        around the encoder batch and around the decode."""
+        batch = int(self.options.get("encoder_batch", 4 if self.device.startswith("cuda") else 1))
+        padding = float(self.options.get("box_padding", BOX_PADDING))
+
+        def predict(n: int, previous: np.ndarray) -> np.ndarray:
+            ahead = [m for m in (n + direction * k for k in range(batch)) if (last - m) * direction >= 0]
+            with step():
+                entry = self.embeddings(plan.store, plan.image, plan.axis, ahead, timings)[0]
+            with step():
+                return self.predict(entry, slices.mask_box(previous), padding, (), timings)
+
+        return predict
+
+
+class _Progress:
+    """Slices done of at most ``total``; reports ``propagating`` through ``callback``."""
+
+    def __init__(self, callback: Optional[Callable[[str, int, int], None]]):
+        self.callback, self.done, self.total = callback, 0, 0
+
+    def slice_done(self, _: int) -> None:
+        self.done += 1
+        self._report()
+
+    def shrink(self, slices: int) -> None:
+        if slices:
+            self.total -= slices
+            self._report()
+
+    def _report(self) -> None:
+        if self.callback is not None:
+            self.callback("propagating", self.done, self.total)
 
 
 def _axis_option(options: Dict[str, Any]) -> Optional[int]:

@@ -13,8 +13,10 @@ the previous slice's mask as its prompt (the caller's ``predict``), until one of
 - ``limit``: ``max_slices`` slices done, or the end of the allowed range or the volume.
 
 After ``vanished`` and ``jumped`` the slice is not written, and the old continuation is
-cleared: the slices from there on that still hold the segment (without prompts of their
-own, up to the first empty one) came from an earlier propagation that no longer holds.
+cleared: the slices from there on that still hold the segment, up to the first empty one,
+came from an earlier propagation through this slice that no longer holds -- unless that run
+reaches a slice with prompts of its own, which holds it up from the other side. The same
+clearing follows a refinement that empties the prompted slice (nothing propagates from it).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def walk(start: int, start_mask: np.ndarray, direction: int, last: int, anchors:
             on_slice(n)
         if np.count_nonzero(new) < rules.min_pixels or jumped(previous, new, rules):
             out.stopped = VANISHED if np.count_nonzero(new) < rules.min_pixels else JUMPED
-            out.cleared = _old_continuation(n, direction, anchors, existing)
+            out.cleared = old_continuation(n, direction, anchors, existing)
             return out
         if np.array_equal(new, existing(n)):
             out.stopped = UNCHANGED
@@ -92,12 +94,15 @@ def walk(start: int, start_mask: np.ndarray, direction: int, last: int, anchors:
     return out
 
 
-def _old_continuation(n: int, direction: int, anchors: Set[int],
-                      existing: Callable[[int], np.ndarray]) -> List[int]:
-    """Slices from ``n`` on (by ``direction``) that hold the segment and are no anchors, up
-    to the first empty slice (``existing`` is empty beyond the volume)."""
+def old_continuation(n: int, direction: int, anchors: Set[int],
+                     existing: Callable[[int], np.ndarray]) -> List[int]:
+    """Slices from ``n`` on (by ``direction``) that hold the segment, up to the first empty
+    one (``existing`` is empty beyond the volume) -- unless that run reaches a slice with
+    prompts: then it is held up from that side, and nothing is cleared."""
     out = []
-    while n not in anchors and existing(n).any():
+    while existing(n).any():
+        if n in anchors:
+            return []
         out.append(n)
         n += direction
     return out
