@@ -5,6 +5,9 @@ from functools import partial
 
 import numpy as np
 
+from slicerfm_backend.engines.base import EngineCapabilities
+from slicerfm_backend.engines.medsam.engine import MedSamEngine
+
 
 def small_sam(image_size: int = 128, seed: int = 0):
     """segment-anything's ``Sam`` with the ViT-B encoder (depth 12, width 768, 12 heads,
@@ -114,3 +117,33 @@ def disc_box(volume, k):
     """Inclusive corners ``((k, j0, i0), (k, j1, i1))`` of the bright pixels on slice ``k``."""
     jj, ii = np.nonzero(volume[k] > 150)
     return (k, int(jj.min()), int(ii.min())), (k, int(jj.max()), int(ii.max()))
+
+
+class GatedThresholdNet(ThresholdNet):
+    """ThresholdNet whose decodes on a job thread (propagation) wait while ``release`` is
+    clear, after setting ``entered``: tests hold a propagation job running deterministically."""
+
+    release = None  # threading.Event, set by the test module
+    entered = None
+
+    def decode_logits(self, *args, **kwargs):
+        import threading
+
+        if threading.current_thread().name.startswith("slicerfm-jobs") and self.release is not None:
+            self.entered.set()
+            if not self.release.wait(30):
+                raise RuntimeError("the test never opened the gate")
+        return super().decode_logits(*args, **kwargs)
+
+
+class StandInSliceEngine(MedSamEngine):
+    """The medsam engine with the gated stand-in network instead of MedSAM (no weights)."""
+
+    name = "slices-standin"
+    capabilities = EngineCapabilities(("box", "point"), ("CT", "MR"), False, ("cpu",), "stand-in slices")
+
+    def weights_status(self):
+        return True, "no weights needed"
+
+    def load(self):
+        self.network = GatedThresholdNet()
