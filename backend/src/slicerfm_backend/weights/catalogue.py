@@ -1,5 +1,5 @@
 """The weights catalogue: one entry per released weights file, with facts from
-``design/MODELS.md`` only.
+``design/MODELS.md`` (and, for MedSAM and SAM, from their public sources named below).
 
 Revisions: MODELS.md gives no commit hash for any of these files, so every hub entry uses
 the branch ``main`` (not a pinned commit; :mod:`.store` records the commit the hub reports
