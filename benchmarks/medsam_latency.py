@@ -176,7 +176,15 @@ def main(argv=None) -> int:
                                          (int(jj.max()), int(ii.max())), engine=ENGINE, max_slices=half)
             report("slice box (engine load + encoder + decoder)", first)
             t0 = time.perf_counter()
-            done = client.wait_propagation(first, poll_s=0.1)
+            shown = {"done": 0}
+
+            def show(status):
+                if status["done"] != shown["done"]:
+                    shown["done"] = status["done"]
+                    print(f"  propagating: {status['done']}/{status['total']} slices, "
+                          f"{time.perf_counter() - t0:.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+
+            done = client.wait_propagation(first, on_progress=show, poll_s=0.1)
             wall = time.perf_counter() - t0
             result = done.propagation["result"]
             refine = client.add_slice_point("liver", 0, start, float(np.median(jj)), float(np.median(ii)),

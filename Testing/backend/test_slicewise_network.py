@@ -187,7 +187,8 @@ def a_vit_b_checkpoint(tmp_path_factory):
     return path, state
 
 
-def test_a_released_layout_checkpoint_loads_strictly_for_medsam_and_sam_vit_b(a_vit_b_checkpoint, monkeypatch):
+def test_a_released_layout_checkpoint_loads_strictly_for_medsam_and_sam_vit_b(a_vit_b_checkpoint, monkeypatch,
+                                                                              caplog):
     path, state = a_vit_b_checkpoint
     monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
     from slicerfm_backend.engines import registry
@@ -199,6 +200,7 @@ def test_a_released_layout_checkpoint_loads_strictly_for_medsam_and_sam_vit_b(a_
     assert torch.equal(medsam.network.model.state_dict()[key], state[key])
     assert medsam.network.input_size == 1024 and medsam.network.precision == "fp32"
     assert torch.equal(manager.get("sam").network.model.state_dict()[key], state[key])
+    assert "medsam runs on the CPU" in caplog.text and "sam runs on the CPU" in caplog.text  # says it is slow
 
 
 @pytest.mark.parametrize("damage,message", [
