@@ -197,3 +197,29 @@ def test_a_box_thin_on_two_axes_is_refused_and_changes_nothing(a_tube_client):
     with pytest.raises(errors.InvalidInputError, match="two voxels on two axes"):
         client.add_box("e", (14, 20, 10), (14, 20, 30), engine=ENGINE)
     assert client.segments()[0]["voxels"] == 0
+
+
+def test_a_full_job_queue_answers_the_slice_and_says_why_nothing_propagates(a_server_factory, monkeypatch):
+    import requests
+
+    from slicerfm_client import protocol, wire
+
+    monkeypatch.setitem(registry.ENGINE_CLASSES, ENGINE, "slicewise_helpers:StandInSliceEngine")
+    server = a_server_factory(engines=[ENGINE], max_jobs=1)
+    client = server.client()
+    client.connect("tests", heartbeat=False)
+    volume = tube_volume()
+    client.set_image(volume, IJK_TO_RAS, "CT")
+    blocker = threading.Event()
+    server.state.jobs.submit("test-blocker", lambda ctx: {"waited": blocker.wait(30)}, "cpu")
+    try:
+        raw = requests.post(server.url + protocol.PATH_INTERACT, headers={protocol.HEADER_SESSION: client.session_token},
+                            json={"segment": "one", "engine": ENGINE,
+                                  "prompt": {"kind": "box", "box_kji": [list(c) for c in disc_box(volume, 14)]}})
+        assert raw.status_code == 200
+        header, mask = wire.decode(raw.content)
+        assert "propagation" not in header.meta and header.meta["propagation_error"]["error"] == "server_full"
+        assert header.meta["voxels"] == int(np.count_nonzero(volume[14] > 150))  # the slice stands
+    finally:
+        blocker.set()
+        client.close()

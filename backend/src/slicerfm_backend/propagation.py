@@ -25,6 +25,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .engines.base import SegmentationRequest
+from .errors import ApiError
 from .imaging import StoredImage
 from .interaction import commit_result
 from .jobs import JobCancelled, JobContext
@@ -85,18 +86,35 @@ def start(state: ServerState, session: Session, segments: SegmentSet, name: str,
         @contextlib.contextmanager
         def step():
             generation.check(ctx)
-            with ctx.device_step():
-                yield
+            try:
+                with ctx.device_step():
+                    yield
+            except JobCancelled:
+                generation.check(ctx)  # a cancel because the segment moved on says so
+                raise
 
         def progress(stage: str, done: int, total: int) -> None:
-            ctx.progress(stage, done, total)
             generation.check(ctx)
+            ctx.progress(stage, done, total)
 
         done = engine.propagate(plan, progress=progress, step=step)
         return _commit(ctx, generation, done, engine_name)
 
+    _cancel_previous(state, session, name)
     job = state.jobs.submit(KIND, work, engine.device, image_ids=[image.image_id])
+    session.propagations[name] = job.id
     return state.jobs.describe(job)
+
+
+def _cancel_previous(state: ServerState, session: Session, name: str) -> None:
+    """Cancel the segment's earlier propagation: superseded, and no longer holding a place
+    among the server's pending jobs (a queued job is cancelled at once)."""
+    previous = session.propagations.pop(name, None)
+    if previous is not None:
+        try:
+            state.jobs.cancel(previous, stage="superseded")
+        except ApiError:  # finished and forgotten already
+            pass
 
 
 def _commit(ctx: JobContext, generation: _Generation, done, engine_name: str) -> dict:

@@ -64,6 +64,8 @@ class Session:
         self.clock = clock
         # One request at a time per session: interactions on one image are sequential.
         self.lock = _WorkLock(self)
+        # segment name -> id of its latest propagation job (slice engines; see propagation.py)
+        self.propagations: Dict[str, str] = {}
 
     def describe(self) -> dict:
         return {"image_id": self.image_id,

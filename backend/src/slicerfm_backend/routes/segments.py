@@ -121,8 +121,12 @@ async def interact(request: Request, session: Session = Depends(current_session)
             prompt = parse_prompt(raw_prompt, image.array.shape)
             change, more = run_interaction(state.engines, image, segments, name, engine, prompt, options)
             timings.update(more)
-            job = propagation.start(state, session, segments, name, engine, image, options)
-            extra = {} if job is None else {"propagation": job}
+            try:
+                job = propagation.start(state, session, segments, name, engine, image, options)
+            except ApiError as error:  # e.g. server_full: the slice stands, its propagation could not start
+                job, extra = None, {"propagation_error": {"error": error.code, "message": error.message}}
+            else:
+                extra = {} if job is None else {"propagation": job}
             return _mask_response(change, segments, timings, started, extra)
 
     return await run_in_threadpool(run)
