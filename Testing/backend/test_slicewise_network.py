@@ -25,8 +25,7 @@ from slicerfm_backend.engines.medsam.model import MedSamNetwork
 from slicerfm_backend.engines.sam.engine import SamEngine
 from slicerfm_backend.engines.sam.model import SamSliceNetwork
 from slicerfm_backend.engines.slicewise import sam_network
-from slicerfm_backend.engines.base import WeightsMissingError
-from slicerfm_backend.engines.slicewise.sam_network import CheckpointError
+from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicewise_helpers import small_sam
 
@@ -190,11 +189,12 @@ def a_vit_b_checkpoint(tmp_path_factory):
 def test_a_released_layout_checkpoint_loads_strictly_for_medsam_and_sam_vit_b(a_vit_b_checkpoint, monkeypatch,
                                                                               caplog):
     path, state = a_vit_b_checkpoint
-    monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
+    from slicerfm_backend.engine_core.manager import EngineManager
     from slicerfm_backend.engines import registry
 
-    manager = registry.EngineManager(["medsam", "sam"], "cpu", checkpoints={"medsam": str(path), "sam": str(path)},
-                                     engine_options={"sam": {"model": "vit_b"}})
+    manager = EngineManager(registry.SEGMENTATION, ["medsam", "sam"], "cpu",
+                            checkpoints={"medsam": str(path), "sam": str(path)},
+                            engine_options={"sam": {"model": "vit_b"}})
     medsam = manager.get("medsam")
     key = "mask_decoder.iou_prediction_head.layers.0.weight"
     assert torch.equal(medsam.network.model.state_dict()[key], state[key])
@@ -230,8 +230,7 @@ def test_a_damaged_checkpoint_is_refused_with_what_is_wrong(a_vit_b_checkpoint, 
         load_network(broken)
 
 
-def test_sam_variants_name_their_catalogue_files_and_missing_weights_name_the_fix(tmp_path, monkeypatch):
-    monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
+def test_sam_variants_name_their_catalogue_files_and_missing_weights_name_the_fix(tmp_path):
     assert SamEngine("cpu", {}).weights_name() == "sam-vit-h"
     engine = SamEngine("cpu", {"model": "vit_b", "weights_dir": str(tmp_path)})
     present, detail = engine.weights_status()
@@ -249,8 +248,8 @@ def test_fp16_is_refused_on_the_cpu(a_small_vit_b):
 def test_listing_the_engines_imports_neither_torch_nor_segment_anything():
     import subprocess
 
-    code = ("import sys; from slicerfm_backend.engines.registry import engine_class; "
-            "[engine_class(n).capabilities for n in ('medsam', 'sam')]; "
+    code = ("import sys; from slicerfm_backend.engines.registry import SEGMENTATION; "
+            "[SEGMENTATION.engine_class(n).capabilities for n in ('medsam', 'sam')]; "
             "print('torch' in sys.modules, any('segment_anything' in m for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -8,7 +8,8 @@ Expected masks follow from the synthetic volumes: a bright tube that narrows and
 import numpy as np
 import pytest
 
-from slicerfm_backend.engines.base import Prompt, PromptError
+from slicerfm_backend.engines.base import Prompt
+from slicerfm_backend.errors import PromptError
 from slicerfm_backend.engines.medsam.engine import MedSamEngine
 from slicerfm_backend.engines.sam.engine import SamEngine
 from slicerfm_backend.engines.slicewise import slices, walk

@@ -25,10 +25,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .engines.base import SegmentationRequest
-from .errors import ApiError
+from .errors import DomainError, JobCancelled
 from .imaging import StoredImage
 from .interaction import commit_result
-from .jobs import JobCancelled, JobContext
+from .jobs import JobContext
 from .segments import Change, SegmentSet
 from .sessions import Session
 from .state import ServerState
@@ -73,7 +73,7 @@ def start(state: ServerState, session: Session, segments: SegmentSet, name: str,
         return None
     segment = segments.get(name)
     request = SegmentationRequest(image=image.as_engine_input(), prompts=list(segment.prompts),
-                                  previous=segment.mask, cache=state.engines.cache_for(engine_name, image.image_id),
+                                  previous=segment.mask, cache=state.caches.cache_for(engine_name, image.image_id),
                                   options=dict(options))
     plan = engine.plan_propagation(request)
     if plan is None:
@@ -113,7 +113,7 @@ def _cancel_previous(state: ServerState, session: Session, name: str) -> None:
     if previous is not None:
         try:
             state.jobs.cancel(previous, stage="superseded")
-        except ApiError:  # finished and forgotten already
+        except DomainError:  # finished and forgotten already
             pass
 
 

@@ -13,7 +13,7 @@ from slicerfm_client import protocol, wire
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
 from ..engines.base import bbox_shape
-from ..errors import ApiError, corrupted, invalid
+from ..errors import DomainError, corrupted, invalid
 from .. import propagation
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
@@ -28,8 +28,8 @@ MAX_SEED_BYTES = 1 << 30
 
 def _segments(session: Session) -> SegmentSet:
     if session.segments is None:
-        raise ApiError(409, protocol.ERROR_NO_IMAGE,
-                       "no image is attached to this session; upload and attach an image first")
+        raise DomainError(protocol.ERROR_NO_IMAGE,
+                          "no image is attached to this session; upload and attach an image first")
     return session.segments
 
 
@@ -119,11 +119,11 @@ async def interact(request: Request, session: Session = Depends(current_session)
             segments = _segments(session)
             image = state.images.get(session.image_id)
             prompt = parse_prompt(raw_prompt, image.array.shape)
-            change, more = run_interaction(state.engines, image, segments, name, engine, prompt, options)
+            change, more = run_interaction(state, image, segments, name, engine, prompt, options)
             timings.update(more)
             try:
                 job = propagation.start(state, session, segments, name, engine, image, options)
-            except ApiError as error:  # e.g. server_full: the slice stands, its propagation could not start
+            except DomainError as error:  # e.g. server_full: the slice stands, its propagation could not start
                 job, extra = None, {"propagation_error": {"error": error.code, "message": error.message}}
             else:
                 extra = {} if job is None else {"propagation": job}

@@ -37,4 +37,4 @@ class MedSamEngine(SliceEngine):
         from .model import load_network
 
         self.warn_if_cpu()
-        self.network = load_network(self.checkpoint_file(), self.device, self.default_precision())
+        self.network = load_network(self.checkpoint(), self.device, self.default_precision())

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..base import EngineCapabilities
-from ..options import choice
+from ...engine_core.options import choice
 from ..slicewise.engine import SliceEngine
 
 NAME = "sam"
@@ -54,4 +54,4 @@ class SamEngine(SliceEngine):
         from .model import load_network
 
         self.warn_if_cpu()
-        self.network = load_network(self.checkpoint_file(), self.variant, self.device, self.default_precision())
+        self.network = load_network(self.checkpoint(), self.variant, self.device, self.default_precision())

@@ -33,8 +33,9 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..base import Engine, EngineError, EngineResult, ImageData, SegmentationRequest, WeightsMissingError
-from ..options import choice, fraction, non_negative_float, positive_float, positive_int
+from ...engine_core.options import choice, fraction, non_negative_float, positive_float, positive_int
+from ...errors import EngineError
+from ..base import Engine, EngineResult, ImageData, SegmentationRequest
 from . import slices, walk
 from .intensity import CT_WINDOW, Intensity
 from .prompts import Anchor, PixelBox, interpret
@@ -130,21 +131,13 @@ class SliceEngine(Engine):
         """The weights catalogue entry this engine loads (the engine's name by default)."""
         return self.name
 
-    def checkpoint_file(self) -> Path:
-        """``options["checkpoint"]`` (or ``SLICERFM_CHECKPOINTS``), else the weights store's
+    def checkpoint(self) -> Path:
+        """``options["checkpoint"]`` (``--checkpoint NAME=PATH``), else the weights store's
         file of :meth:`weights_name`; WeightsMissingError naming the fix otherwise."""
         from ...weights.resolve import checkpoint_path
-        from ..sam_med3d.engine import env_checkpoint
 
-        override = self.options.get("checkpoint") or env_checkpoint(self.name)
         root = self.options.get("weights_dir")
-        return checkpoint_path(self.weights_name(), Path(root) if root else None, override)
-
-    def weights_status(self) -> Tuple[bool, str]:
-        try:
-            return True, str(self.checkpoint_file())
-        except WeightsMissingError as error:
-            return False, str(error)
+        return checkpoint_path(self.weights_name(), Path(root) if root else None, self.options.get("checkpoint"))
 
     def default_precision(self) -> str:
         return str(self.options.get("precision", "bf16" if self.device.startswith("cuda") else "fp32"))

@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..base import Prompt, PromptError
+from ...errors import PromptError
+from ..base import Prompt
 from .slices import AXIS_NAMES, plane_axes, to_pixel
 
 PixelBox = Tuple[float, float, float, float]  # row0, col0, row1, col1: inclusive pixel coordinates

@@ -29,16 +29,12 @@ import numpy as np
 import torch
 
 from ...weights.state_dict import load_checkpoint, state_dict_problems
-from ..base import EngineError
+from ...errors import CheckpointError, EngineError
 
 PRIVATE_PACKAGE = "slicerfm_backend.engines.slicewise._segment_anything"
 VARIANTS = ("vit_b", "vit_l", "vit_h")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _import_lock = threading.Lock()
-
-
-class CheckpointError(EngineError):
-    """The checkpoint cannot be loaded into the network; the message says why and how to fix it."""
 
 
 def modules() -> Tuple[types.ModuleType, types.ModuleType]:
