@@ -66,7 +66,7 @@ def build(variant: str) -> torch.nn.Module:
 def load_state(model: torch.nn.Module, path: Path, what: str, fix: str) -> torch.nn.Module:
     """``model`` with the plain state dict at ``path`` loaded strictly; CheckpointError
     naming the file, the problem and ``fix`` otherwise (``what`` names the expected file)."""
-    state = load_checkpoint(Path(path), CheckpointError, fix)
+    state = load_checkpoint(Path(path), fix)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict) and "optimizer" in state:
         raise CheckpointError(f"checkpoint {path} is a training checkpoint ({{'model', 'optimizer', ...}}); "
                               f"pass its 'model' state dict saved on its own, or {what}; {fix}")
