@@ -13,7 +13,7 @@ from slicerfm_client import protocol, wire
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
 from ..engines.base import bbox_shape
-from ..errors import DomainError, corrupted, invalid
+from ..errors import DomainError, EngineError, corrupted, invalid
 from .. import propagation
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
@@ -125,6 +125,8 @@ async def interact(request: Request, session: Session = Depends(current_session)
                 job = propagation.start(state, session, segments, name, engine, image, options)
             except DomainError as error:  # e.g. server_full: the slice stands, its propagation could not start
                 job, extra = None, {"propagation_error": {"error": error.code, "message": error.message}}
+            except EngineError as error:
+                job, extra = None, {"propagation_error": {"error": protocol.ERROR_ENGINE_FAILED, "message": str(error)}}
             else:
                 extra = {} if job is None else {"propagation": job}
             return _mask_response(change, segments, timings, started, extra)
