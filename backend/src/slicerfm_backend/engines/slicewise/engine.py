@@ -12,7 +12,8 @@ points only gets the points. A propagated slice gets the padded box of the previ
 mask. Everything is computed from the segment's prompts and its current mask, so undo,
 redo, a server restart (after a re-seed) or another engine's edits need no engine state.
 
-Image embeddings are cached per image, axis and slice (:class:`.cache.ByteLRU`,
+Image embeddings are cached per image, axis and slice (a byte-capped LRU, the ``ByteLRU`` of
+``engines/sam_med3d/cache.py``,
 ``embedding_cache_mb`` per image): a refinement on a slice seen before runs only the prompt
 encoder and mask decoder. Propagation encodes ``encoder_batch`` slices ahead at once.
 
@@ -237,7 +238,8 @@ class SliceEngine(Engine):
     def plan_propagation(self, request: SegmentationRequest) -> Optional[PropagationPlan]:
         """What :meth:`propagate` needs after the interaction in ``request`` was committed
         (``request.previous`` holds its result); None when there is nothing to propagate
-        (the prompted slice is empty, or the request says ``propagate: false``)."""
+        (the prompted slice is empty and no earlier propagation hung on it, or the request
+        says ``propagate: false``)."""
         if request.options.get("propagate") is False:
             return None
         image = request.image
