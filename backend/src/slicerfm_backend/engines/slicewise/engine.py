@@ -56,6 +56,9 @@ def ct_window(value: str) -> Tuple[float, float]:
     return parsed
 
 
+ct_window.__name__ = "LEVEL,WIDTH in HU"
+
+
 @dataclass
 class PropagationPlan:
     """What one propagation needs, taken when the interaction was committed: the image, the
