@@ -61,5 +61,5 @@ class MedSamNetwork(sam_network.SamNetwork):
 def load_network(path: Path, device: str = "cpu", precision: str = "fp32") -> MedSamNetwork:
     """segment-anything's ViT-B with ``path`` (medsam_vit_b.pth, a plain state dict) loaded
     strictly, on ``device``."""
-    model = sam_network.load_state(sam_network.build("vit_b"), path, "medsam_vit_b.pth", FIX)
+    model = sam_network.load_state("vit_b", path, "medsam_vit_b.pth", FIX)
     return MedSamNetwork(model, device, precision)

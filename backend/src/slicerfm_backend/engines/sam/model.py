@@ -74,5 +74,5 @@ def load_network(path: Path, variant: str, device: str = "cpu", precision: str =
     """segment-anything's ``variant`` with ``path`` (a plain state dict) loaded strictly."""
     fix = (f"fetch it again with `slicerfm-backend weights fetch sam-vit-{variant[-1]}`, or choose the "
            f"variant the file was made for (--engine-option sam.model=vit_b|vit_l|vit_h)")
-    model = sam_network.load_state(sam_network.build(variant), path, FILES[variant], fix)
+    model = sam_network.load_state(variant, path, FILES[variant], fix)
     return SamSliceNetwork(model, device, precision)

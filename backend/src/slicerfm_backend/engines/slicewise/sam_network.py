@@ -63,15 +63,18 @@ def build(variant: str) -> torch.nn.Module:
     return registry.sam_model_registry[variant](checkpoint=None).eval()
 
 
-def load_state(model: torch.nn.Module, path: Path, what: str, fix: str) -> torch.nn.Module:
-    """``model`` with the plain state dict at ``path`` loaded strictly; CheckpointError
-    naming the file, the problem and ``fix`` otherwise (``what`` names the expected file)."""
+def load_state(variant: str, path: Path, what: str, fix: str) -> torch.nn.Module:
+    """A ``Sam`` of ``variant`` with the plain state dict at ``path`` loaded strictly;
+    CheckpointError naming the file, the problem and ``fix`` otherwise (``what`` names the
+    expected file). The file is read before the network is built, so an unreadable one is
+    refused at once."""
     state = load_checkpoint(Path(path), fix)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict) and "optimizer" in state:
         raise CheckpointError(f"checkpoint {path} is a training checkpoint ({{'model', 'optimizer', ...}}); "
                               f"pass its 'model' state dict saved on its own, or {what}; {fix}")
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict; {fix}")
+    model = build(variant)
     problems = state_dict_problems(model.state_dict(), state)
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit the network: {'; '.join(problems)}; "
