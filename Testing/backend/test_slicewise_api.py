@@ -223,3 +223,24 @@ def test_a_full_job_queue_answers_the_slice_and_says_why_nothing_propagates(a_se
     finally:
         blocker.set()
         client.close()
+
+
+def test_a_session_waiting_for_its_propagation_does_not_end_for_idleness(a_server_factory, monkeypatch, a_gate):
+    monkeypatch.setitem(registry.ENGINE_CLASSES, ENGINE, "slicewise_helpers:StandInSliceEngine")
+    server = a_server_factory(engines=[ENGINE], idle_timeout_s=0.2, liveness_timeout_s=0.2)
+    client = server.client()
+    client.connect("tests", heartbeat=False)
+    volume = tube_volume()
+    client.set_image(volume, IJK_TO_RAS, "CT")
+    release, entered = held(a_gate)
+    update = client.add_box("tube", *disc_box(volume, 14), engine=ENGINE)
+    assert entered.wait(10)
+    threading.Event().wait(0.5)  # silent and idle past both timeouts, while the job runs
+    server.state.sessions.reap()
+    release.set()
+    done = client.wait_propagation(update, poll_s=0.02)
+    assert done.voxels == int(np.count_nonzero(volume > 150))
+    threading.Event().wait(0.5)
+    server.state.sessions.reap()  # finished: now silence ends it
+    with pytest.raises(errors.SessionExpiredError):
+        client.segments()

@@ -248,6 +248,12 @@ class JobManager:
                               f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
         return job.arrays[name]
 
+    def is_pending(self, job_id: str) -> bool:
+        """Whether the job is queued or running (False for finished and unknown jobs)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job is not None and job.state not in FINISHED
+
     def images_in_use(self) -> Set[str]:
         """Image ids of queued and running jobs (pinned in the image store)."""
         with self._lock:

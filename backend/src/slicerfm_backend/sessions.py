@@ -84,6 +84,9 @@ class SessionManager:
         self._clock = clock
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
+        #: ``busy(session)``: whether work of the session runs in the background (a slice
+        #: engine's propagation job); such a session is not ended for silence or idleness.
+        self.busy: Callable[[Session], bool] = lambda session: False
 
     def claim(self, client: str) -> tuple:
         """New session; returns ``(session, lease_token)``. Raises 503 when the server is full."""
@@ -137,6 +140,7 @@ class SessionManager:
         gone = [
             s for s in self._sessions.values()
             if not s.lock.locked()  # a session busy with a long request is alive
+            and not self.busy(s)  # ... and one whose propagation still runs
             and (now - s.last_seen > self.settings.liveness_timeout_s
                  or now - s.last_active > self.settings.idle_timeout_s)
         ]
