@@ -85,7 +85,10 @@ class Session:
         self.segments: Optional[SegmentSet] = None
         self.files: Optional["SessionFiles"] = None
         self._make_segments = make_segments
+        # One request at a time per session: interactions on one image are sequential.
         self.lock = _WorkLock(self)
+        # segment name -> id of its latest propagation job (slice engines; see propagation.py)
+        self.propagations: Dict[str, str] = {}
 
     # -- persistence -------------------------------------------------------------------------
 

@@ -63,6 +63,9 @@ class SessionManager:
         self._lock = threading.Lock()
         self._zombies: List[Session] = []  # expired during a lookup; finished by the reaper
         self.on_end: Optional[Callable[[Session, str], None]] = None  # (session, why): audit
+        #: ``busy(session)``: whether work of the session runs in the background (a slice
+        #: engine's propagation job); such a session is not ended for silence or idleness.
+        self.busy: Callable[[Session], bool] = lambda session: False
 
     def make_segments(self, shape) -> SegmentSet:
         return SegmentSet(shape, self.settings.max_undo, self.settings.max_segments, self.byte_limit)
@@ -146,6 +149,11 @@ class SessionManager:
             self.on_end(session, why)
         return_memory_to_system()
 
+    def is_live(self, session: Session) -> bool:
+        """Whether ``session`` is still open (not released, expired or replaced)."""
+        with self._lock:
+            return self._sessions.get(session.id) is session
+
     def reap(self) -> int:
         with self._lock:
             gone = self._expired_locked()
@@ -168,6 +176,7 @@ class SessionManager:
         gone = [
             s for s in self._sessions.values()
             if not s.lock.locked()  # a session busy with a long request is alive
+            and not self.busy(s)  # ... and one whose propagation still runs
             and (now - s.last_seen > self.settings.liveness_timeout_s
                  or now - s.last_active > self.settings.idle_timeout_s)
         ]

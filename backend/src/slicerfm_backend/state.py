@@ -69,6 +69,8 @@ class ServerState:
         images = ImageStore(settings, budgets["images"], ImageFiles(state_dir) if state_dir else None,
                             in_use=lambda: sessions.images_in_use() | jobs.images_in_use())
         images.on_evict = caches.forget_image
+        # A session waiting for its propagation job is at work (propagation.py).
+        sessions.busy = lambda session: any(jobs.is_pending(job) for job in session.propagations.values())
         audit = AuditLog(state_dir.audit_log if state_dir else None)
         sessions.on_end = lambda session, why: audit.event(session.user, "session.end", why=why,
                                                            session=session.id)

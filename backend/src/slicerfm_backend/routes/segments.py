@@ -16,7 +16,8 @@ from slicerfm_client.geometry import bbox_shape
 
 from ..auth.identity import Identity
 from ..deps import API_DEPENDENCIES, authenticate, current_session, get_state
-from ..errors import corrupted, invalid
+from ..errors import DomainError, EngineError, corrupted, invalid
+from .. import propagation
 from ..interaction import Timings, parse_prompt, run_interaction
 from ..segments import check_segment_name
 from ..session import Outcome, Session
@@ -35,6 +36,8 @@ INTERACT_SCHEMA = {"type": "object", "required": ["segment", "prompt"], "propert
     "segment": {"type": "string", "minLength": 1, "maxLength": 200},
     "engine": {"type": "string"},
     "label": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+    "slice_axis": {"type": "integer", "enum": [0, 1, 2]}, "propagate": {"type": "boolean"},
+    "max_slices": {"type": "integer", "minimum": 1},
     "prompt": {"type": "object", "required": ["kind"], "properties": {
         "kind": {"type": "string", "enum": ["point", "box"]}, "positive": {"type": "boolean"},
         "point_kji": _POINT, "box_kji": {"type": "array", "items": _POINT, "minItems": 2, "maxItems": 2}}}}}
@@ -51,14 +54,16 @@ def server_timing(timings: Timings) -> str:
     return ", ".join(entries)
 
 
-def _mask_response(outcome: Outcome, timings: Timings, started: float) -> Response:
-    """Encode a change as a mask message; adds the encode and server-total timings."""
+def _mask_response(outcome: Outcome, timings: Timings, started: float, extra: Optional[dict] = None) -> Response:
+    """Encode a change as a mask message (``extra`` added to its meta); adds the encode and
+    server-total timings."""
     start = time.perf_counter()
     change = outcome.change
     meta = {
         "segment": change.segment,
         "bbox_kji": None if change.bbox is None else [list(change.bbox[0]), list(change.bbox[1])],
         "voxels": outcome.voxels, "can_undo": outcome.can_undo, "can_redo": outcome.can_redo,
+        **(extra or {}),
     }
     body = wire.encode(change.values.view("uint8"), meta)
     timings.ms["encode"] = (time.perf_counter() - start) * 1000.0
@@ -82,13 +87,45 @@ async def _respond(run: Callable[[], Outcome], started: float, timings: Timings)
     return await run_in_threadpool(work)
 
 
+def _interaction_options(body: dict) -> dict:
+    """The engine-specific fields of an interaction, checked: ``label`` (class-aware engines),
+    ``slice_axis``, ``propagate`` and ``max_slices`` (slice engines)."""
+    options = {}
+    label = body.get("label")
+    if label is not None:
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise invalid("'label' must be a class name or id")
+        options["label"] = label
+    axis = body.get("slice_axis")
+    if axis is not None:
+        if isinstance(axis, bool) or axis not in (0, 1, 2):
+            raise invalid("'slice_axis' must be 0 (k), 1 (j) or 2 (i): the voxel axis the slice view shows")
+        options["slice_axis"] = axis
+    propagate = body.get("propagate")
+    if propagate is not None:
+        if not isinstance(propagate, bool):
+            raise invalid("'propagate' must be true or false")
+        options["propagate"] = propagate
+    max_slices = body.get("max_slices")
+    if max_slices is not None:
+        if isinstance(max_slices, bool) or not isinstance(max_slices, int) or max_slices < 1:
+            raise invalid("'max_slices' must be a whole number >= 1 (slices per direction)")
+        options["max_slices"] = max_slices
+    return options
+
+
+@router.post(protocol.PATH_INTERACT)
+
+
 @router.post(protocol.PATH_INTERACT, openapi_extra=json_schema_body(INTERACT_SCHEMA))
 async def interact(request: Request, session: Session = Depends(current_session),
                    identity: Identity = Depends(authenticate),
                    state: ServerState = Depends(get_state)) -> Response:
     """One prompt on one segment: {"segment", "engine", "prompt": {"kind", "positive",
-    "point_kji" | "box_kji"}, "label"?}. Creates the segment on first use. ``label`` (optional,
-    a class name or id) tells class-aware engines (vista3d) which class the points are on."""
+    "point_kji" | "box_kji"}, "label"?, "slice_axis"?, "propagate"?, "max_slices"?}. Creates
+    the segment on first use. ``label`` (a class name or id) tells class-aware engines
+    (vista3d) which class the points are on. Slice engines (medsam, sam) answer the prompted
+    slice and start a propagation job, whose status is the answer's meta ``propagation``."""
     started = time.perf_counter()
     body = await json_body(request)
     name = _segment_name(body)
@@ -98,11 +135,9 @@ async def interact(request: Request, session: Session = Depends(current_session)
     raw_prompt = body.get("prompt")
     if not isinstance(raw_prompt, dict):
         raise invalid("the request needs 'prompt': {kind, positive, point_kji | box_kji}")
-    label = body.get("label")
-    if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
-        raise invalid("'label' must be a class name or id")
-    options = {} if label is None else {"label": label}
+    options = _interaction_options(body)
     timings = Timings({"decode": (time.perf_counter() - started) * 1000.0})
+    extra: dict = {}
 
     def run_on(segments):
         image = state.images.get(session.image_id, identity)
@@ -110,13 +145,22 @@ async def interact(request: Request, session: Session = Depends(current_session)
         change, more = run_interaction(state, image, segments, name, engine, prompt, options, identity.owner)
         timings.ms.update(more.ms)
         timings.notes.update(more.notes)
+        try:  # a slice engine's answer is the prompted slice; its propagation runs as a job
+            job = propagation.start(state, session, segments, name, engine, image, options, identity.owner)
+        except DomainError as error:  # e.g. server_full: the slice stands, its propagation could not start
+            extra["propagation_error"] = {"error": error.code, "message": error.message}
+        except EngineError as error:
+            extra["propagation_error"] = {"error": protocol.ERROR_ENGINE_FAILED, "message": str(error)}
+        else:
+            if job is not None:
+                extra["propagation"] = job
         return change, timings.ms
 
-    def run() -> Outcome:
+    def work():
         outcome, _ = session.interact(run_on)
-        return outcome
+        return _mask_response(outcome, timings, started, extra)
 
-    response = await _respond(run, started, timings)
+    response = await run_in_threadpool(work)
     state.audit.event(identity.name, "segment.interact", session=session.id, engine=engine,
                       ms=round(timings.ms.get("server", 0.0), 1))
     return response
