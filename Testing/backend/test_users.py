@@ -182,3 +182,27 @@ def test_the_jwks_file_is_read_again_when_the_provider_rotates_its_keys(an_oidc_
     time.sleep(0.01)
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "key-2", "alg": "ES256"}]}))
     assert status_with(an_oidc_server, sign(rotated, kid="key-2", algorithm="ES256")) == 200
+
+
+def test_the_providers_keys_can_come_from_a_jwks_url(a_server_factory, tmp_path, a_signing_key):
+    import http.server
+    import threading
+
+    write_jwks(tmp_path / "jwks.json", a_signing_key)
+
+    class Keys(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    provider = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{provider.server_address[1]}/jwks.json"
+        server = a_server_factory(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks=url)
+        assert status_with(server, sign(a_signing_key)) == 200
+        assert status_with(server, sign(rsa.generate_private_key(public_exponent=65537, key_size=2048))) == 401
+    finally:
+        provider.shutdown()
