@@ -114,9 +114,6 @@ def _interaction_options(body: dict) -> dict:
     return options
 
 
-@router.post(protocol.PATH_INTERACT)
-
-
 @router.post(protocol.PATH_INTERACT, openapi_extra=json_schema_body(INTERACT_SCHEMA))
 async def interact(request: Request, session: Session = Depends(current_session),
                    identity: Identity = Depends(authenticate),
