@@ -132,3 +132,37 @@ def test_engines_estimate_their_running_time_from_measured_figures():
     small = classic.estimate_s(a_request())
     assert 0 < small < 1 and classic.estimate_s(a_request(affine=True)) > small  # SHAPE is 21,504 voxels
     assert np.prod(SHAPE) < 30_000
+
+
+def test_the_automatic_seam_is_declared_and_listed_without_loading():
+    from slicerfm_backend.engines.base import AutoSegmentation
+    from slicerfm_backend.engines.classic import ClassicEngine
+    from slicerfm_backend.engines.vista3d import Vista3DEngine
+
+    assert issubclass(Vista3DEngine, AutoSegmentation) and not issubclass(ClassicEngine, AutoSegmentation)
+    assert Vista3DEngine("cpu").describe()["automatic"] and not ClassicEngine().describe()["automatic"]
+    classes = Vista3DEngine.classes()
+    assert {"id", "name", "group", "color"} <= set(classes[0])
+    assert Vista3DEngine.class_ids(["kidney"]) == [14, 5] and len(Vista3DEngine.class_ids(None, everything=True)) == 117
+    with pytest.raises(ValueError):
+        Vista3DEngine.class_ids(["no such organ"])
+
+
+def test_vista3d_estimates_an_automatic_run_on_the_cpu_from_its_windows():
+    from slicerfm_backend.engines.base import ImageData
+    from slicerfm_backend.engines.vista3d import Vista3DEngine
+
+    image = ImageData("x", np.zeros((112, 101, 122), np.int16), (3.0, 3.0, 3.0), np.diag([3.0, 3.0, 3.0, 1.0]), "CT")
+    one = Vista3DEngine("cpu").estimate_auto_s(image, [1])
+    assert 154 * 4 < one < 200 * 27  # a few windows at ~2.5 min each on 2 cores
+    assert Vista3DEngine("cpu").estimate_auto_s(image, list(range(1, 118))) > one
+    assert Vista3DEngine("cuda").estimate_auto_s(image, [1]) is None
+
+
+def test_the_class_list_route_asks_the_engine_and_refuses_engines_without_the_seam(a_server):
+    import requests
+
+    answer = requests.get(a_server.url + protocol.PATH_SEGMENT_AUTO_CLASSES, params={"engine": "sphere"}, timeout=10)
+    assert answer.status_code == 422 and "has no automatic segmentation" in answer.json()["message"]
+    answer = requests.get(a_server.url + protocol.PATH_SEGMENT_AUTO_CLASSES, params={"engine": "vista3d"}, timeout=10)
+    assert answer.status_code == 503 and answer.json()["error"] == protocol.ERROR_ENGINE_UNAVAILABLE

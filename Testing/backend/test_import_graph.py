@@ -154,3 +154,13 @@ def test_an_engine_package_imports_no_other_engine_package(package):
     used = sorted({target for module, targets in graph.items() if module == package or module.startswith(package + ".")
                    for target in targets if target.startswith(others)})
     assert not used, f"{package} imports {', '.join(used)}; share code through engine_core/ or weights/"
+
+
+def test_the_server_reaches_engines_only_through_their_registries_and_seams():
+    """No route, service or command imports an engine package: they name engines by their
+    registry string and use the interfaces in engines/base.py and registration/base.py."""
+    outside = sorted(f"{module} -> {target}" for module, targets in import_graph().items()
+                     for target in targets for package in ENGINE_PACKAGES
+                     if (target == package or target.startswith(package + "."))
+                     and not (module == package or module.startswith(package + ".")))
+    assert not outside, "\n".join(outside)

@@ -17,8 +17,8 @@ from typing import List, Optional
 from slicerfm_client import protocol
 
 from . import __version__, serve
+from .auto_segment import cli as segment_cli
 from .engine_core import cli as engines_cli
-from .engines.vista3d import cli as segment_cli
 from .evaluation import cli as evaluation_cli
 from .registration import cli as registration_cli
 from .weights import cli as weights_cli

@@ -15,12 +15,13 @@ never at module import, so listing engines is cheap.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..engine_core.base import EngineBase
+from ..engine_core.base import EngineBase, Progress, StepGuard
 
 BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
 """``((k0, j0, i0), (k1, j1, i1))``: start inclusive, stop exclusive, voxel indices (k, j, i)."""
@@ -124,6 +125,7 @@ class Engine(EngineBase):
     def describe(self) -> Dict[str, Any]:
         row = super().describe()
         row["prompt_kinds"] = list(self.capabilities.prompt_kinds)
+        row["automatic"] = isinstance(self, AutoSegmentation)
         return row
 
     @abc.abstractmethod
@@ -131,6 +133,50 @@ class Engine(EngineBase):
         """Segment the object the prompts describe; see :class:`SegmentationRequest`.
         Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user
         when the request cannot be served."""
+
+
+ClassItem = Union[str, int]
+"""A class as a user names it: its name (``"liver"``) or its id."""
+
+
+class AutoSegmentation(abc.ABC):
+    """The automatic-segmentation seam: a segmentation engine that also labels a whole image
+    by class, as a background job (``POST /api/segment/auto``, ``slicerfm-backend segment``).
+    An engine declares it by deriving from it as well: ``class MyEngine(Engine,
+    AutoSegmentation)``; the service checks ``isinstance``, the route asks the class for its
+    class list, and nothing is loaded before a job runs.
+    """
+
+    @classmethod
+    @abc.abstractmethod
+    def classes(cls) -> List[Dict[str, Any]]:
+        """The classes a user can pick, without loading anything: one dict per class with at
+        least ``id`` (int), ``name``, ``group`` (for grouping in pickers) and ``color``
+        (``[r, g, b]``, 0..1); engines may add their own fields."""
+
+    @classmethod
+    @abc.abstractmethod
+    def class_ids(cls, classes: Optional[Sequence[ClassItem]], everything: bool = False) -> List[int]:
+        """The class ids one run segments: ``classes`` (names or ids, as a user gives them;
+        group classes expanded) or, with ``everything``, the engine's whole set. ValueError
+        naming the unknown or unusable item."""
+
+    @abc.abstractmethod
+    def segment_auto(self, image: ImageData, class_ids: Sequence[int], progress: Progress,
+                     step: StepGuard = contextlib.nullcontext) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """Label the whole image: ``(labels, meta)``. ``labels`` is uint8 ``(K, J, I)`` on the
+        image's grid (class ids, 0 = none); ``meta`` has at least ``labels`` (the dictionary
+        of the requested ids: ``{str(id): {name, color, group}}``), ``classes`` (the ids run)
+        and ``not_computed`` (``{"voxels": n, ...}``: voxels left at 0 without being
+        computed). ``progress(stage, done, total)`` is called per stage and step and raises
+        to cancel; ``step()`` wraps every network forward (the device's fair lock in a job).
+        Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user when
+        the image cannot be segmented."""
+
+    def estimate_auto_s(self, image: ImageData, class_ids: Sequence[int]) -> Optional[float]:
+        """Expected wall time of :meth:`segment_auto` in seconds on this engine's device
+        (None when nothing was measured for it); shown before the job starts."""
+        return None
 
 
 def clip_bbox(bbox: BBox, shape: Sequence[int]) -> BBox:

@@ -18,19 +18,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..engine_core.cli import print_estimate
 from ..settings import add_engine_flags
 
 MODALITY_CHOICES = ("CT", "MR", "other")
-
-
-def print_estimate(seconds: Optional[float], where: str, stream=None) -> None:
-    """One line telling the user how long the run is expected to take (nothing when the
-    engine has no estimate for its device)."""
-    if seconds is None:
-        return
-    text = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-    print(f"  expected to take about {text} on {where} (the engine's estimate)",
-          file=stream or sys.stderr, flush=True)
 
 
 def progress_printer(stream=None):

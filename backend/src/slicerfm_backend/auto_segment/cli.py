@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ...settings import add_engine_flags
+from ..engine_core.cli import print_estimate
+from ..settings import add_engine_flags
 
 
 def dictionary_path(out: str) -> Path:
@@ -79,30 +80,36 @@ def _classes(args) -> Optional[list]:
 def run_in_process(args, array, ijk_to_ras, classes, bar):
     from slicerfm_client import geometry
 
-    from . import labels as labels_mod
-    from ...engine_core.served import engine_managers
-    from ...errors import DomainError
-    from ...settings import settings_from_args
-    from ..base import ImageData
+    from ..engine_core.served import engine_managers
+    from ..engines.base import AutoSegmentation, ImageData
+    from ..errors import DomainError
+    from ..settings import settings_from_args
 
-    ids = list(labels_mod.EVERYTHING) if classes is None else labels_mod.auto_classes(classes)
     manager, _ = engine_managers(settings_from_args(args), segmentation=[args.engine], registration=[])
-    if not getattr(manager.engine_class(args.engine), "supports_auto", False):
+    cls = manager.engine_class(args.engine)
+    if not issubclass(cls, AutoSegmentation):
         raise ValueError(f"engine {args.engine!r} has no automatic segmentation; use vista3d")
+    ids = cls.class_ids(classes, everything=classes is None)
     bar("loading", 0, 0)
     try:
         engine = manager.get(args.engine)
     except DomainError as error:
         raise ValueError(error.message) from None
     image = ImageData("cli", array, geometry.spacing_kji(ijk_to_ras), ijk_to_ras, "CT")
-    return engine.segment_auto(image, ids, progress=bar)
+    print_estimate(engine.estimate_auto_s(image, ids), engine.device, bar.stream)
+    return engine.segment_auto(image, ids, bar)
 
 
 def run_on_server(args, array, ijk_to_ras, classes, bar):
     from slicerfm_client.auto_segment import segment_auto
     from slicerfm_client.client import SlicerFMClient
 
+    shown = []
+
     def on_progress(status):
+        if not shown:
+            print_estimate(status.get("estimate_s"), "the server", bar.stream)
+            shown.append(True)
         bar(status.get("stage") or status.get("state", ""), status.get("done") or 0, status.get("total") or 0)
 
     with SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
@@ -119,7 +126,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
 
-    from ...imaging import read_image
+    from ..imaging import read_image
 
     try:
         array, ijk_to_ras, source = read_image(args.image)
