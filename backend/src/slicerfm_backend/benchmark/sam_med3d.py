@@ -19,6 +19,8 @@ Runs (each on a fresh server, the sample CT ``abdomen_ct/example_ct.nii.gz`` upl
   decoder's own time.
 * ``model``: the network alone, in-process: crop resample + z-normalise, one encoder pass
   (after a warm-up pass), decoder passes with 1..N points.
+* ``pipeline``: the engine's own work alone (in-process, a stand-in network of negligible
+  cost): upsampling and pasting per refinement click, with one crop and with eight.
 
 Per click: the client's round trip and the ``Server-Timing`` stages -- ``engine.encoder``
 (encoder passes of this click), ``engine.decoder`` (prompt encoder + mask decoder),
@@ -236,6 +238,50 @@ def model_only(decodes: int = 10, device: str = "cpu", precision: str = "fp32", 
     return out
 
 
+class StandInNetwork:
+    """A network of negligible cost for :func:`pipeline_only`: the logits are a ball of
+    ``radius`` low-resolution voxels around the first point (``radius`` None: positive
+    everywhere, so every face is touched and extension crops open up to ``max_crops``)."""
+
+    def __init__(self, radius: Optional[float] = 6.0):
+        self.radius = radius
+
+    def encode(self, image):
+        return np.zeros((1, 1, 1, 1, 1), np.float32)
+
+    def decode(self, embedding, points, labels, logits):
+        if self.radius is None:
+            return np.full((32, 32, 32), 1.0, np.float32)
+        grid = np.indices((32, 32, 32)).transpose(1, 2, 3, 0).astype(np.float32)
+        centre = np.asarray(points[0], np.float32) / 4.0
+        return (self.radius - np.linalg.norm(grid - centre, axis=-1)).astype(np.float32)
+
+
+def pipeline_only(clicks: int = 12, spread: bool = False) -> dict:
+    """The engine's work outside the network, in-process on the sample CT, with
+    :class:`StandInNetwork`: per refinement click ``engine.total - encoder - decoder`` (ms) --
+    crop preparation is cached, so this is the upsampling and the paste. ``spread``: logits
+    positive everywhere (8 crops, as random weights give); else one crop."""
+    from ..engines.base import Prompt
+    from ..engines.sam_med3d.engine import SamMed3DEngine
+    from ..evaluation.inprocess import InProcessSession
+
+    array, ijk_to_ras, labels, spacing = load_sample()
+    engine = SamMed3DEngine("cpu")
+    engine.network = StandInNetwork(None if spread else 6.0)
+    session = InProcessSession(engine, array, spacing, "CT")
+    session.image.ijk_to_ras = ijk_to_ras
+    first, refinements = organ_points(labels, 1, spacing, clicks, np.random.default_rng(0))
+    session.prompt(Prompt(kind="point", point_kji=tuple(float(v) for v in first)))
+    times = []
+    for point, positive in refinements:
+        result = session.prompt(Prompt(kind="point", positive=positive, point_kji=tuple(float(v) for v in point)))
+        t = result.timings_ms
+        times.append(t["total"] - t["encoder"] - t["decoder"])
+    crops = len(session.cache["sam_med3d"].embeddings)
+    return {"crops": crops, "pipeline_ms": summary(times)}
+
+
 def pipeline_ms(row: dict) -> float:
     t = row["timings_ms"]
     return t["engine.total"] - t.get("engine.encoder", 0.0) - t.get("engine.decoder", 0.0)
@@ -298,6 +344,9 @@ def measure(runs: Sequence[str] = ("default", "empty", "simulated", "model"), re
             if run == "model":
                 figures["runs"][run] = model_only(device=device)
                 continue
+            if run == "pipeline":
+                figures["runs"][run] = {"one_crop": pipeline_only(), "eight_crops": pipeline_only(spread=True)}
+                continue
             checkpoint = make_checkpoint(Path(folder), empty_masks=(run == "empty"))
             if run == "simulated":
                 out = simulated_user_run(checkpoint, simulated_clicks, device=device)
@@ -320,6 +369,9 @@ def headline(figures: dict) -> Dict[str, Optional[float]]:
             out["model_encoder_ms"] = data["encoder_ms"]
             out["model_decoder_ms"] = data["decoder_ms"]["median"]
             continue
+        if run == "pipeline":
+            out.update({f"pipeline_{k}_ms": v["pipeline_ms"]["median"] for k, v in data.items()})
+            continue
         refine = data["groups"].get("refine")
         if refine:
             out[f"{run}_refine_roundtrip_ms"] = refine["roundtrip"]["median"]
@@ -333,6 +385,12 @@ def print_figures(figures: dict) -> None:
     print(f"torch {figures['torch']}, {figures['threads']} threads, device {figures['device']}; RANDOM weights: "
           "only timings count")
     for run, data in figures["runs"].items():
+        if run == "pipeline":
+            for name, row in data.items():
+                p = row["pipeline_ms"]
+                print(f"\n[pipeline] stand-in network, {row['crops']} crop(s): upsample + paste per refinement click "
+                      f"median {p['median']:.1f} ms [{p['min']:.1f} - {p['max']:.1f}] over {p['n']} clicks")
+            continue
         if run == "model":
             d = data["decoder_ms"]
             print(f"\n[{run}] crop resample + z-normalise {data['prepare_ms']:.1f} ms; image encoder (one 128³ crop) "

@@ -17,8 +17,10 @@ never built in full on the way to the image grid:
 * :func:`upsample` -- the full 128³ mask (a CPU array), for the extension seed and the
   oblique path.
 
-Logits may be numpy arrays (stand-in networks) or torch tensors on any device; work
-happens on the logits' device. Masks returned are numpy (k, j, i) booleans on the CPU.
+Logits may be numpy arrays (stand-in networks) or torch tensors on any device; the paste
+runs on the logits' accelerator (torch), or with numpy for logits on the CPU (these small
+operations cost less in the calling thread than in torch's thread pool on a busy CPU).
+Masks returned are numpy (k, j, i) booleans on the CPU.
 """
 
 from __future__ import annotations
@@ -42,38 +44,98 @@ def as_tensor(logits):
     return torch.from_numpy(np.ascontiguousarray(logits, np.float32))
 
 
-def weights(indices: np.ndarray, device) -> "torch.Tensor":  # noqa: F821 - torch imported lazily
-    """``(len(indices), 32)`` float32: row ``r`` holds the linear interpolation weights of
-    128-voxel index ``indices[r]`` over the 32 low-resolution samples (align_corners=False:
-    source = (u + 0.5) / 4 - 0.5, clamped at 0; the upper neighbour clamped at 31)."""
-    import torch
+class _Ops:
+    """The few array operations of the paste, on numpy for logits on the CPU and on torch
+    for logits on an accelerator. (On a shared CPU, torch's thread pool costs more than
+    these small operations: numpy runs them in the calling thread.)"""
 
+    def __init__(self, logits):
+        self.torch = type(logits).__module__.startswith("torch") and logits.device.type != "cpu"
+        self.device = logits.device if self.torch else None
+
+    def array(self, values: np.ndarray):
+        if not self.torch:
+            return values
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
+
+    def logits(self, values):
+        if self.torch:
+            return values.float()
+        return values.numpy() if hasattr(values, "numpy") else np.asarray(values, np.float32)
+
+    def full(self, shape, value, dtype):
+        if not self.torch:
+            return np.full(shape, value, dtype)
+        import torch
+
+        return torch.full(shape, value, dtype=getattr(torch, np.dtype(dtype).name), device=self.device)
+
+    def take(self, values, index: np.ndarray, axis: int):
+        if not self.torch:
+            return np.take(values, index, axis=axis)
+        return values.index_select(axis, self.array(np.asarray(index, np.int64)))
+
+    def transpose(self, values, axes):
+        return values.permute(*axes) if self.torch else np.transpose(values, axes)
+
+    def maximum(self, a, b):
+        if not self.torch:
+            return np.maximum(a, b)
+        import torch
+
+        return torch.maximum(a, b)
+
+    def put(self, target, values, where) -> None:
+        """``target[where] = values[where]`` in place (``target`` a view of the result)."""
+        if not self.torch:
+            np.copyto(target, values, where=where)
+            return
+        import torch
+
+        target.copy_(torch.where(where, values, target))
+
+    def numpy(self, values) -> np.ndarray:
+        return values.cpu().numpy() if self.torch else values
+
+
+def taps(indices: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(low, high, low weight, high weight)`` of the 128-voxel indices ``indices``: each is
+    interpolated linearly between two of the 32 low-resolution samples (align_corners=False:
+    source = (u + 0.5) / 4 - 0.5, clamped at 0; the upper neighbour clamped at 31). The
+    weights are multiples of 1/8, exact in float32."""
     source = np.maximum((np.asarray(indices, np.float64) + 0.5) * (LOWRES / CROP) - 0.5, 0.0)
     low = np.floor(source).astype(np.int64)
     high = np.minimum(low + 1, LOWRES - 1)
-    fraction = source - low
-    out = np.zeros((len(indices), LOWRES), np.float32)
-    rows = np.arange(len(indices))
-    np.add.at(out, (rows, low), 1.0 - fraction)
-    np.add.at(out, (rows, high), fraction)
-    return torch.from_numpy(out).to(device)
+    fraction = (source - low).astype(np.float32)
+    return low, high, (np.float32(1.0) - fraction), fraction
 
 
-def upsample_at(logits, tables: Sequence[np.ndarray]) -> "torch.Tensor":  # noqa: F821
-    """Boolean tensor ``(len(t0), len(t1), len(t2))``: the upsampled mask at the 128-voxel
-    indices ``tables[d]`` along logits axis ``d``, on the logits' device."""
-    import torch
+def _interpolate(values, axis: int, indices: np.ndarray, ops: _Ops):
+    """``values`` linearly interpolated along ``axis`` at the 128-voxel ``indices``."""
+    low, high, w_low, w_high = taps(indices)
+    shape = [1] * values.ndim
+    shape[axis] = -1
+    w_low, w_high = ops.array(w_low.reshape(shape)), ops.array(w_high.reshape(shape))
+    return w_low * ops.take(values, low, axis) + w_high * ops.take(values, high, axis)
 
-    values = as_tensor(logits)
-    device = values.device
+
+def upsample_at(logits, tables: Sequence[np.ndarray], ops: Optional[_Ops] = None):
+    """Boolean ``(len(t0), len(t1), len(t2))``: the upsampled mask at the 128-voxel indices
+    ``tables[d]`` along logits axis ``d`` -- a numpy array, or a tensor on the logits'
+    accelerator. Computed on the distinct indices (two taps per index and axis, the last
+    axis first as torch's trilinear kernel nests them), thresholded, then repeated."""
+    ops = ops or _Ops(logits)
+    out = ops.logits(logits)
     distinct, inverse = zip(*(np.unique(t, return_inverse=True) for t in tables))
-    w0, w1, w2 = (weights(d, device) for d in distinct)
-    out = torch.tensordot(w0, values, dims=([1], [0]))              # (u0, 32, 32)
-    out = torch.einsum("jy,kyz->kjz", w1, out)                      # (u0, u1, 32)
-    out = torch.matmul(out, w2.T) > 0                                # (u0, u1, u2)
+    for axis in (2, 1, 0):
+        out = _interpolate(out, axis, distinct[axis], ops)
+    out = out > 0
     for axis, index in enumerate(inverse):
+        index = np.asarray(index).reshape(-1)
         if len(index) != out.shape[axis] or not np.array_equal(index, np.arange(len(index))):
-            out = out.index_select(axis, torch.from_numpy(np.asarray(index, np.int64)).to(device))
+            out = ops.take(out, index, axis)
     return out
 
 
@@ -89,15 +151,18 @@ def upsample(logits) -> np.ndarray:
 def border_faces(logits, min_voxels: int = 1) -> List[Tuple[int, int]]:
     """Faces ``(axis, direction)`` (direction -1 low, +1 high) of the upsampled 128³ mask
     holding at least ``min_voxels`` foreground voxels, from the six boundary planes."""
-    import torch
-    import torch.nn.functional as F
-
-    values = as_tensor(logits)
-    planes = torch.stack([values.select(axis, index) for axis in range(3) for index in (0, LOWRES - 1)])
-    faces = F.interpolate(planes[:, None], size=(CROP, CROP), mode="bilinear", align_corners=False) > 0
-    counts = faces.flatten(1).sum(dim=1).cpu().tolist()
-    return [(axis, direction) for n, (axis, direction) in enumerate((a, d) for a in range(3) for d in (-1, 1))
-            if counts[n] >= min_voxels]
+    ops = _Ops(logits)
+    values = ops.logits(logits)
+    every = np.arange(CROP)
+    out = []
+    for axis in range(3):
+        for direction, index in ((-1, 0), (1, LOWRES - 1)):
+            plane = ops.take(values, np.array([index]), axis)  # (1, 32, 32) in some order
+            for other in (a for a in (2, 1, 0) if a != axis):
+                plane = _interpolate(plane, other, every, ops)
+            if int((plane > 0).sum()) >= min_voxels:
+                out.append((axis, direction))
+    return out
 
 
 def paste(image: ImageData, crops: Sequence, logits: Sequence) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
@@ -121,14 +186,12 @@ def paste(image: ImageData, crops: Sequence, logits: Sequence) -> Optional[Tuple
 
 
 def _paste_tables(crops, logits, boxes, m, lo, hi):
-    """The separable paste on the logits' device; ``(mask, covered)`` numpy arrays."""
-    import torch
-
-    device = as_tensor(logits[0]).device
+    """The separable paste where the logits are; ``(mask, covered)`` numpy arrays."""
+    ops = _Ops(logits[0])
     shape = tuple(int(v) for v in hi - lo)
-    mask = torch.zeros(shape, dtype=torch.bool, device=device)
-    covered = torch.zeros(shape, dtype=torch.bool, device=device)
-    best = torch.full(shape, float("inf"), dtype=torch.float32, device=device)
+    mask = ops.full(shape, False, bool)
+    covered = ops.full(shape, False, bool)
+    best = ops.full(shape, np.inf, np.float32)
     for crop, values, box in zip(crops, logits, boxes):
         if box is None:
             continue
@@ -141,15 +204,15 @@ def _paste_tables(crops, logits, boxes, m, lo, hi):
             index = np.floor(a[n, p] * np.arange(box[0][q], box[1][q]) + b[n] + 0.5).astype(int)
             axes.append(n)
             tables.append(np.clip(index, 0, CROP - 1))
-            inside.append(torch.from_numpy((index >= 0) & (index < CROP)).to(device))
-            score.append(torch.from_numpy(np.abs(index - (CROP - 1) / 2).astype(np.float32)).to(device))
+            inside.append(ops.array((index >= 0) & (index < CROP)))
+            score.append(ops.array(np.abs(index - (CROP - 1) / 2).astype(np.float32)))
         grid_inside = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-        grid_score = torch.maximum(torch.maximum(score[0][:, None, None], score[1][None, :, None]),
-                                   score[2][None, None, :])
+        grid_score = ops.maximum(ops.maximum(score[0][:, None, None], score[1][None, :, None]),
+                                 score[2][None, None, :])
         here = best[region]
         take = grid_inside & (grid_score < here)
-        crop_mask = upsample_at(as_tensor(values).to(device).permute(*axes), tables)
-        mask[region] = torch.where(take, crop_mask, mask[region])
+        crop_mask = upsample_at(ops.transpose(ops.logits(values), axes), tables, ops)
+        ops.put(mask[region], crop_mask, take)
         covered[region] |= take
-        here.copy_(torch.where(take, grid_score, here))
-    return mask.cpu().numpy(), covered.cpu().numpy()
+        ops.put(here, grid_score, take)
+    return ops.numpy(mask), ops.numpy(covered)
