@@ -86,7 +86,7 @@ def timed_run(measure: Callable[[], dict]) -> dict:
             "figures": figures}
 
 
-def rounded(value, digits: int = 4):
+def rounded(value, digits: int = 6):
     """``value`` with floats rounded to ``digits`` significant decimals, recursively (JSON)."""
     if isinstance(value, float):
         return float(f"{value:.{digits}g}") if np.isfinite(value) else None

@@ -45,11 +45,12 @@ def weights_missing(engines: Sequence[str]) -> Dict[str, str]:
             if row["needs_weights"] and not row["weights_present"]}
 
 
-def structure_figures(result: dict, stages: Optional[List[dict]] = None) -> dict:
-    """Dice per click, Dice after 1/3/5/10 clicks, clicks to 0.85 and latency (ms) of one case."""
+def structure_figures(result: dict, clicks: int) -> dict:
+    """Dice per click, Dice after 1/3/5/10 clicks (None beyond ``clicks``), clicks to 0.85
+    and latency (ms) of one case."""
     dices = [float(d) for d in result["dice"]]
     latency = np.asarray(result["latency_s"], float) * 1000
-    return {"dice": dices, "at": {str(n): at(dices, n) for n in (1, 3, 5, 10)},
+    return {"dice": dices, "at": {str(n): at(dices, n) if n <= clicks else None for n in (1, 3, 5, 10)},
             "clicks_to_0.85": result["clicks_to"]["0.85"],
             "latency_ms": {"median": float(np.median(latency)), "max": float(latency.max())},
             "positive": [c["positive"] for c in result["clicks"]]}
@@ -75,7 +76,7 @@ def run_engine(engine: str, cases: Sequence[Tuple[str, str, str, str, int]], cli
                 start = time.perf_counter()
                 result = evaluate_with_client(client, array, ijk_to_ras, reference, spacing, engine, clicks,
                                               modality, verbose=False)
-                rows[name] = {**structure_figures(result), "seconds": time.perf_counter() - start,
+                rows[name] = {**structure_figures(result, clicks), "seconds": time.perf_counter() - start,
                               "image": image, "label_id": label_id}
                 if progress is not None:
                     progress(name, rows[name])
@@ -107,11 +108,12 @@ def headline(figures: dict) -> Dict[str, float]:
     """Mean Dice at 5 clicks over the CT organs measured, per engine; Dice at 5 per structure."""
     out: Dict[str, float] = {}
     for engine, rows in figures["engines"].items():
-        organs = [rows[n]["at"]["5"] for n in CT_ORGANS if n in rows]
+        organs = [rows[n]["at"]["5"] for n in CT_ORGANS if n in rows and rows[n]["at"]["5"] is not None]
         if organs:
             out[f"{engine}_mean_dice_at_5_ct"] = float(np.mean(organs))
         for name, row in rows.items():
-            out[f"{engine}_{name}_dice_at_5"] = row["at"]["5"]
+            if row["at"]["5"] is not None:
+                out[f"{engine}_{name}_dice_at_5"] = row["at"]["5"]
     return out
 
 
@@ -121,7 +123,8 @@ def print_figures(figures: dict) -> None:
         print(f"engine {engine}, {figures['clicks']} simulated clicks, through a real server and the client")
         print(f"{'structure':<14}{'@1':>8}{'@3':>8}{'@5':>8}{'@10':>8}{'to 0.85':>9}{'median ms':>11}{'max ms':>9}")
         for name, row in rows.items():
-            print(f"{name:<14}" + "".join(f"{row['at'][n]:8.3f}" for n in ("1", "3", "5", "10"))
+            print(f"{name:<14}" + "".join(f"{row['at'][n]:8.3f}" if row["at"][n] is not None else f"{'-':>8}"
+                                          for n in ("1", "3", "5", "10"))
                   + f"{str(row['clicks_to_0.85']):>9}{row['latency_ms']['median']:11.0f}{row['latency_ms']['max']:9.0f}")
         mean = figures["summary"].get(f"{engine}_mean_dice_at_5_ct")
         if mean is not None:

@@ -13,6 +13,7 @@ from ..evaluation.plots import (draw_dice_before_after, draw_dice_per_click, new
                                 save)
 
 WRITER_COLOURS = {"1.0": "tab:grey", "format 1": "tab:blue", "format 2": "tab:green"}
+LAST_STAGES = ("server − engine", "HTTP + client")
 STAGE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                  "tab:olive", "tab:cyan", "tab:grey")
 
@@ -44,19 +45,20 @@ def draw_stacked(ax, rows: Mapping[str, Mapping[str, float]], unit: str, title: 
     stages: List[str] = []
     for parts in rows.values():
         stages += [s for s in parts if s not in stages]
+    stages.sort(key=lambda s: s in LAST_STAGES)  # the protocol's share after the engine's stages
     labels = list(rows)
     left = [0.0] * len(labels)
     for index, stage in enumerate(stages):
         widths = [float(rows[label].get(stage) or 0.0) for label in labels]
-        ax.barh(labels, widths, left=left, color=STAGE_COLOURS[index % len(STAGE_COLOURS)], label=stage)
+        ax.barh(labels, widths, left=left, height=0.6, color=STAGE_COLOURS[index % len(STAGE_COLOURS)], label=stage)
         left = [a + b for a, b in zip(left, widths)]
     for y, total in enumerate(left):
-        ax.text(total, y, f" {total:.3g}", va="center", fontsize=7)
-    ax.set_xlim(0, max(left) * 1.25 if left and max(left) > 0 else 1)
+        ax.text(total, y, f" {total:,.0f}" if total >= 100 else f" {total:.3g}", va="center", fontsize=7)
+    ax.set_xlim(0, max(left) * 1.2 if left and max(left) > 0 else 1)
     ax.set_xlabel(unit)
     ax.invert_yaxis()
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.tick_params(axis="y", labelsize=7)
 
 
@@ -225,8 +227,11 @@ def plot_registration(sections: Mapping, folder: Path) -> Optional[str]:
         return None
     labels = [str(v) for v in classic["labels"]]
     figure, axes = new_figure(6.5, 0.2 * len(labels) + 1.4)
+    title = registration_title(classic, "classic")
+    if classic.get("shrink", 1) > 1:
+        title += f" (images downsampled by {classic['shrink']})"
     draw_dice_before_after(axes[0, 0], labels, classic["dice_before"], classic["dice_after"],
-                           classic.get("label_names"), registration_title(classic, "classic"))
+                           classic.get("label_names"), title)
     return _save(figure, folder, "registration_dice.png")
 
 

@@ -14,6 +14,8 @@ MRI, skull-stripped, affinely pre-aligned, 160 x 192 x 224 at 1 mm.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -70,8 +72,10 @@ def brain_pair(engine: str = "classic", io_steps: Optional[int] = None, affine: 
         registration_cli.add_parsers(parser.add_subparsers(dest="command", required=True))
         command = parser.parse_args(argv)
         load = load_average()
+        printed = io.StringIO()
         cpu, wall = time.process_time(), time.perf_counter()
-        code = command.func(command)
+        with contextlib.redirect_stdout(printed):  # its table is in the report; errors go to stderr
+            code = command.func(command)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if code:
             raise RuntimeError(f"evaluate-registration failed (exit status {code}); see the messages above")
@@ -103,9 +107,6 @@ def gradicon_upstream(checkpoint: Path, shape: Sequence[int]) -> float:
     """Seconds of the package's own pipeline on the pair (``unigradicon.preprocess`` +
     ``icon_registration.itk_wrapper.register_pair``, no IO, both directions); ITK's lazy
     loading excluded. Needs ITK."""
-    import contextlib
-    import io
-
     import itk
     import numpy as np
     import torch

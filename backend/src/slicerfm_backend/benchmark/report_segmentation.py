@@ -51,6 +51,7 @@ def _dice(f: Mapping) -> str:
         if mean is not None:
             lines.append(f"**Mean Dice at 5 clicks over the CT organs measured: {mean:.3f}** (goal ≥ 0.85).\n")
         lines.append(_dice_notes(rows))
+        lines.append("")
     for engine, why in f.get("not_measured", {}).items():
         lines.append(f"- `{engine}`: not measured here — {why}. Random weights give meaningless masks, so this "
                      "benchmark does not report a Dice for it.")
@@ -187,8 +188,8 @@ def _sam(f: Mapping) -> str:
              "≈100.5 M parameters) gets **random weights** (`torch.manual_seed(0)`) saved in the released layout; "
              "a real server loads them (`SLICERFM_CHECKPOINTS`), the sample CT is uploaded and clicks go through the "
              "client. Only timings and memory are figures here. *Pipeline* = `engine.total − encoder − decoder`: "
-             "crop resampling, z-normalisation, upsampling the logits and pasting them onto the image grid (on the "
-             "engine's device since the refinement work was kept there). Times in ms, median [min–max].", ""]
+             "crop resampling, z-normalisation, upsampling the logits and pasting them onto the image grid. Times "
+             "in ms, median [min–max].", ""]
     for name, run in f["runs"].items():
         if name == "model":
             d = run["decoder_ms"]
@@ -201,6 +202,10 @@ def _sam(f: Mapping) -> str:
             lines.append(_sam_run(name, run))
     lines.append("The first click on a fresh server also pays the engine's load (reading the 402 MB checkpoint, "
                  "building the network): it shows in `server`, before the `engine` stage starts. A refinement click "
-                 "decodes only the crop(s) holding the new point, upsamples and pastes only the crops it changed "
-                 "(neighbours come from a cache of upsampled masks) and answers only their footprint.")
+                 "decodes only the crop(s) holding the new point and pastes only the crops meeting their footprint, "
+                 "answering only that box. The paste never builds a crop's whole 128³ mask: per image axis a table "
+                 "holds the crop index of each image voxel, and the trilinear upsampling is evaluated only at those "
+                 "indices (two taps per axis), then thresholded -- on the GPU when the network runs there, so only "
+                 "the pasted box comes back; which crop faces a prediction touches comes from the logits' boundary "
+                 "planes.")
     return "\n".join(lines) + "\n"

@@ -47,7 +47,7 @@ def _codecs(f: Mapping) -> str:
                  "previous slice gained on some CTs and lost on others, so format 2 uses the slice difference only; "
                  "float images keep format 1, where a sample decides between bit-shuffle and byte-shuffle.\n")
     clock = f["clock"]
-    lines.append(f"**Speed**: one blosc2 thread, raw MB per second of {clock} (fastest of {f['repeats']} rounds), "
+    lines.append(f"**Speed**: one blosc2 thread, raw MB per second of {clock} (fastest of {f['repeats']} round{'s' if f['repeats'] > 1 else ''}), "
                  "encode + decode in sequence on one core (decode includes the SHA-256 check); speed-up = median "
                  "over the rounds of the paired ratio of times:\n")
     body = []
