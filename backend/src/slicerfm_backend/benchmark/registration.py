@@ -138,7 +138,8 @@ def gradicon_upstream(checkpoint: Path, shape: Sequence[int]) -> float:
 
 
 def gradicon_run(shape: int = 175, io_steps: Sequence[int] = (0,), repeats: int = 1, device: str = "cpu",
-                 threads: Optional[int] = None, upstream: bool = False, log=print) -> dict:
+                 threads: Optional[int] = None, upstream: bool = False, similarity: str = "lncc",
+                 output_grid: str = "fixed", log=print) -> dict:
     """uniGradICON on brain_pair with random weights: per IO-step count, per repeat, the
     engine's stage times, overhead (total - model) and memory."""
     import numpy as np
@@ -165,7 +166,7 @@ def gradicon_run(shape: int = 175, io_steps: Sequence[int] = (0,), repeats: int 
             figures["upstream_s"] = gradicon_upstream(checkpoint, sides)
     for steps in io_steps:
         request = RegistrationRequest(RegistrationImage(fixed, fixed_ijk, "MR"), RegistrationImage(moving, moving_ijk, "MR"),
-                                      io_steps=steps, similarity="lncc", output_grid="fixed")
+                                      io_steps=steps, similarity=similarity, output_grid=output_grid)
         runs: List[dict] = []
         for _ in range(repeats):
             if device.startswith("cuda"):
@@ -218,7 +219,7 @@ def print_figures(figures: dict) -> None:
     """The text of ``benchmarks/registration_brain_pair.py`` / ``registration_gradicon_cpu.py``."""
     c = figures.get("classic")
     if c:
-        print(f"classic: mean Dice {c['mean_dice_before']:.3f} -> {c['mean_dice_after']:.3f} over {len(c['labels'])} "
+        print(f"{c.get('engine') or 'classic'}: mean Dice {c['mean_dice_before']:.3f} -> {c['mean_dice_after']:.3f} over {len(c['labels'])} "
               f"labels; folding {100 * c['neg_jacobian_fraction']:.4f} %; registration {c['runtime_s']:.1f} s wall, "
               f"{c.get('cpu_s') or 0:.1f} s CPU; stages " + ", ".join(f"{k} {v:.2f} s" for k, v in c["timings_s"].items()))
         print(f"whole command: wall {c['command_wall_s']:.1f} s, CPU {c['command_cpu_s']:.1f} s, peak RSS "
