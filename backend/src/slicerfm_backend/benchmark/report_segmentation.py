@@ -191,6 +191,13 @@ def _sam(f: Mapping) -> str:
              "crop resampling, z-normalisation, upsampling the logits and pasting them onto the image grid. Times "
              "in ms, median [min–max].", ""]
     for name, run in f["runs"].items():
+        if name == "pipeline":
+            cells = "; ".join(f"{row['crops']} crop{'s' if row['crops'] > 1 else ''}: median "
+                              f"{row['pipeline_ms']['median']:.1f} ms [{row['pipeline_ms']['min']:.1f}–"
+                              f"{row['pipeline_ms']['max']:.1f}]" for row in run.values())
+            lines.append("**The engine's own work alone** (in-process, a stand-in network of negligible cost, "
+                         f"refinement clicks on the sample CT): upsampling and pasting per click — {cells}.\n")
+            continue
         if name == "model":
             d = run["decoder_ms"]
             lines.append(f"**Network alone** (in-process, one crop around the spleen): crop resample + z-normalise "

@@ -332,7 +332,7 @@ def refinement_ratio(rows: Sequence[dict]) -> dict:
     return summary([r["roundtrip_ms"] / r["timings_ms"]["engine.decoder"] for r in refine])
 
 
-def measure(runs: Sequence[str] = ("default", "empty", "simulated", "model"), refinements: int = 6,
+def measure(runs: Sequence[str] = ("default", "empty", "simulated", "model", "pipeline"), refinements: int = 6,
             organs: Sequence[int] = (1, 5), simulated_clicks: int = 8, device: str = "cpu", log=print) -> dict:
     """The ``runs`` of the module docstring; per run its click groups and refinement ratio."""
     import torch
