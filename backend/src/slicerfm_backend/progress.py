@@ -36,11 +36,11 @@ def wanted(stream: Optional[TextIO] = None) -> bool:
 
 
 def bar(total: Optional[float] = None, desc: Optional[str] = None, unit: str = "it",
-        unit_scale: bool = False, stream: Optional[TextIO] = None, leave: bool = False, **options: Any):
+        unit_scale: bool = False, stream: Optional[TextIO] = None, leave: bool = True, **options: Any):
     """A tqdm bar on ``stream`` (default ``sys.stderr``), disabled when that is not a terminal.
 
-    ``unit="B", unit_scale=True`` shows bytes as kB/MB/GB. The bar is cleared when closed
-    unless ``leave``."""
+    ``unit="B", unit_scale=True`` shows bytes as kB/MB/GB. The finished bar stays on the
+    terminal unless ``leave`` is False."""
     from tqdm import tqdm
 
     stream = sys.stderr if stream is None else stream

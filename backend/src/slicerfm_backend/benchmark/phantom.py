@@ -110,14 +110,21 @@ _CLICK_PATTERN = (
 )
 
 
-def click_plan(n: int) -> List[Tuple[str, Tuple[int, int, int], bool]]:
-    """``n`` clicks (segment, point_kji, positive) on the default phantom: organ by organ,
-    up to six clicks each (centre, four positive refinements, one negative outside)."""
+def same_field_of_view(shape: Sequence[int]) -> Tuple[float, float, float]:
+    """Spacing (k, j, i) mm that gives ``shape`` the default phantom's field of view."""
+    return tuple(s * n / m for s, n, m in zip(SPACING_KJI, SHAPE, shape))
+
+
+def click_plan(n: int, shape: Sequence[int] = SHAPE,
+               spacing_kji: Sequence[float] = SPACING_KJI) -> List[Tuple[str, Tuple[int, int, int], bool]]:
+    """``n`` clicks (segment, point_kji, positive) on the phantom of ``shape`` and spacing:
+    organ by organ, up to six clicks each (centre, four positive refinements, one negative
+    outside)."""
     plan = []
     per_organ = max(1, -(-n // len(CLICK_ORGANS)))
     for organ in CLICK_ORGANS:
         for offset, positive in _CLICK_PATTERN[:per_organ]:
-            plan.append((organ, organ_point_kji(organ, offset), positive))
+            plan.append((organ, organ_point_kji(organ, offset, shape, spacing_kji), positive))
     while len(plan) < n:  # more than six per organ: cycle the pattern again
         plan += plan[: n - len(plan)]
     return plan[:n]

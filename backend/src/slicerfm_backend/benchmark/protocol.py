@@ -82,13 +82,14 @@ def measure(ball_clicks: int = 30, classic_clicks: int = 10, seed: int = 0,
     from .servers import start_backend
 
     start = time.perf_counter()
-    array, ijk_to_ras = phantom.make_synthetic_ct(shape, seed)
+    spacing = phantom.same_field_of_view(shape)
+    array, ijk_to_ras = phantom.make_synthetic_ct(shape, seed, spacing)
     log(f"  synthetic CT {array.shape} {array.dtype} ({array.nbytes / 1e6:.1f} MB) in "
         f"{time.perf_counter() - start:.1f} s")
     engines = [BALL] + (["classic"] if classic_clicks else [])
     backend = start_backend(engines, "protocol")
     figures: dict = {"image": {"shape": list(array.shape), "dtype": str(array.dtype), "raw_bytes": array.nbytes,
-                               "seed": seed}, "engines": {}}
+                               "spacing_kji": list(spacing), "seed": seed}, "engines": {}}
     try:
         with SlicerFMClient(backend.url) as client:
             client.connect("benchmark protocol", heartbeat=False)
@@ -99,7 +100,7 @@ def measure(ball_clicks: int = 30, classic_clicks: int = 10, seed: int = 0,
             for engine, clicks in ((BALL, ball_clicks), ("classic", classic_clicks)):
                 if not clicks:
                     continue
-                plan = phantom.click_plan(clicks)
+                plan = phantom.click_plan(clicks, shape, spacing)
                 updates = [client.add_point(s, p, positive=pos, engine=engine) for s, p, pos in plan]
                 figures["engines"][engine] = engine_figures(updates, plan)
                 for segment in {s for s, _, _ in plan}:

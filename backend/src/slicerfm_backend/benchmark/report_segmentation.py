@@ -126,8 +126,9 @@ def _stage_rows(stages: Mapping) -> List[List[str]]:
 
 def _protocol(f: Mapping) -> str:
     image = f["image"]
+    spacing = " × ".join(f"{v:g}" for v in reversed(image.get("spacing_kji", (1.5, 0.8, 0.8))))
     lines = [f"A real server process, the client over loopback HTTP, a synthetic CT phantom "
-             f"({'×'.join(map(str, image['shape']))} {image['dtype']}, 0.8 × 0.8 × 1.5 mm; organs as ellipsoids, "
+             f"({'×'.join(map(str, image['shape']))} {image['dtype']}, {spacing} mm; organs as ellipsoids, "
              "noise σ 10 HU; see `slicerfm_backend/benchmark/phantom.py`). Stages come from the `Server-Timing` "
              "header; the first click of each engine (engine load) is left out.", ""]
     hb = f["heartbeat_ms"]
