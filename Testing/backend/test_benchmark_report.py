@@ -49,16 +49,19 @@ def a_sam_section():
     def row(kind, encoder, decoder, roundtrip):
         return {"kind": kind, "segment": "organ1", "point_kji": [1, 2, 3], "positive": True,
                 "roundtrip_ms": roundtrip, "response_bytes": 900,
-                "timings_ms": {"engine.encoder": encoder, "engine.decoder": decoder, "engine.total": encoder + decoder + 20,
-                               "engine": encoder + decoder + 21, "server": encoder + decoder + 22}}
+                "timings_ms": {"engine.encoder": encoder, "engine.decoder": decoder,
+                               "engine.total": encoder + decoder + 20, "engine": encoder + decoder + 21,
+                               "server": encoder + decoder + 22}}
 
     clicks = [row("load+first", 12000.0, 40.0, 15500.0)] + [row("refine", 0.0, 40.0 + n, 70.0 + n) for n in range(4)]
-    run = {"clicks": clicks, "groups": sam_med3d.group_table(clicks), "refinement_ratio": sam_med3d.refinement_ratio(clicks),
+    run = {"clicks": clicks, "groups": sam_med3d.group_table(clicks),
+           "refinement_ratio": sam_med3d.refinement_ratio(clicks),
            "memory": {"after start-up": {"VmHWM": 80e6, "VmRSS": 80e6}, "at the end": {"VmHWM": 2.1e9, "VmRSS": 1e9}}}
     figures = {"device": "cpu", "torch": "2", "threads": 2, "runs": {
         "empty": run, "model": {"device": "cpu", "precision": "fp32", "prepare_ms": 50.0, "encoder_ms": 11500.0,
                                 "decoder_ms": {"n": 10, "median": 39.0, "p90": 45.0, "min": 35.0, "max": 46.0}},
-        "pipeline": {"one_crop": {"crops": 1, "pipeline_ms": {"n": 3, "median": 8.0, "p90": 9.0, "min": 7.0, "max": 9.0}}}}}
+        "pipeline": {"one_crop": {"crops": 1,
+                                  "pipeline_ms": {"n": 3, "median": 8.0, "p90": 9.0, "min": 7.0, "max": 9.0}}}}}
     figures["summary"] = sam_med3d.headline(figures)
     return figures
 
@@ -158,12 +161,13 @@ def test_a_failed_section_is_reported_and_the_others_are_still_written(monkeypat
     def broken(quick, engines, log):
         raise RuntimeError("the server did not start")
 
-    monkeypatch.setattr(sections, "SECTIONS", [sections.Section("dice", "broken", (), broken),
-                                               sections.Section("codecs", "fine", (), lambda q, e, log: a_codecs_section())])
+    fine = sections.Section("codecs", "fine", (), lambda quick, engines, log: a_codecs_section())
+    monkeypatch.setattr(sections, "SECTIONS", [sections.Section("dice", "broken", (), broken), fine])
     assert main(["benchmark", "--quick", "--out", str(tmp_path)]) == 1
     document = runner.load(tmp_path / "benchmarks" / "figures.json")
     assert set(document["sections"]) == {"codecs"}
-    assert "Not measured in this report: `slicerfm-backend benchmark --sections dice`" in (tmp_path / "BENCHMARKS.md").read_text()
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "Not measured in this report: `slicerfm-backend benchmark --sections dice`" in report
 
 
 def test_an_unknown_engine_or_section_is_a_usage_error(tmp_path, capsys):

@@ -122,10 +122,12 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--engines", help=f"comma-separated among {', '.join(ENGINES)} (default: all; with --quick "
                                      f"{', '.join(QUICK_ENGINES)})")
     p.add_argument("--sections", help="only these sections: " + ", ".join(s.name for s in SECTIONS))
-    p.add_argument("--out", default="benchmark-report", help="folder of the report (docs: regenerate docs/BENCHMARKS.md)")
+    p.add_argument("--out", default="benchmark-report",
+                   help="folder of the report (docs: regenerate docs/BENCHMARKS.md)")
     p.add_argument("--update", action="store_true",
                    help="keep the sections of OUT's figures.json that this run does not measure")
-    p.add_argument("--report-only", action="store_true", help="measure nothing: redraw OUT's report from its figures.json")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: redraw OUT's report from its figures.json")
     p.add_argument("--gpu-results", help="a GPU suite's gpu.json to include (benchmarks/gpu_suite.sh)")
     p.add_argument("--compare", metavar="OLD.json", help="print new/old ratios of the headline figures")
     p.add_argument("--against", metavar="NEW.json", help="with --compare: compare these two files, measure nothing")

@@ -129,7 +129,8 @@ def volumes() -> Dict[str, Tuple[str, Callable[[], np.ndarray]]]:
                lambda: read_volume(data_file("brain_pair/subjA_vxm_T1norm.nii.gz"))),
         "labels61": ("label map, 61 labels, uint8",
                      lambda: read_volume(ct("example_seg_fast_force_split.nii.gz"), np.uint8)),
-        "labels31": ("label map, 31 labels, 20x512x512 uint8", lambda: read_volume(ct("example_seg_dicom.nii.gz"), np.uint8)),
+        "labels31": ("label map, 31 labels, 20x512x512 uint8",
+                     lambda: read_volume(ct("example_seg_dicom.nii.gz"), np.uint8)),
         "mask": ("0/1 mask (liver) uint8",
                  lambda: (read_volume(ct("example_seg_fast_force_split.nii.gz")) == 5).astype(np.uint8)),
     }

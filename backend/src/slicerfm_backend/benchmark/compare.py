@@ -55,7 +55,8 @@ def report(old: dict, new: dict, everything: bool = False, flag: float = 0.2) ->
     only_old = sorted(set(old["sections"]) - set(new["sections"]))
     only_new = sorted(set(new["sections"]) - set(old["sections"]))
     if only_old or only_new:
-        lines.append(f"sections only in old: {', '.join(only_old) or 'none'}; only in new: {', '.join(only_new) or 'none'}")
+        lines.append(f"sections only in old: {', '.join(only_old) or 'none'}; "
+                     f"only in new: {', '.join(only_new) or 'none'}")
     if not rows:
         lines.append("no figure in common")
     return "\n".join(lines)

@@ -125,7 +125,8 @@ def print_figures(figures: dict) -> None:
         for name, row in rows.items():
             print(f"{name:<14}" + "".join(f"{row['at'][n]:8.3f}" if row["at"][n] is not None else f"{'-':>8}"
                                           for n in ("1", "3", "5", "10"))
-                  + f"{str(row['clicks_to_0.85']):>9}{row['latency_ms']['median']:11.0f}{row['latency_ms']['max']:9.0f}")
+                  + f"{str(row['clicks_to_0.85']):>9}{row['latency_ms']['median']:11.0f}"
+                  + f"{row['latency_ms']['max']:9.0f}")
         mean = figures["summary"].get(f"{engine}_mean_dice_at_5_ct")
         if mean is not None:
             print(f"mean Dice at 5 clicks over the CT organs measured: {mean:.3f}")

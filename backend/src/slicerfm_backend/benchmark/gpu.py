@@ -64,7 +64,8 @@ def sam_precisions(device: str, tiny: bool, log) -> dict:
         row = model_only(decodes=3 if tiny else 10, network=network)
         out[precision] = {"encoder_ms": row["encoder_ms"], "decoder_median_ms": row["decoder_ms"]["median"],
                           "prepare_ms": row["prepare_ms"], "gpu_peak_bytes": row.get("gpu_peak_bytes")}
-        log(f"  sam-med3d {precision}: encoder {row['encoder_ms']:.1f} ms, decoder {row['decoder_ms']['median']:.1f} ms")
+        log(f"  sam-med3d {precision}: encoder {row['encoder_ms']:.1f} ms, "
+            f"decoder {row['decoder_ms']['median']:.1f} ms")
     return {"precisions": out}
 
 
@@ -247,7 +248,8 @@ def main(argv=None) -> int:
     section = run(args.device, args.tiny, parts, log=lambda line: print(line, flush=True), save=save)
     save(section)
     failed = section["figures"]["failed"]
-    print(f"wrote {args.out} in {section['measured']['seconds']:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(f"wrote {args.out} in {section['measured']['seconds']:.0f} s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 

@@ -165,7 +165,8 @@ def gradicon_run(shape: int = 175, io_steps: Sequence[int] = (0,), repeats: int 
         if upstream:
             figures["upstream_s"] = gradicon_upstream(checkpoint, sides)
     for steps in io_steps:
-        request = RegistrationRequest(RegistrationImage(fixed, fixed_ijk, "MR"), RegistrationImage(moving, moving_ijk, "MR"),
+        request = RegistrationRequest(RegistrationImage(fixed, fixed_ijk, "MR"),
+                                      RegistrationImage(moving, moving_ijk, "MR"),
                                       io_steps=steps, similarity=similarity, output_grid=output_grid)
         runs: List[dict] = []
         for _ in range(repeats):
@@ -219,9 +220,11 @@ def print_figures(figures: dict) -> None:
     """The text of ``benchmarks/registration_brain_pair.py`` / ``registration_gradicon_cpu.py``."""
     c = figures.get("classic")
     if c:
-        print(f"{c.get('engine') or 'classic'}: mean Dice {c['mean_dice_before']:.3f} -> {c['mean_dice_after']:.3f} over {len(c['labels'])} "
-              f"labels; folding {100 * c['neg_jacobian_fraction']:.4f} %; registration {c['runtime_s']:.1f} s wall, "
-              f"{c.get('cpu_s') or 0:.1f} s CPU; stages " + ", ".join(f"{k} {v:.2f} s" for k, v in c["timings_s"].items()))
+        print(f"{c.get('engine') or 'classic'}: mean Dice {c['mean_dice_before']:.3f} -> "
+              f"{c['mean_dice_after']:.3f} over {len(c['labels'])} labels; folding "
+              f"{100 * c['neg_jacobian_fraction']:.4f} %; registration {c['runtime_s']:.1f} s wall, "
+              f"{c.get('cpu_s') or 0:.1f} s CPU; stages "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in c["timings_s"].items()))
         print(f"whole command: wall {c['command_wall_s']:.1f} s, CPU {c['command_cpu_s']:.1f} s, peak RSS "
               f"{c['peak_rss_bytes'] / 2**20:.0f} MiB; load average before {c['load_before']}")
     g = figures.get("unigradicon")

@@ -59,7 +59,8 @@ def measured_line(section: Mapping) -> str:
     m = section["measured"]
     machine = m.get("machine") or {}
     kind = "quick run" if m.get("quick") else "full run"
-    return (f"*Measured {m['date'][:16].replace('T', ' ')} UTC on {one_line(machine) if machine else 'an unrecorded machine'}"
+    where = one_line(machine) if machine else "an unrecorded machine"
+    return (f"*Measured {m['date'][:16].replace('T', ' ')} UTC on {where}"
             f" (commit {machine.get('commit') or '?'}); load average {m.get('load_before')} → {m.get('load_after')}; "
             f"{kind}, {m['seconds']:.0f} s.*\n")
 

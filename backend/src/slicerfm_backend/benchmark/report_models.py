@@ -33,7 +33,8 @@ def _classic(f: Mapping) -> str:
              "the registration.", ""]
     lines.append(table(["run", "mean Dice", "folding", "registration wall", "registration CPU"], [
         ["before registration", num(c["mean_dice_before"]), "–", "–", "–"],
-        ["**classic** (default schedule)", f"**{c['mean_dice_after']:.3f}**", f"**{100 * c['neg_jacobian_fraction']:.3f} %**",
+        ["**classic** (default schedule)", f"**{c['mean_dice_after']:.3f}**",
+         f"**{100 * c['neg_jacobian_fraction']:.3f} %**",
          f"{c['runtime_s']:.1f} s", f"{c['cpu_s']:.1f} s" if c.get("cpu_s") is not None else "–"]]))
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in c["timings_s"].items() if k != "total")
     lines.append(f"Stages (wall): {stages}. The whole command (reading four NIfTI files, registration, carrying the "
@@ -115,7 +116,8 @@ def _vista(f: Mapping) -> str:
                   "(image, 1.5 mm working volume, band accumulator, class-group maxima, label maps); the network's "
                   "own activations are not included (on a GPU they are in GPU memory).", ""]
         body = [["×".join(map(str, r["size_ijk"])), gib(r["input_bytes"]), str(r["working_xyz"]),
-                 f"{r['windows']} × {r['class_groups']}", gib(r["accumulator_bytes"]), f"**{gib(r['peak_rss_bytes'])}**",
+                 f"{r['windows']} × {r['class_groups']}", gib(r["accumulator_bytes"]),
+                 f"**{gib(r['peak_rss_bytes'])}**",
                  gib(r["peak_rss_bytes"] - r["input_bytes"]), f"{r['seconds']:.0f} s"] for r in memory["sizes"]]
         lines.append(table(["size (I×J×K)", "input", "1.5 mm crop (x, y, z)", "windows × class groups",
                             "accumulator", "peak RSS", "peak − input", "time (stand-in)"], body))

@@ -18,7 +18,8 @@ def render(sections: Mapping, plots: Mapping, folder: str) -> str:
                                not_measured("`--sections codecs`")))
     parts.append(section_block(sections, "uploads", "Through a real server: uploads, memory, responses", 3, _uploads,
                                not_measured("`--sections uploads`")))
-    parts += ["### Server memory against volume size", "", plot_link(plots, "plot_memory", "memory against size", folder)]
+    parts += ["### Server memory against volume size", "",
+              plot_link(plots, "plot_memory", "memory against size", folder)]
     uploads = sections.get("uploads")
     if uploads:
         parts.append(_memory(uploads["figures"]))
@@ -47,7 +48,8 @@ def _codecs(f: Mapping) -> str:
                  "previous slice gained on some CTs and lost on others, so format 2 uses the slice difference only; "
                  "float images keep format 1, where a sample decides between bit-shuffle and byte-shuffle.\n")
     clock = f["clock"]
-    lines.append(f"**Speed**: one blosc2 thread, raw MB per second of {clock} (fastest of {f['repeats']} round{'s' if f['repeats'] > 1 else ''}), "
+    rounds = f"{f['repeats']} round{'s' if f['repeats'] > 1 else ''}"
+    lines.append(f"**Speed**: one blosc2 thread, raw MB per second of {clock} (fastest of {rounds}), "
                  "encode + decode in sequence on one core (decode includes the SHA-256 check); speed-up = median "
                  "over the rounds of the paired ratio of times:\n")
     body = []

@@ -386,7 +386,7 @@ def print_figures(figures: dict) -> None:
           "only timings count")
     for run, data in figures["runs"].items():
         if run == "pipeline":
-            for name, row in data.items():
+            for row in data.values():
                 p = row["pipeline_ms"]
                 print(f"\n[pipeline] stand-in network, {row['crops']} crop(s): upsample + paste per refinement click "
                       f"median {p['median']:.1f} ms [{p['min']:.1f} - {p['max']:.1f}] over {p['n']} clicks")

@@ -20,7 +20,7 @@ and after a 1 KB warm-up upload (which pays the server's lazy blosc2 import) thi
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def upload_formats(array: np.ndarray, ijk_to_ras, url: str, rounds: int) -> Dict
             image_id = geometry.image_id(array.dtype.name, array.shape, matrix, sha)
             sent = [0]
 
-            def counted(stream):
+            def counted(stream, sent=sent):
                 for piece in stream:
                     sent[0] += len(piece)
                     yield piece
@@ -239,11 +239,12 @@ def headline(figures: dict) -> Dict[str, Optional[float]]:
 def print_figures(figures: dict) -> None:
     """The text of ``benchmarks/transfer.py``."""
     mb = 1e6
-    for key, row in figures["images"].items():
+    for row in figures["images"].values():
         raw = row["raw_bytes"]
         print(f"\n== {row['name']}: {row['shape']} {row['dtype']}, raw {raw / mb:.1f} MB "
               f"(warm-up upload {row['warm_up']['seconds'] * 1e3:.1f} ms, not counted)")
-        print(f"  wire bytes            {row['wire_bytes']:,} = {row['wire_bytes'] / raw:.3f} of raw, codec {row['codec']}")
+        print(f"  wire bytes            {row['wire_bytes']:,} = {row['wire_bytes'] / raw:.3f} of raw, "
+              f"codec {row['codec']}")
         for label, field in (("hash + content id", "hash_s"), ("encode only (client)", "encode_s"),
                              ("upload_image (PUT)", "upload_s"), ("attach_image", "attach_s"),
                              ("re-upload (hash+HEAD)", "reupload_s")):
@@ -253,17 +254,20 @@ def print_figures(figures: dict) -> None:
               f"+{growth / mb:.1f} MB = {growth / raw:.2f} x raw")
         for name, fmt in row.get("formats", {}).items():
             old = row["formats"]["1.0"]
-            print(f"    {name:<9} {fmt['bytes']:13,} B = {fmt['bytes'] / raw:.4f} of raw  {fmt['seconds'] * 1e3:8.1f} ms "
+            print(f"    {name:<9} {fmt['bytes']:13,} B = {fmt['bytes'] / raw:.4f} of raw  "
+                  f"{fmt['seconds'] * 1e3:8.1f} ms "
                   f"= {raw / mb / fmt['seconds']:6.0f} MB/s raw ({old['seconds'] / fmt['seconds']:.2f} x 1.0's speed)")
         responses = row.get("responses")
         if responses:
             print(f"  mask responses (full uint8 label volume {responses['label_volume_bytes']:,} B raw):")
             for engine, data in responses["engines"].items():
-                print(f"    {engine} x{data['clicks']}: median {data['median_bytes']:,.0f} B, max {data['max_bytes']:,} B, "
+                print(f"    {engine} x{data['clicks']}: median {data['median_bytes']:,.0f} B, "
+                      f"max {data['max_bytes']:,} B, "
                       f"median / label volume {data['median_per_label_volume']:.2e}; label map message "
                       f"{data['labelmap_message_bytes']:,} B")
     if figures["memory_vs_size"]:
         print("\nserver peak memory growth during an upload, against the raw size:")
         for row in figures["memory_vs_size"]:
-            print(f"  {row['name']:<36} raw {row['raw_bytes'] / mb:8.1f} MB  peak +{row['hwm_growth_bytes'] / mb:8.1f} MB "
+            print(f"  {row['name']:<36} raw {row['raw_bytes'] / mb:8.1f} MB  "
+                  f"peak +{row['hwm_growth_bytes'] / mb:8.1f} MB "
                   f"({row['hwm_growth_bytes'] / row['raw_bytes']:.2f} x raw)")

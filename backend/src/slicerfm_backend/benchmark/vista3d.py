@@ -240,7 +240,8 @@ def print_figures(figures: dict) -> None:
         gib = 2**30
         print(f"\nstand-in network, 'everything', accumulator bound {memory['accumulator_mb']:.0f} MB")
         for r in memory["sizes"]:
-            print(f"  {'x'.join(map(str, r['size_ijk']))}: input {r['input_bytes'] / gib:.2f} GiB, crop {r['working_xyz']}, "
+            print(f"  {'x'.join(map(str, r['size_ijk']))}: input {r['input_bytes'] / gib:.2f} GiB, "
+                  f"crop {r['working_xyz']}, "
                   f"{r['windows']} x {r['class_groups']}, accumulator {r['accumulator_bytes'] / gib:.2f} GiB, peak RSS "
                   f"{r['peak_rss_bytes'] / gib:.2f} GiB, {r['seconds']:.0f} s")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..settings import add_engine_flags
+from ..settings import add_engine_flags, modality_argument
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -34,6 +34,7 @@ def add_parsers(subparsers) -> None:
     evaluate.add_argument("--json", help="write the results as JSON to this file")
     evaluate.add_argument("--plot", metavar="OUT.png", help="draw Dice and latency per click into this PNG")
     evaluate.add_argument("--server", help="URL of a running server (default: start one)")
-    evaluate.add_argument("--modality", default="unknown", choices=["CT", "MR", "unknown"])
+    evaluate.add_argument("--modality", default="other", type=modality_argument,
+                          help="CT, MR or other (any case; MRI, unknown, ... accepted)")
     add_engine_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)

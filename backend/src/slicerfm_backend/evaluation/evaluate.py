@@ -41,7 +41,7 @@ def load_case(image_path: str, label_path: str, label_id: int):
 
 
 def evaluate_with_client(client: SlicerFMClient, image, ijk_to_ras, reference, spacing,
-                         engine: str, clicks: int, modality: str = "unknown", verbose: bool = True,
+                         engine: str, clicks: int, modality: str = "other", verbose: bool = True,
                          progress=None) -> dict:
     """Upload, then click ``clicks`` times; returns the simulate_clicks result plus stages
     (``Server-Timing`` per click, round trip and response bytes). ``progress``: a tqdm-like
@@ -105,7 +105,7 @@ def run_evaluation(args) -> int:
             backend.stop()
     result.update({"engine": args.engine, "image": args.image, "label": args.label,
                    "label_id": args.label_id})
-    print(f"clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
+    print("clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
     if result["latency_s"]:
         print(f"latency per click: median {np.median(result['latency_s']) * 1000:.1f} ms, "
               f"max {max(result['latency_s']) * 1000:.1f} ms")

@@ -20,9 +20,8 @@ import numpy as np
 
 from ..engine_core.cli import print_estimate
 from ..progress import StageBar
-from ..settings import add_engine_flags
+from ..settings import add_engine_flags, modality_argument
 
-MODALITY_CHOICES = ("CT", "MR", "other")
 
 
 def _read(path: str, what: str):
@@ -106,8 +105,8 @@ def run_pair(args, want_warped: bool = False):
         result = engine.register(request, progress)
     runtime, cpu = time.perf_counter() - start, time.process_time() - cpu
     meta = {"engine": args.engine, "neg_jacobian_fraction": float(result.neg_jacobian_fraction),
-            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2), "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()},
-            "details": result.details}
+            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2),
+            "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()}, "details": result.details}
     warped = warp(moving, moving_ijk, result.field) if want_warped else None
     return fixed, fixed_ijk, moving, moving_ijk, result.field, meta, warped
 
@@ -206,8 +205,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--moving", required=True, help="moving image file")
     parser.add_argument("--fixed-mask", dest="fixed_mask", help="label map on the fixed grid; non-zero = use")
     parser.add_argument("--moving-mask", dest="moving_mask", help="label map on the moving grid; non-zero = use")
-    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", choices=MODALITY_CHOICES)
-    parser.add_argument("--moving-modality", dest="moving_modality", default="other", choices=MODALITY_CHOICES)
+    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
+    parser.add_argument("--moving-modality", dest="moving_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
     parser.add_argument("--io-steps", dest="io_steps", type=int,
                         help="instance-optimisation steps (classic: demons iterations at full resolution)")
     parser.add_argument("--similarity", help="similarity of the optimisation (engine-specific)")

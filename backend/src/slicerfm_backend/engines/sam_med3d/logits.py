@@ -141,7 +141,6 @@ def upsample_at(logits, tables: Sequence[np.ndarray], ops: Optional[_Ops] = None
 
 def upsample(logits) -> np.ndarray:
     """The whole 128³ boolean mask (crop order a, b, c) on the CPU."""
-    import torch
     import torch.nn.functional as F
 
     x = as_tensor(logits)[None, None]

@@ -2,7 +2,7 @@
 its checkpoint loaded strictly.
 
 The checkpoint is a torch file holding ``{"model_state_dict": OrderedDict}`` with keys under
-``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (design/MODELS.md §1). Every
+``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (docs/MODELS.md §1). Every
 way it can be wrong -- unreadable or truncated file, another layout, missing or unexpected
 keys, a tensor of the wrong shape -- raises :class:`CheckpointError` with the file, what is
 wrong and how to fix it.
@@ -17,7 +17,7 @@ points ``[1, N, 3]`` as crop voxel indices in the same (a, b, c) order, labels `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch

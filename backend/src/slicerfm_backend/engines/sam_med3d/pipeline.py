@@ -19,7 +19,7 @@ Arrays of the original image are numpy ``(k, j, i)``; ``ijk_to_ras`` maps homoge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -129,7 +129,8 @@ def footprint(image: ImageData, crop: Crop) -> Optional[BBox]:
     return tuple(int(v) for v in lo), tuple(int(v) for v in hi)
 
 
-def paste(image: ImageData, crops: Sequence[Crop], masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
+def paste(image: ImageData, crops: Sequence[Crop],
+          masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
     """Nearest-neighbour resampling of crop masks onto the original image grid.
 
     ``masks[n]`` is boolean ``(128, 128, 128)`` in crop order (a, b, c) of ``crops[n]``.

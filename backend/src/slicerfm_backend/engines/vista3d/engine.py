@@ -149,7 +149,7 @@ class Vista3DEngine(Engine, AutoSegmentation):
 
         if self.network is None:
             raise EngineError("vista3d is not loaded")
-        if image.modality not in ("CT", "unknown"):
+        if image.modality not in ("CT", "other"):
             raise EngineError(f"VISTA3D segments CT images (Hounsfield units); this image is {image.modality}")
         report = progress or (lambda stage, done=0, total=0: None)
         timings: Dict[str, float] = {}
