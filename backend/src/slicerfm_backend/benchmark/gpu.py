@@ -18,7 +18,7 @@ recorded with its error; the others still run):
   peak GPU memory;
 * ``unigradicon`` -- brain_pair at 175³ without and with 10 instance-optimisation steps,
   peak GPU memory (published: 3.4 GB and 11.4 GB);
-* ``medsam`` -- MedSAM per slice (encoder, decoder) when this checkout has the engine.
+* ``medsam`` -- MedSAM per slice (encoder, decoder) and a 40-slice propagation.
 
 ``--tiny`` sizes everything down for a dry run on the CPU (``--device cpu``): every part's
 code runs, quickly (VISTA3D with a stand-in network, uniGradICON at 66³ with 1 IO step).
@@ -113,44 +113,11 @@ def unigradicon_part(device: str, tiny: bool, log) -> dict:
 
 
 def medsam_part(device: str, tiny: bool, log) -> dict:
-    """Per-slice encoder and decoder of MedSAM (ViT-B, 1024²) with random weights."""
-    import importlib.util
+    """MedSAM per slice (ViT-B at 1024², bf16 on CUDA) in-process, and a propagation through
+    a real server (40 slices; 4 when tiny)."""
+    from . import medsam
 
-    import numpy as np
-    import torch
-
-    if importlib.util.find_spec("slicerfm_backend.engines.medsam") is None:
-        return {"skipped": "the medsam engine is not in this checkout"}
-    from ..engines.medsam.model import MedSamNetwork
-    from ..engines.slicewise.sam_network import build
-
-    torch.manual_seed(0)
-    network = MedSamNetwork(build("vit_b"), device, "bf16" if device.startswith("cuda") else "fp32")
-    pixels = np.random.default_rng(0).integers(0, 256, (512, 512)).astype(np.uint8)
-    prepared, frame = network.prepare(pixels, (0.8, 0.8))
-    network.encode([prepared])  # warm-up
-    _peak_reset(device)
-    encoder, decoder = [], []
-    for _ in range(2 if tiny else 10):
-        start = time.perf_counter()
-        (embedding,) = network.encode([prepared])
-        _sync(device)
-        encoder.append(1000 * (time.perf_counter() - start))
-        start = time.perf_counter()
-        network.to_mask(network.decode_logits(embedding, frame.box((150, 180, 330, 360)), None, None), frame)
-        decoder.append(1000 * (time.perf_counter() - start))
-    out = {"encoder_ms": float(np.median(encoder)), "decoder_ms": float(np.median(decoder)),
-           "per_slice_ms": float(np.median(encoder) + np.median(decoder))}
-    if device.startswith("cuda"):
-        out["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated())
-    return out
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    return medsam.measure(slices=4 if tiny else 40, repeat=2 if tiny else 10, device=device, log=log)
 
 
 RUNNERS: Dict[str, Callable] = {"sam_med3d_precisions": sam_precisions, "sam_med3d_server": sam_server,
@@ -170,8 +137,8 @@ def peak_memory(figures: dict) -> Dict[str, int]:
         out["VISTA3D sample CT everything"] = vista["whole"]["gpu_peak_bytes"]
     for steps, runs in figures.get("unigradicon", {}).get("runs", {}).items():
         out[f"uniGradICON {figures['unigradicon']['shape'][0]}³, IO {steps}"] = runs[0].get("gpu_peak_bytes")
-    if figures.get("medsam", {}).get("gpu_peak_bytes"):
-        out["MedSAM one slice"] = figures["medsam"]["gpu_peak_bytes"]
+    if figures.get("medsam", {}).get("model", {}).get("gpu_peak_bytes"):
+        out["MedSAM one slice"] = figures["medsam"]["model"]["gpu_peak_bytes"]
     return {k: v for k, v in out.items() if v}
 
 

@@ -169,6 +169,13 @@ def _gpu(f: Mapping) -> str:
                          gib(best.get("gpu_peak_bytes")), f"{PUBLISHED_GRADICON_GIB.get(steps, '–')} GB"])
         lines += ["**uniGradICON** on brain_pair:", "",
                   table(["run", "total", "peak GPU memory", "published"], body)]
+    medsam = f.get("medsam", {}).get("model")
+    if medsam:
+        lines.append(f"**MedSAM** ({medsam['precision']}): encoder {medsam['encoder_ms']['median']:.1f} ms and decoder "
+                     f"{medsam['decoder_ms']['median']:.1f} ms per slice; peak GPU memory "
+                     f"{gib(medsam.get('gpu_peak_bytes'))}.\n")
+    for part, why in f.get("failed", {}).items():
+        lines.append(f"- {part}: failed ({why}).")
     for part, why in f.get("skipped", {}).items():
         lines.append(f"- {part}: not measured ({why}).")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,8 @@ def render(sections: Mapping, plots: Mapping, folder: str) -> str:
                                "512×512×300 CT)", 4, _protocol, not_measured("`--sections protocol`")))
     parts.append(section_block(sections, "sam_med3d", "SAM-Med3D (`sam-med3d`) on the CPU, random weights", 3, _sam,
                                not_measured("`--engines sam-med3d`")))
+    parts.append(section_block(sections, "medsam", "MedSAM (`medsam`) on the CPU, random weights", 3, _medsam,
+                               not_measured("`--engines medsam`")))
     return "\n".join(parts)
 
 
@@ -216,4 +218,31 @@ def _sam(f: Mapping) -> str:
                  "indices (two taps per axis), then thresholded -- on the GPU when the network runs there, so only "
                  "the pasted box comes back; which crop faces a prediction touches comes from the logits' boundary "
                  "planes.")
+    return "\n".join(lines) + "\n"
+
+
+def _medsam(f: Mapping) -> str:
+    lines = ["segment-anything's ViT-B at MedSAM's 1024-pixel input with **random weights** saved as "
+             "`medsam_vit_b.pth` (the same compute as the released weights); see docs/MEDSAM.md for the engine. "
+             "Only timings, memory and bytes are figures here.", ""]
+    model = f.get("model")
+    if model:
+        e, d = model["encoder_ms"], model["decoder_ms"]
+        prepare = ", ".join(f"{name} {ms:.1f} ms" for name, ms in model["prepare_ms"].items())
+        lines.append(table(["per slice (in-process)", "figure"], [
+            ["preprocessing of a 512 × 512 slice", prepare],
+            ["image encoder (ViT-B, 1024 × 1024)", f"{spread(e, 0)} ms ({model['precision']})"],
+            ["prompt encoder + mask decoder + mask output", f"{spread(d)} ms"],
+            ["embedding kept per slice", f"{model['embedding_bytes'] / 2**20:.2f} MiB"]], "ll"))
+    server = f.get("server")
+    if server:
+        p = server["propagation"]
+        box, click = server["box"], server["click"]
+        lines.append(f"Through a real server on the sample CT: a slice box on the liver (engine load + encoder + "
+                     f"decoder) {box['roundtrip_ms']:,.0f} ms round trip; propagation over {p['slices_computed']} "
+                     f"slices {p['wall_s']:.1f} s (**{p['per_slice_s']:.2f} s per slice**); a click on the prompted "
+                     f"slice (cached embedding) {click['roundtrip_ms']:,.0f} ms. Every mask is the whole slice (so "
+                     f"that propagation runs its course): the propagation's answer is {p['response_bytes']:,} B, "
+                     f"where the reference liver over the same slices would take {p['reference_liver_bytes']:,} B. "
+                     f"Server peak memory {server['server_peak_bytes'] / 2**20:,.0f} MiB.")
     return "\n".join(lines) + "\n"

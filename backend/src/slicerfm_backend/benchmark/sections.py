@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-SEGMENTATION_ENGINES = ("classic", "sam-med3d", "vista3d")
-ENGINES = ("classic", "sam-med3d", "vista3d", "unigradicon")
+SEGMENTATION_ENGINES = ("classic", "sam-med3d", "vista3d")  # 3-D clicks: the simulated user's engines
+ENGINES = ("classic", "sam-med3d", "medsam", "vista3d", "unigradicon")
 QUICK_ENGINES = ("classic", "sam-med3d")
 
 
@@ -80,6 +80,12 @@ def _sam_med3d(quick, engines, log):
     return sam_med3d.measure(log=log)
 
 
+def _medsam(quick, engines, log):
+    from . import medsam
+
+    return medsam.measure(slices=4 if quick else 40, repeat=1 if quick else 3, log=log)
+
+
 def _vista3d(quick, engines, log):
     from . import vista3d
 
@@ -96,6 +102,7 @@ SECTIONS: List[Section] = [
     Section("classic_fine", "classic engine on a 512x512x300 CT", ("classic",), _classic_fine),
     Section("registration", "classic registration on brain_pair", ("classic",), _registration),
     Section("sam_med3d", "SAM-Med3D latency (random weights)", ("sam-med3d",), _sam_med3d),
+    Section("medsam", "MedSAM per slice and propagation (random weights)", ("medsam",), _medsam),
     Section("unigradicon", "uniGradICON pipeline (random weights)", ("unigradicon",), _unigradicon),
     Section("vista3d", "VISTA3D time and memory (random weights)", ("vista3d",), _vista3d),
 ]
