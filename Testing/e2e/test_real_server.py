@@ -77,10 +77,14 @@ def test_the_evaluate_command_against_a_running_server_gives_the_same_dice(a_bac
 
 
 def test_the_evaluate_command_draws_a_progress_bar_on_a_terminal(a_spleen_case):
+    import fcntl
     import os
     import pty
+    import struct
+    import termios
 
     main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
     process = subprocess.Popen(
         [EXECUTABLE, "evaluate", "--image", str(a_spleen_case[0]), "--label", str(a_spleen_case[1]),
          "--label-id", str(SPLEEN), "--clicks", "2"],

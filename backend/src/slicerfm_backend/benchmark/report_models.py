@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .report import gib, ms, not_measured, num, plot_link, section_block, table
+from .report_format import gib, ms, not_measured, num, plot_link, section_block, table
 
 PUBLISHED_GRADICON_GIB = {"0": 3.4, "10": 11.4}  # uniGradICON paper/README: inference, with 10 IO steps
 

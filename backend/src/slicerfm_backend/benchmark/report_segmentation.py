@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List, Mapping
 
-from .report import ms, not_measured, num, plot_link, section_block, spread, table
+from .report_format import ms, not_measured, num, plot_link, section_block, spread, table
 
 
 def render(sections: Mapping, plots: Mapping, folder: str) -> str:

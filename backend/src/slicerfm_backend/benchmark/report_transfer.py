@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .report import mb, ms, not_measured, num, plot_link, section_block, table
+from .report_format import mb, ms, not_measured, num, plot_link, section_block, table
 
 WRITERS = ("1.0", "format 1", "format 2")
 

@@ -73,7 +73,7 @@ class _ImageCache:
     """What the engine keeps per image: the SimpleITK copy, embeddings, segment states."""
 
     def __init__(self, array: np.ndarray, embedding_bytes: int):
-        from .cache import ByteLRU
+        from ..caches import ByteLRU
 
         self.array = array
         self.source = None
