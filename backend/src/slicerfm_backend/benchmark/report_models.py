@@ -7,7 +7,7 @@ from typing import Mapping
 
 from .report_format import gib, ms, not_measured, num, plot_link, section_block, table
 
-PUBLISHED_GRADICON_GIB = {"0": 3.4, "10": 11.4}  # uniGradICON paper/README: inference, with 10 IO steps
+PUBLISHED_GRADICON_GIB = {"0": 3.4, "10": 11.4}  # published for 175³: inference, and with 10 IO steps
 
 
 def render(sections: Mapping, plots: Mapping, folder: str) -> str:
@@ -147,14 +147,15 @@ def _gpu(f: Mapping) -> str:
             refine = server["groups"].get("refine", {})
             first = server["groups"].get("load+first", {})
             ratio = server.get("refinement_ratio", {})
-            lines.append(f"Through a real server (bf16): first click {ms(first.get('roundtrip', {}).get('median'))} ms "
+            lines.append(f"Through a real server (the engine's default precision: bf16 on CUDA, fp32 on the CPU): "
+                         f"first click {ms(first.get('roundtrip', {}).get('median'))} ms "
                          f"(engine load included), refinement click {ms(refine.get('roundtrip', {}).get('median'))} ms "
                          f"of which decoder {ms(refine.get('engine.decoder', {}).get('median'))} ms and pipeline "
                          f"{ms(refine.get('pipeline', {}).get('median'))} ms; protocol overhead (round trip − engine) "
                          f"{ms(refine.get('roundtrip-engine', {}).get('median'))} ms; round trip / decoder "
                          f"{num(ratio.get('median'), 2)}.\n")
     vista = f.get("vista3d")
-    if vista:
+    if vista and vista.get("window_s"):
         whole = vista.get("whole", {})
         lines.append(f"**VISTA3D** ({vista.get('precision')}): one 128³ window {num(vista['window_s'].get('1'), 3)} s "
                      f"(1 class), {num(vista['window_s'].get('117'), 3)} s (117 classes); the sample CT \"everything\" "
@@ -165,8 +166,9 @@ def _gpu(f: Mapping) -> str:
         body = []
         for steps, runs in gradicon["runs"].items():
             best = min(runs, key=lambda r: r["timings_s"]["total"])
+            published = PUBLISHED_GRADICON_GIB.get(steps) if gradicon["shape"][0] == 175 else None
             body.append([f"{gradicon['shape'][0]}³, IO {steps}", f"{best['timings_s']['total']:.2f} s",
-                         gib(best.get("gpu_peak_bytes")), f"{PUBLISHED_GRADICON_GIB.get(steps, '–')} GB"])
+                         gib(best.get("gpu_peak_bytes")), f"{published} GB" if published else "–"])
         lines += ["**uniGradICON** on brain_pair:", "",
                   table(["run", "total", "peak GPU memory", "published"], body)]
     medsam = f.get("medsam", {}).get("model")
