@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slicerfm_backend.benchmark import cli as benchmark_cli
-from slicerfm_backend.benchmark import compare, dice, protocol, runner, sam_med3d
+from slicerfm_backend.benchmark import compare, dice, protocol, pump, runner, sam_med3d
 from slicerfm_backend.benchmark.machine import describe
 from slicerfm_backend.cli import main
 
@@ -90,6 +90,15 @@ def a_registration_section():
             "summary": {"classic_mean_dice_after": 0.75}}
 
 
+def a_pump_section():
+    times = {None: [(3.6, 0)], 0.0: [(5.0, 120)], 0.015: [(3.2, 79)]}
+    rounds = {None: [(0.2, 0)], 0.0: [(1.45, 44)], 0.015: [(0.23, 8)]}
+    figures = {"raw_bytes": 157286400, "interval_ms": 30, "default_wait_s": 0.015, "repeats": 1, "round_trips": 30,
+               "upload": pump._rows(times, 0.03), "round_trip_rows": pump._rows(rounds, 0.03)}
+    figures["summary"] = pump.headline(figures)
+    return figures
+
+
 @pytest.fixture
 def a_document():
     document = runner.new_document("slicerfm-backend benchmark --quick", describe())
@@ -97,7 +106,7 @@ def a_document():
                 "quick": True, "machine": document["machine"]}
     for name, figures in (("protocol", a_protocol_section()), ("dice", a_dice_section()),
                           ("sam_med3d", a_sam_section()), ("codecs", a_codecs_section()),
-                          ("registration", a_registration_section())):
+                          ("registration", a_registration_section()), ("pump", a_pump_section())):
         document["sections"][name] = {"measured": dict(measured), "figures": figures}
     return document
 
@@ -115,6 +124,7 @@ def test_the_report_embeds_a_plot_per_measured_kind_and_says_what_was_not_measur
     assert "**Mean Dice at 5 clicks over the CT organs measured: 0.930**" in text
     assert "`sam-med3d`: not measured here — no weights here" in text
     assert "Left-Lateral-Ventricle (4): 0.700" in text
+    assert "| `wait_s = 0.015` (default) | 3.20 = 1.6× faster | 79 | 0.230 = 6.3× faster | 8 |" in text
     saved = json.loads((folder / "figures.json").read_text())
     assert set(saved["sections"]) == set(a_document["sections"])
 

@@ -44,10 +44,21 @@ def header(document: Mapping, plots_folder: str) -> str:
         "compare ratios measured in one run; Dice and byte counts are deterministic.",
         "",
         f"This document: generated {document['generated'][:16].replace('T', ' ')} UTC by `{document['command']}` "
-        f"on {one_line(machine)}; Python {machine['python']}, {machine['system']}; torch threads "
-        f"{machine.get('torch_threads')}; {libraries}." + (f" GPU: {gpu['name']}, CUDA {gpu['cuda']}." if gpu else ""),
+        f"({_run_time(document)}) on {one_line(machine)}; Python {machine['python']}, {machine['system']}; "
+        f"torch threads {machine.get('torch_threads')}; {libraries}."
+        + (f" GPU: {gpu['name']}, CUDA {gpu['cuda']}." if gpu else ""),
         "",
     ])
+
+
+def _run_time(document: Mapping) -> str:
+    """How long the sections took, with how many came from this run and how many were kept."""
+    sections = list(document["sections"].values())
+    seconds = sum(s["measured"].get("seconds", 0) for s in sections)
+    quick = sum(1 for s in sections if s["measured"].get("quick"))
+    kind = ("quick" if quick == len(sections) else "full" if not quick
+            else f"{quick} quick, {len(sections) - quick} full")
+    return f"{len(sections)} sections ({kind}) measured in {seconds / 60:.0f} min in all"
 
 
 def build(document: Mapping, plots: Mapping[str, str], plots_folder: str) -> str:

@@ -7,7 +7,7 @@ from typing import Mapping
 
 from .report_format import gib, ms, not_measured, num, plot_link, section_block, table
 
-PUBLISHED_GRADICON_GIB = {"0": 3.4, "10": 11.4}  # published for 175³: inference, and with 10 IO steps
+PUBLISHED_GRADICON_GIB = {"0": 3.4, "10": 11.4}  # docs/MODELS.md §3: without IO, with LNCC IO (175³)
 
 
 def render(sections: Mapping, plots: Mapping, folder: str) -> str:

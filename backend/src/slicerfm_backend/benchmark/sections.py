@@ -47,6 +47,12 @@ def _protocol(quick, engines, log):
     return protocol.measure(10 if quick else 30, 4 if quick else 10, log=log)
 
 
+def _pump(quick, engines, log):
+    from . import pump
+
+    return pump.measure(repeats=1 if quick else 3, waits=(0.015,) if quick else None, log=log)
+
+
 def _dice(quick, engines, log):
     from . import dice
 
@@ -98,6 +104,7 @@ SECTIONS: List[Section] = [
     Section("codecs", "wire codecs in-process", (), _codecs),
     Section("uploads", "uploads, server memory and responses through a real server", (), _uploads),
     Section("protocol", "protocol overhead per click", ("classic",), _protocol),
+    Section("pump", "the Slicer module's worker pump under a GIL-holding main thread", (), _pump),
     Section("dice", "Dice per simulated click", SEGMENTATION_ENGINES, _dice),
     Section("classic_fine", "classic engine on a 512x512x300 CT", ("classic",), _classic_fine),
     Section("registration", "classic registration on brain_pair", ("classic",), _registration),
