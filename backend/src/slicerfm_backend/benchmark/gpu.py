@@ -165,22 +165,24 @@ def run(device: str, tiny: bool, parts, log=print, save: Callable[[dict], None] 
         except (Exception, SystemExit) as error:  # noqa: BLE001 - one failed part must not lose the others
             figures["failed"][part] = f"{type(error).__name__}: {error}"
             log(f"[{part}] FAILED: {figures['failed'][part]}\n{traceback.format_exc(limit=5)}")
-            continue
-        finally:
-            figures["seconds"][part] = round(time.perf_counter() - start, 1)
-        if isinstance(value, dict) and "skipped" in value:
-            figures["skipped"][part] = value["skipped"]
-            continue
-        key = keys.get(part, part)
-        if part == "sam_med3d_server":
-            figures.setdefault(key, {})["server"] = value
-        elif part == "sam_med3d_precisions":
-            figures.setdefault(key, {}).update(value)
         else:
-            figures[key] = value
-        log(f"[{part}] done in {figures['seconds'][part]:.0f} s")
+            _store(figures, part, value, keys)
+            log(f"[{part}] done in {time.perf_counter() - start:.0f} s")
+        figures["seconds"][part] = round(time.perf_counter() - start, 1)
         save(_section(figures, started, load, t0, tiny, machine))
     return _section(figures, started, load, t0, tiny, machine)
+
+
+def _store(figures: dict, part: str, value: dict, keys: Dict[str, str]) -> None:
+    """A part's result into the figures (the two SAM-Med3D parts share one entry)."""
+    if isinstance(value, dict) and "skipped" in value:
+        figures["skipped"][part] = value["skipped"]
+    elif part == "sam_med3d_server":
+        figures.setdefault(keys[part], {})["server"] = value
+    elif part == "sam_med3d_precisions":
+        figures.setdefault(keys[part], {}).update(value)
+    else:
+        figures[part] = value
 
 
 def _section(figures: dict, started: str, load: float, t0: float, tiny: bool, machine: dict) -> dict:
