@@ -74,3 +74,24 @@ def test_logits_on_the_torch_side_paste_like_numpy_logits():
     from_tensor = logits.paste(image, [crop], [torch.from_numpy(values)])
     np.testing.assert_array_equal(from_numpy[1], from_tensor[1])
     assert isinstance(from_tensor[1], np.ndarray) and from_tensor[1].dtype == bool
+
+
+def test_the_accelerator_path_pastes_like_the_cpu_path(monkeypatch):
+    """The torch operations used for logits on a GPU, run here on CPU tensors."""
+    image = an_image(flipped_permuted())
+    centre = pipeline.kji_to_ras(image, np.array([35, 75, 80]))[0]
+    crops = [pipeline.Crop.around(centre), pipeline.Crop.around(centre + [30.0, -20.0, 15.0])]
+    values = [a_logits(3), a_logits(4, 0.3)]
+    on_cpu = logits.paste(image, crops, values)
+    real_init = logits._Ops.__init__
+
+    def as_accelerator(self, first):
+        real_init(self, first)
+        self.torch, self.device = True, torch.device("cpu")
+
+    monkeypatch.setattr(logits._Ops, "__init__", as_accelerator)
+    on_device = logits.paste(image, crops, [torch.from_numpy(v) for v in values])
+    assert on_device[0] == on_cpu[0]
+    np.testing.assert_array_equal(on_device[1], on_cpu[1])
+    np.testing.assert_array_equal(on_device[2], on_cpu[2])
+    assert logits.border_faces(torch.from_numpy(values[1])) == logits.border_faces(values[1])

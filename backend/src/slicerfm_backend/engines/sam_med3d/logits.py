@@ -10,9 +10,9 @@ never built in full on the way to the image grid:
 * :func:`paste` -- crops whose axes follow the image's axes (flips and permutations, any
   spacing) are pasted through per-axis index tables: for each image axis, the crop index of
   every image voxel in the footprint; trilinear upsampling is separable, so the values at
-  those indices are three small matrix products with 1-D interpolation weights, computed
-  on the distinct indices only and then repeated. The nearest-centre rule between
-  overlapping crops runs on the same device; only the pasted box comes back to the CPU.
+  those indices come from two taps per index along each axis in turn (weights multiples of
+  1/8), computed on the distinct indices only, thresholded, then repeated. The nearest-centre
+  rule between overlapping crops runs on the same device; only the pasted box comes back.
   Oblique crops take the full 128³ upsampling and :func:`.pipeline.paste`'s general path.
 * :func:`upsample` -- the full 128³ mask (a CPU array), for the extension seed and the
   oblique path.
@@ -62,7 +62,9 @@ class _Ops:
 
     def logits(self, values):
         if self.torch:
-            return values.float()
+            import torch
+
+            return torch.as_tensor(values, dtype=torch.float32, device=self.device)
         return values.numpy() if hasattr(values, "numpy") else np.asarray(values, np.float32)
 
     def full(self, shape, value, dtype):
