@@ -13,7 +13,7 @@ def render(sections: Mapping, plots: Mapping, folder: str) -> str:
              plot_link(plots, "plot_dice", "Dice per click", folder)]
     parts.append(section_block(sections, "dice", "Dice per simulated click", 3, _dice,
                                not_measured("`slicerfm-backend benchmark --sections dice`")))
-    parts.append(section_block(sections, "classic_fine", "The classic engine on a 512×512×300 grid", 3, _fine,
+    parts.append(section_block(sections, "classic_fine", "The classic engine on a clinical-size grid", 3, _fine,
                                not_measured("`--sections classic_fine`")))
     parts += ["### Latency per stage", "", plot_link(plots, "plot_latency", "latency per stage", folder),
               "Each bar is one kind of interaction, split into its stages (medians). The panels come from the "
