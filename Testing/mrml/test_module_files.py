@@ -40,11 +40,11 @@ def test_the_ui_file_names_every_widget_the_module_uses():
     tree = ElementTree.parse(MODULE / "Resources" / "UI" / "SlicerFM.ui")
     names = {w.get("name") for w in tree.iter("widget")}
     source = (MODULE / "SlicerFM.py").read_text()
-    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    used = set(re.findall(r"\bui\.(\w+)", source))
     assert used and used <= names, sorted(used - names)
     bound = {p.find("string").text for p in tree.iter("property")
              if p.get("name") == "SlicerParameterName"}
-    wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SegmentEditorHistory")]
+    wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SlicerFMWidget")]
     parameters = set(re.findall(r"^    (\w+): ", wrapper, re.MULTILINE))
     assert {"inputVolume", "connectionMode", "serverUrl", "backendPath"} <= bound <= parameters
     assert "token" not in " ".join(parameters).lower()      # the token is never saved
@@ -93,6 +93,13 @@ def test_the_registration_and_automatic_segmentation_sections_bind_their_choices
         checked += 1
     assert checked == 5          # connection mode, two modalities, engine, similarity
     spin = next(w for w in tree.iter("widget") if w.get("name") == "ioStepsSpinBox")
-    minimum = next(p for p in spin.findall("property") if p.get("name") == "minimum")
-    assert minimum.find("number").text == "-1"           # -1 = "engine default"
-    assert "registrationIoSteps: int = -1" in source
+    numbers = {p.get("name"): p.find("number").text for p in spin.findall("property")
+               if p.find("number") is not None}
+    special = next(p for p in spin.findall("property") if p.get("name") == "specialValueText")
+    assert numbers["minimum"] == "-1" and special.find("string").text == "engine default"
+    # Slicer's spin box connector sets the range from WithinRange; without it, the whole
+    # int range (parameterNodeWrapper/guiConnectors.py, QSliderOrSpinBoxToIntConnector)
+    declared = re.search(r"registrationIoSteps: Annotated\[int, WithinRange\((-?\d+), (\d+)\)\] = (-?\d+)",
+                         source)
+    assert declared, "registrationIoSteps needs WithinRange"
+    assert declared.groups() == (numbers["minimum"], numbers["maximum"], "-1")
