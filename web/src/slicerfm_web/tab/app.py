@@ -118,7 +118,7 @@ class TabApp:
 
     def _register_triggers(self) -> None:
         workspace, session = self.workspace, self.session
-        logic = session.logic
+        logic = session.interactive
         actions = {
             "set_tool": workspace.tools.set_tool,
             "undo": lambda: logic.undo(),

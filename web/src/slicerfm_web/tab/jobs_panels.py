@@ -35,6 +35,7 @@ class AutoPanel:
                       "auto_selected": [], "auto_everything": False, "auto_everything_count": 0,
                       "auto_progress": {"running": False, "text": "", "percent": None}})
         session.on_connected.append(self._connected)
+        session.core.catalogueCallback = self._catalogue
         state.change("auto_search")(lambda auto_search, **_: self._filter(auto_search))
 
     def _connected(self, status) -> None:
@@ -46,8 +47,10 @@ class AutoPanel:
                                     f"({', '.join(self.candidates)}): start it with "
                                     "--engines classic,vista3d.")
             return
-        self.session.auto.engine = available[0]
         self.state.auto_engine = available[0]
+        if self.session.auto.engine == available[0]:
+            return                 # the Logic fetches its engine's class list by itself
+        self.session.auto.engine = available[0]
         self.state.auto_note = "loading the class list..."
         self.session.auto.fetchCatalogue(onDone=self._catalogue)
 
@@ -75,7 +78,7 @@ class AutoPanel:
         auto = self.session.auto
         auto.volumeNode = self.workspace.volume()
         auto.segmentationNode = self.workspace.segmentation()
-        auto.modality = self.session.logic.modality
+        auto.modality = self.session.interactive.modality
         selected = [int(v) for v in self.state.auto_selected or []]
         auto.run(selected, everything=bool(self.state.auto_everything),
                  onDone=lambda _outcome: self.workspace.segments.refresh())

@@ -32,7 +32,9 @@ class Workspace:
         self.views = Views(server, slicer_app)
         self.segments = SegmentList(self.state)
         self.tools = PromptTools(self.state, self.scene, slicer_app.app_logic, self.send_box)
-        session.logic.observePromptNodes(*self.tools.point_nodes())
+        session.interactive.observePromptNodes(*self.tools.point_nodes())
+        for node in self.tools.point_nodes():       # tick the Logic at once after a click
+            node.AddObserver(node.PointPositionDefinedEvent, lambda *_: session.pump.wake())
         session.on_changed.append(self.segments.refresh)
         self.segmentation_of: Dict[str, str] = {}       # volume node ID -> segmentation node ID
         self.state.update({"volumes": [], "volume_id": "", "preset": "Auto",
@@ -119,12 +121,12 @@ class Workspace:
         """Lock or unlock a segment: it becomes the selected one (locks act on the selected
         segment, as in the module) and the Logic tells the server."""
         self.select_segment(segment_id)
-        self.session.logic.setSegmentLocked(bool(locked))
+        self.session.interactive.setSegmentLocked(bool(locked))
         self.segments.refresh()
 
     def reset_segment(self) -> None:
-        self.session.logic.resetSegment()
+        self.session.interactive.resetSegment()
         self.tools.clear()
 
     def send_box(self, roi) -> None:
-        self.session.attempt(self.session.logic.addBox, roi)
+        self.session.attempt(self.session.interactive.addBox, roi)
