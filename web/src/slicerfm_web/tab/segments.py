@@ -47,7 +47,7 @@ def clean_name(name: str) -> str:
 
 def ensure_segmentation(scene, volume_node):
     """The segmentation node made for ``volume_node`` (found again by its attribute), created
-    with the volume's geometry as reference and 2D fill + 3D surface display."""
+    with the volume's geometry as reference and a half-transparent 2D fill."""
     for node in scene.GetNodesByClass("vtkMRMLSegmentationNode"):
         if node.GetAttribute("SlicerFM.Volume") == volume_node.GetID():
             return node
@@ -59,7 +59,7 @@ def ensure_segmentation(scene, volume_node):
     display = node.GetDisplayNode()
     display.SetOpacity2DFill(0.45)
     display.SetOpacity2DOutline(1.0)
-    node.CreateClosedSurfaceRepresentation()
+    display.SetPreferredDisplayRepresentationName2D("Binary labelmap")   # voxel-exact in 2D
     return node
 
 
@@ -130,6 +130,8 @@ class SegmentList:
         self._palette_index += 1
         self.node.GetSegmentation().AddEmptySegment(segment_id, clean_name(name or f"Segment {count + 1}"),
                                                     list(colour))
+        # 3D surfaces: made once a segment exists, then kept up to date with every change
+        self.node.CreateClosedSurfaceRepresentation()
         self.state.active_segment = segment_id
         self.refresh()
         return segment_id

@@ -122,7 +122,7 @@ def _segments_panel() -> None:
             with html.Div(classes="d-flex align-center mt-3"):
                 v.VTextField(id="goto-field", v_model=("goto_text", ""), label="Go to R, A, S (mm)",
                              density="compact", hide_details=True,
-                             keydown_enter="trigger('go_to', [goto_text])")
+                             raw_attrs=['@keydown.enter="trigger(\'go_to\', [goto_text])"'])
                 v.VBtn("Go", id="goto-button", size="small", variant="text", classes="ml-1",
                        click="trigger('go_to', [goto_text])")
 
@@ -140,20 +140,20 @@ def _segment_list() -> None:
                     v.VColorPicker(model_value=("s.color",), mode="hex", modes=("['hex']",),
                                    update_modelValue="trigger('set_segment_colour', [s.id, $event])")
             html.Input(classes="sf-name", value=("s.name",), title="Rename: type and press Enter",
-                       keydown_enter="$event.target.blur()",
                        blur="trigger('rename_segment', [s.id, $event.target.value])",
-                       click_stop="")
+                       raw_attrs=['@keydown.enter="$event.target.blur()"'])
             with v.Template(v_slot_append=True):
                 v.VBtn(icon=("s.visible ? 'mdi-eye' : 'mdi-eye-off'",), size="x-small",
                        variant="text", classes="sf-visible", title="Show / hide",
-                       click_stop="trigger('set_segment_visible', [s.id, !s.visible])")
+                       raw_attrs=['@click.stop="trigger(\'set_segment_visible\', [s.id, !s.visible])"'])
                 v.VBtn(icon=("s.locked ? 'mdi-lock' : 'mdi-lock-open-variant'",), size="x-small",
                        variant="text", classes="sf-lock",
                        color=("s.locked ? 'amber' : undefined",),
                        title="Lock: no AI result on another segment changes it",
-                       click_stop="trigger('set_segment_locked', [s.id, !s.locked])")
+                       raw_attrs=['@click.stop="trigger(\'set_segment_locked\', [s.id, !s.locked])"'])
                 v.VBtn(icon="mdi-delete", size="x-small", variant="text", classes="sf-delete",
-                       title="Delete", click_stop="trigger('delete_segment', [s.id])")
+                       title="Delete",
+                       raw_attrs=['@click.stop="trigger(\'delete_segment\', [s.id])"'])
 
 
 def _auto_panel() -> None:

@@ -88,6 +88,7 @@ class Views:
         self._pending = False
         self._fit_until = 0.0
         self._fitted_sizes = None
+        self.volume_node = None
 
     def slice_views(self) -> Iterable:
         return self.app.view_manager.get_slice_views()
@@ -99,22 +100,34 @@ class Views:
 
     def show_volume(self, volume_node, foreground=None, opacity: float = 0.5) -> None:
         """Background ``volume_node`` (and an optional foreground) in every slice view; the
-        views fit the volume and the slices are shown in 3D for context."""
+        slice views fit the volume, the 3D view frames it (segments show there as surfaces;
+        each slice view's "3D" button adds its slice)."""
         manager = self.app.display_manager
         manager.show_volume_in_slice_background(volume_node)
         manager.show_volume_in_slice_foreground(foreground)
         for view in self.slice_views():
             view.set_foreground_opacity(opacity if foreground is not None else 0.0)
-            view.set_visible_in_3d(True)
-        manager.reset_views()
+        self.volume_node = volume_node
+        self.reset()
         self._fitted_sizes = self.sizes()
         # The page sizes the views after they were first rendered: fit them again to the
         # sizes the browser gives them during the next seconds.
         self._fit_until = time.monotonic() + FIT_WINDOW_S
         self.publish_geometry()
 
+    def frame_3d(self, volume_node) -> None:
+        """Point the 3D views' cameras at the volume's bounds (RAS)."""
+        bounds = [0.0] * 6
+        volume_node.GetRASBounds(bounds)
+        for view in self.app.view_manager.get_threed_views():
+            view.renderer().ResetCamera(bounds)
+            view.schedule_render()
+
     def reset(self) -> None:
+        """Fit the slice views to the volume, frame it in 3D."""
         self.app.display_manager.reset_views()
+        if self.volume_node is not None and self.volume_node.GetScene() is not None:
+            self.frame_3d(self.volume_node)
 
     def jump_to(self, ras) -> None:
         """Move every slice view so that it passes through ``ras`` (3 floats, mm)."""
@@ -145,7 +158,7 @@ class Views:
                 sizes = self.sizes()
                 if time.monotonic() < self._fit_until and sizes != self._fitted_sizes:
                     self._fitted_sizes = sizes
-                    self.app.display_manager.reset_views()
+                    self.reset()
                 self.publish_geometry()
 
         create_task(later())

@@ -36,6 +36,7 @@ class Workspace:
         for node in self.tools.point_nodes():       # tick the Logic at once after a click
             node.AddObserver(node.PointPositionDefinedEvent, lambda *_: session.pump.wake())
         session.on_changed.append(self.segments.refresh)
+        session.on_changed.append(self._surfaces)
         self.segmentation_of: Dict[str, str] = {}       # volume node ID -> segmentation node ID
         self.state.update({"volumes": [], "volume_id": "", "preset": "Auto",
                            "presets": list(PRESETS)})
@@ -95,6 +96,14 @@ class Workspace:
         segmentation_node.SetAttribute("SlicerFM.Volume", volume_node.GetID())
         self.state.volumes = volume_entries(self.scene)
         self.select_volume(volume_node.GetID())
+
+    def _surfaces(self) -> None:
+        """Segments written by the Logic (automatic segmentation, carried segments) show in
+        3D too: the closed-surface representation is made once segments exist."""
+        node = self.segmentation() if self.volume() is not None else None
+        if node is not None and node.GetSegmentation().GetNumberOfSegments() and \
+                not node.GetSegmentation().ContainsRepresentation("Closed surface"):
+            node.CreateClosedSurfaceRepresentation()
 
     def set_preset(self, preset: str) -> None:
         volume = self.volume()

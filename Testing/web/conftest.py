@@ -1,0 +1,184 @@
+"""Fixtures of the browser tests: a real backend process, the real ``slicerfm-web`` server
+and Debian's Chromium driven by Playwright, headless and kept off the network.
+
+Nothing is skipped: a missing Chromium, Playwright or sample data is a failure that says
+what to install. Screenshots of every step go to ``out/web-e2e/<test>/`` (git-ignored).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent
+CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
+ARTEFACTS = REPO / "out" / "web-e2e"
+#: flags that keep the browser off the network and out of the user's profile
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"]
+MAX_UPLOAD_MB = 40
+ENGINES = ["classic", "slow-sphere"]
+
+
+def _require_browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package "
+                    "(bash scripts/test.sh does) or set SLICERFM_CHROMIUM", pytrace=False)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("the browser tests need Playwright's Python package: pip install './web[test]'",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def a_web_backend(tmp_path_factory):
+    """A real ``slicerfm-backend serve`` on 127.0.0.1 with the classic engine and the slow
+    test engine; ``.restart()`` stops it and starts a fresh process on the same port."""
+    from slicerfm_client.launcher import LocalBackend
+
+    env = dict(os.environ)
+    env["SLICERFM_ENGINE_PLUGINS"] = "slow-sphere=web_engines:SlowSphereEngine"
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    log = tmp_path_factory.mktemp("web-backend") / "backend.log"
+    backend = LocalBackend([str(BIN / "slicerfm-backend")], engines=ENGINES, env=env,
+                           log_path=str(log))
+    backend.start()
+    yield backend
+    backend.stop()
+
+
+def free_port() -> int:
+    from slicerfm_client.launcher import free_port as pick
+
+    return pick()
+
+
+class WebServer:
+    """A ``slicerfm-web`` process; ``url`` its address, ``status()`` its /api/status."""
+
+    def __init__(self, args, log_dir: Path, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = log_dir
+        self.log = open(log_dir / "gateway.log", "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "slicerfm-web"), "--port", str(self.port), "--log-dir", str(log_dir), *args],
+            stdout=self.log, stderr=self.log, env=env or dict(os.environ))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"slicerfm-web exited; see {log_dir / 'gateway.log'}")
+            try:
+                if requests.get(self.url + "/api/status", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("slicerfm-web did not start within 60 s")
+
+    def status(self) -> dict:
+        return requests.get(self.url + "/api/status", timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def a_data_folder(a_data_dir, tmp_path_factory):
+    """A data folder for the pages: the sample CT and, beside it, a link pointing outside."""
+    folder = tmp_path_factory.mktemp("web-data")
+    shutil.copyfile(a_data_dir / "abdomen_ct" / "example_ct.nii.gz", folder / "example_ct.nii.gz")
+    outside = tmp_path_factory.mktemp("outside") / "secret.nii.gz"
+    shutil.copyfile(a_data_dir / "abdomen_ct" / "example_ct_sm.nii.gz", outside)
+    (folder / "escape.nii.gz").symlink_to(outside)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def the_ct(a_data_dir):
+    """The sample abdominal CT (NIfTI)."""
+    return a_data_dir / "abdomen_ct" / "example_ct.nii.gz"
+
+
+@pytest.fixture(scope="session")
+def a_web_server(a_web_backend, a_data_folder, tmp_path_factory):
+    """``slicerfm-web --server <the backend>`` with two spare tabs and a short grace time."""
+    _require_browser()
+    log_dir = tmp_path_factory.mktemp("web-logs")
+    server = WebServer(["--server", a_web_backend.url, "--spare-tabs", "2", "--tab-grace-s", "8",
+                        "--max-upload-mb", str(MAX_UPLOAD_MB), "--data-dir", str(a_data_folder)],
+                       log_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def a_browser_context(tmp_path_factory):
+    """Chromium (Debian's, headless, fresh profile) under Playwright: one browser, tabs = pages."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    shutil.rmtree(ARTEFACTS, ignore_errors=True)
+    ARTEFACTS.mkdir(parents=True)
+    profile = tempfile.mkdtemp(prefix="slicerfm-chromium-")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1600, "height": 950}, accept_downloads=True)
+        context.set_default_timeout(90_000)
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def a_two_series_dicom_zip(a_data_dir, tmp_path_factory):
+    """A zip of the sample DICOM series and a copy of it saved as a second series (new series
+    and instance UIDs, description 'second copy')."""
+    import zipfile
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder = a_data_dir / "abdomen_ct" / "example_ct_dicom"
+    target = tmp_path_factory.mktemp("dicom") / "two_series.zip"
+    series_uid = generate_uid()
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"first/{path.name}")
+            dataset = pydicom.dcmread(path)
+            dataset.SeriesInstanceUID = series_uid
+            dataset.SOPInstanceUID = generate_uid()
+            dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+            dataset.SeriesDescription = "second copy"
+            dataset.SeriesNumber = 99
+            copy = target.parent / f"copy-{path.name}"
+            dataset.save_as(copy)
+            archive.write(copy, f"second/{path.name}")
+    return target
+
+
+@pytest.fixture
+def a_page(a_browser_context, a_web_server, request):
+    """A new browser tab on the page, connected to its own tab process."""
+    from web_helpers import PageDriver
+
+    driver = PageDriver.open(a_browser_context, a_web_server.url, ARTEFACTS / request.node.name)
+    yield driver
+    driver.close()
