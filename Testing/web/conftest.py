@@ -26,7 +26,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--disable-dev-shm-usage"]
 MAX_UPLOAD_MB = 40
-ENGINES = ["classic", "slow-sphere"]
+AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
+ENGINES = ["classic", "slow-sphere", *AUTO_ENGINES]
 
 
 def _require_browser():
@@ -42,16 +43,22 @@ def _require_browser():
 
 @pytest.fixture(scope="session")
 def a_web_backend(tmp_path_factory):
-    """A real ``slicerfm-backend serve`` on 127.0.0.1 with the classic engine and the slow
-    test engine; ``.restart()`` stops it and starts a fresh process on the same port."""
+    """A real ``slicerfm-backend serve`` on 127.0.0.1 with the classic engine, the slow test
+    engine and the narrow random VISTA3D of the backend tests (``vista3d-gated`` waits for
+    the file ``backend.gate`` before each window); stop()/start() restarts it on its port."""
     from slicerfm_client.launcher import LocalBackend
 
+    folder = tmp_path_factory.mktemp("web-backend")
     env = dict(os.environ)
-    env["SLICERFM_ENGINE_PLUGINS"] = "slow-sphere=web_engines:SlowSphereEngine"
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    log = tmp_path_factory.mktemp("web-backend") / "backend.log"
+    env["SLICERFM_ENGINE_PLUGINS"] = ("slow-sphere=web_engines:SlowSphereEngine,"
+                                      "vista3d-small=vista3d_helpers:SmallVista3DEngine,"
+                                      "vista3d-gated=vista3d_helpers:GatedSmallVista3DEngine")
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent / "backend"),
+                                         env.get("PYTHONPATH", "")])
+    env["SLICERFM_TEST_GATE"] = str(folder / "gate-open")
     backend = LocalBackend([str(BIN / "slicerfm-backend")], engines=ENGINES, env=env,
-                           log_path=str(log))
+                           log_path=str(folder / "backend.log"))
+    backend.gate = Path(env["SLICERFM_TEST_GATE"])
     backend.start()
     yield backend
     backend.stop()
@@ -122,8 +129,8 @@ def a_web_server(a_web_backend, a_data_folder, tmp_path_factory):
     _require_browser()
     log_dir = tmp_path_factory.mktemp("web-logs")
     server = WebServer(["--server", a_web_backend.url, "--spare-tabs", "2", "--tab-grace-s", "8",
-                        "--max-upload-mb", str(MAX_UPLOAD_MB), "--data-dir", str(a_data_folder)],
-                       log_dir)
+                        "--max-upload-mb", str(MAX_UPLOAD_MB), "--data-dir", str(a_data_folder),
+                        "--auto-engines", ",".join(AUTO_ENGINES)], log_dir)
     yield server
     server.stop()
 
@@ -172,6 +179,30 @@ def a_two_series_dicom_zip(a_data_dir, tmp_path_factory):
             dataset.save_as(copy)
             archive.write(copy, f"second/{path.name}")
     return target
+
+
+@pytest.fixture(scope="session")
+def a_phantom_pair(tmp_path_factory):
+    """Two small CT-like phantoms (NIfTI, 1.5 mm voxels): ``fixed`` and ``moving``, the same
+    body shifted by 3 voxels along i (4.5 mm)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    folder = tmp_path_factory.mktemp("phantoms")
+    shape = (30, 40, 36)
+    grid = np.indices(shape).astype(float)
+    centre = (np.array(shape) - 1)[:, None, None, None] / 2
+    radius = np.sqrt((((grid - centre) / (np.array(shape)[:, None, None, None] / 2.4)) ** 2).sum(0))
+    body = np.where(radius < 1, 40.0, -1000.0)
+    body[radius < 0.45] = 300.0
+    noise = np.random.default_rng(4).normal(0, 10, shape)
+    paths = {}
+    for name, shift in (("fixed", 0), ("moving", 3)):
+        image = sitk.GetImageFromArray((np.roll(body, shift, axis=2) + noise).astype(np.int16))
+        image.SetSpacing((1.5, 1.5, 1.5))
+        paths[name] = folder / f"phantom_{name}.nii.gz"
+        sitk.WriteImage(image, str(paths[name]))
+    return paths
 
 
 @pytest.fixture

@@ -137,6 +137,7 @@ class TabApp:
             "delete_segment": self._delete_segment,
             "go_to": self._go_to,
             "run_auto": self.auto.run,
+            "set_auto_engine": self.auto.set_engine,
             "cancel_auto": self.auto.cancel,
             "run_registration": self.registration.run,
             "cancel_registration": self.registration.cancel,

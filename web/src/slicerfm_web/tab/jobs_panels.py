@@ -30,13 +30,25 @@ class AutoPanel:
         self.session = session
         self.workspace = workspace
         self.candidates = engines
-        state.update({"auto_available": False, "auto_engine": "", "auto_note":
+        state.update({"auto_available": False, "auto_engine": "", "auto_engines": [], "auto_note":
                       "connecting...", "auto_classes": [], "auto_shown": [], "auto_search": "",
                       "auto_selected": [], "auto_everything": False, "auto_everything_count": 0,
                       "auto_progress": {"running": False, "text": "", "percent": None}})
         session.on_connected.append(self._connected)
         session.core.catalogueCallback = self._catalogue
         state.change("auto_search")(lambda auto_search, **_: self._filter(auto_search))
+
+    def set_engine(self, name: str) -> None:
+        """Use another served automatic engine (its class list is fetched)."""
+        if name not in self.state.auto_engines:
+            raise ValueError(f"the server serves no automatic engine {name!r}")
+        if name == self.session.auto.engine and self.session.auto.classCatalogue is not None:
+            return
+        self.session.auto.engine = name
+        self.state.auto_engine = name
+        self.state.auto_available = False
+        self.state.auto_note = "loading the class list..."
+        self.session.auto.fetchCatalogue(onDone=self._catalogue)
 
     def _connected(self, status) -> None:
         served = [engine.get("name") for engine in status.engines]
@@ -47,12 +59,11 @@ class AutoPanel:
                                     f"({', '.join(self.candidates)}): start it with "
                                     "--engines classic,vista3d.")
             return
+        self.state.auto_engines = available
         self.state.auto_engine = available[0]
         if self.session.auto.engine == available[0]:
             return                 # the Logic fetches its engine's class list by itself
-        self.session.auto.engine = available[0]
-        self.state.auto_note = "loading the class list..."
-        self.session.auto.fetchCatalogue(onDone=self._catalogue)
+        self.set_engine(available[0])
 
     def _catalogue(self, catalogue) -> None:
         rows = []

@@ -160,8 +160,11 @@ def _auto_panel() -> None:
     with v.VExpansionPanel(title="Automatic segmentation", id="auto-panel"):
         with v.VExpansionPanelText(style=PANEL_STYLE):
             html.Div("{{ auto_note }}", v_if="auto_note", classes="text-caption mb-2")
+            with html.Div(v_if="auto_engines.length"):
+                v.VSelect(id="auto-engine", label="Engine", model_value=("auto_engine",),
+                          items=("auto_engines",), density="compact", hide_details=True,
+                          classes="mb-2", update_modelValue="trigger('set_auto_engine', [$event])")
             with html.Div(v_if="auto_available"):
-                html.Div("Engine {{ auto_engine }}", classes="text-caption mb-1")
                 v.VTextField(id="auto-search", v_model=("auto_search",), label="Search classes",
                              density="compact", hide_details=True, clearable=True,
                              disabled=("auto_everything",))
