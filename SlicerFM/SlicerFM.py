@@ -122,7 +122,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.progress = ProgressPresenter(
             QtProgressDialogView.factory(lambda: slicer.util.createProgressDialog(maximum=0)),
             cancel=lambda task: self.logic.interactive.cancel())
-        self.pump = TimerPump(WorkerPump(self.logic.runners(), after_tick=self.afterTick), qt.QTimer())
+        self.pump = TimerPump(WorkerPump(self.logic.runners(), after_tick=self.afterTick,
+                                         should_wait=self.logic.transferring), qt.QTimer())
         self.engineChoice = EngineChoicePresenter(self.ui.engineComboBox, self.savedEngine, self.saveEngine)
         self.segmentChoice = SegmentChoicePresenter(self.ui.segmentSelector, self.savedSegment, self.saveSegment)
         self.boxPrompt = BoxPromptCoalescer(lambda fn: qt.QTimer.singleShot(0, fn),
@@ -442,7 +443,7 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 bar.maximum, bar.value = 100, 0
 
 
-class SlicerFMLogic(ScriptedLoadableModuleLogic, SlicerFMCoreLogic):
+class SlicerFMLogic(SlicerFMCoreLogic, ScriptedLoadableModuleLogic):
     """The module's Logic: :class:`SlicerFMLib.logic.SlicerFMCoreLogic` (one connection;
     ``interactive``, ``registration``, ``autoSegmentation``) plus Slicer's parameter node,
     the Segment Editor's undo history and Slicer's Python packaging. From the Python
@@ -456,8 +457,8 @@ class SlicerFMLogic(ScriptedLoadableModuleLogic, SlicerFMCoreLogic):
     """
 
     def __init__(self, background: bool = False) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
         SlicerFMCoreLogic.__init__(self, background)
+        ScriptedLoadableModuleLogic.__init__(self)     # its super().__init__() is object's
         for feature in (self.interactive, self.autoSegmentation):
             feature.segmentationHistory = SegmentEditorHistory(
                 lambda feature=feature: feature.segmentationNode,

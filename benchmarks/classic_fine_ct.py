@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from bench_common import require_data
-from slicerfm_backend.engines.classic import ClassicEngine
+from slicerfm_backend.engines.classic.engine import ClassicEngine
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicerfm_backend.evaluation.simulate import simulate_clicks
 

@@ -30,7 +30,7 @@ from bench_common import proc_status, require_data  # noqa: E402
 def random_checkpoint(shape, path: Path) -> Path:
     import torch
 
-    from slicerfm_backend.registration.gradicon_model import build_network
+    from slicerfm_backend.registration.gradicon.model import build_network
 
     torch.manual_seed(0)
     network = build_network(shape)
@@ -95,7 +95,7 @@ def main() -> int:
 
     from slicerfm_backend.imaging import read_image
     from slicerfm_backend.registration.base import RegistrationImage, RegistrationRequest
-    from slicerfm_backend.registration.gradicon import UniGradICONEngine
+    from slicerfm_backend.registration.gradicon.engine import UniGradICONEngine
 
     torch.set_num_threads(args.threads)
     data = require_data() / "brain_pair"

@@ -76,7 +76,7 @@ def make_checkpoint(folder: Path, empty_masks: bool = False) -> Path:
     every logit is exactly 0 and every mask empty (the same amount of compute per pass)."""
     import torch
 
-    from slicerfm_backend.engines.sam_med3d_model import build_network
+    from slicerfm_backend.engines.sam_med3d.model import build_network
 
     torch.manual_seed(0)
     model = build_network()
@@ -216,9 +216,9 @@ def model_only(decodes: int = 10) -> int:
     ``decodes`` times (1 then 2, 3, ... points, previous logits as mask prompt)."""
     import torch
 
-    from slicerfm_backend.engines import sam_med3d_pipeline as pipeline
+    from slicerfm_backend.engines.sam_med3d import pipeline
     from slicerfm_backend.engines.base import ImageData
-    from slicerfm_backend.engines.sam_med3d_model import SamMed3DNetwork, build_network
+    from slicerfm_backend.engines.sam_med3d.model import SamMed3DNetwork, build_network
     from slicerfm_backend.imaging import read_image
     from slicerfm_client.geometry import spacing_kji as matrix_spacing
 

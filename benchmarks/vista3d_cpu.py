@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import proc_status, require_data  # noqa: E402
 
-from slicerfm_backend.engines import vista3d_labels as labels_mod  # noqa: E402
+from slicerfm_backend.engines.vista3d import labels as labels_mod  # noqa: E402
 from slicerfm_backend.engines.base import ImageData  # noqa: E402
-from slicerfm_backend.engines.vista3d import Vista3DEngine  # noqa: E402
-from slicerfm_backend.engines.vista3d_model import Vista3DNetwork, build_network  # noqa: E402
+from slicerfm_backend.engines.vista3d.engine import Vista3DEngine  # noqa: E402
+from slicerfm_backend.engines.vista3d.model import Vista3DNetwork, build_network  # noqa: E402
 from slicerfm_backend.imaging import read_image  # noqa: E402
 from slicerfm_client import geometry, wire  # noqa: E402
 

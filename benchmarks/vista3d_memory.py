@@ -65,9 +65,9 @@ def synthetic_ct(shape_kji) -> np.ndarray:
 def run_one(size_iji, spacing, accumulator_mb) -> dict:
     from bench_common import proc_status
 
-    from slicerfm_backend.engines import vista3d_labels as labels_mod
+    from slicerfm_backend.engines.vista3d import labels as labels_mod
     from slicerfm_backend.engines.base import ImageData
-    from slicerfm_backend.engines.vista3d import Vista3DEngine
+    from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
 
     i_n, j_n, k_n = size_iji
     array = synthetic_ct((k_n, j_n, i_n))

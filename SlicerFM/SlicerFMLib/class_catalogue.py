@@ -2,7 +2,7 @@
 
 The classes come from the server (the engine's catalogue: a list of
 ``{"id", "name", "group", "color": [r, g, b] 0..255, "auto", "everything", ...}``, as
-``slicerfm_backend.engines.vista3d_labels.catalogue()`` publishes it), never from a copy
+``slicerfm_backend.engines.vista3d.labels.catalogue()`` publishes it), never from a copy
 kept here, so the picker always offers what the connected server can segment.
 """
 

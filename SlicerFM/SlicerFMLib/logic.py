@@ -24,7 +24,8 @@ Front-end seams (all called on the main thread, none needs Qt):
 "info" / "warning" / "error"; ``changedCallback()`` -- something a panel shows may have
 changed; ``catalogueCallback(catalogue)`` -- the automatic-segmentation class list arrived
 after connecting; progress of server jobs: :meth:`activeJobs`; the interaction a "waiting
-for the server" indicator is about: :meth:`pendingInteraction`.
+for the server" indicator is about: :meth:`pendingInteraction`; whether a pump should wait
+for the workers now: :meth:`transferring`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .class_catalogue import ClassCatalogue
 from .connection import Connection, ConnectionSettings, ServerStatus, describe_error
 from .cycle import ERROR, INFO
 from .interactive_logic import InteractiveSegmentationLogic
-from .job_progress import ProgressSnapshot
+from .job_progress import LOCAL_STAGE, ProgressSnapshot
 from .registration_logic import RegistrationLogic
 from .worker import BackgroundWorker, InlineRunner, Task
 
@@ -156,6 +157,16 @@ class SlicerFMCoreLogic:
         """The oldest interactive task not yet delivered (connecting, a click...): what a
         "waiting for the server" indicator is about; None when idle."""
         return self.interactive.runner.current()
+
+    def transferring(self) -> bool:
+        """True while pending work moves data to or from the server: an interaction
+        (connecting, a click...), or a server job uploading its inputs or downloading its
+        result -- not while the job computes on the server. What a
+        :class:`~SlicerFMLib.pump.WorkerPump` should wait for (``should_wait``)."""
+        if self.interactive.runner.busy:
+            return True
+        return any(feature.running and feature.progress.snapshot().state in (LOCAL_STAGE, "done")
+                   for feature in (self.registration, self.autoSegmentation))
 
     def activeJobs(self) -> List[Tuple[str, ProgressSnapshot]]:
         """``[(feature, snapshot)]`` of the server jobs running now (registration,

@@ -18,9 +18,12 @@ thread in a C call that keeps the GIL (``ctypes.PyDLL(None).usleep``): see
 ``Testing/module/test_pump_gil.py`` and ``benchmarks/pump_upload.py``.
 
 The price is that the main thread does not process UI events for up to ``wait_s`` per tick
-while work is pending (at the defaults, at most 15 ms of every 30 ms); when nothing is
-pending a tick costs next to nothing. Qt-free: :class:`TimerPump` only connects to a timer
-object it is given.
+while it waits (at the defaults, at most 15 ms of every 30 ms). So it waits only while data
+moves -- ``should_wait()``, e.g. :meth:`SlicerFMLib.logic.SlicerFMCoreLogic.transferring`:
+an interaction, or a server job uploading its inputs or downloading its result -- and not
+while a registration computes on the server for minutes (its worker then only polls the
+job's status every half second). When nothing is pending a tick costs next to nothing.
+Qt-free: :class:`TimerPump` only connects to a timer object it is given.
 """
 
 from __future__ import annotations
@@ -40,18 +43,22 @@ class WorkerPump:
 
     runners: what to poll, e.g. ``SlicerFMCoreLogic.runners()``. wait_s: the longest a tick
     waits, GIL released, while a task is pending (0 = the old behaviour: poll only).
-    after_tick: called at the end of every tick (main thread), e.g. to update a progress
-    dialog from ``SlicerFMCoreLogic.pendingInteraction()``.
+    should_wait(): whether pending work is worth waiting for now (default: any pending
+    work), e.g. ``SlicerFMCoreLogic.transferring``. after_tick: called at the end of every
+    tick (main thread), e.g. to update a progress dialog from
+    ``SlicerFMCoreLogic.pendingInteraction()``.
     """
 
     def __init__(self, runners: Sequence, wait_s: float = DEFAULT_WAIT_S,
                  after_tick: Optional[Callable[[], None]] = None,
+                 should_wait: Optional[Callable[[], bool]] = None,
                  clock: Callable[[], float] = time.monotonic):
         if wait_s < 0:
             raise ValueError(f"wait_s must be 0 or more seconds, got {wait_s}")
         self.runners = list(runners)
         self.wait_s = float(wait_s)
         self.after_tick = after_tick
+        self.should_wait = should_wait
         self._clock = clock
         self.ticks = 0
 
@@ -69,7 +76,7 @@ class WorkerPump:
             pending = self.poll()
             while pending:
                 remaining = deadline - self._clock()
-                if remaining <= 0:
+                if remaining <= 0 or (self.should_wait is not None and not self.should_wait()):
                     break
                 # after poll() each runner's oldest task is unfinished: wait for any of them
                 futures = [runner.current().future for runner in self.runners

@@ -140,7 +140,7 @@ def same_state(network, state) -> bool:
 def use_small_network(monkeypatch, folder: Path, last_std=5e-2) -> Path:
     """Make the engines build :func:`small_network` (at ``SMALL_SHAPE`` by default) and write
     a random checkpoint for it in the released layout; returns the checkpoint's path."""
-    from slicerfm_backend.registration import gradicon_model
+    from slicerfm_backend.registration.gradicon import model as gradicon_model
 
     def build(shape=SMALL_SHAPE, similarity="lncc"):
         return small_network(tuple(shape), similarity)

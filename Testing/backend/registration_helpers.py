@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from slicerfm_backend.registration.classic import ClassicRegistrationEngine
+from slicerfm_backend.registration.classic.engine import ClassicRegistrationEngine
 
 SHAPE = (24, 28, 32)  # (K, J, I)
 IJK_TO_RAS = np.array([[-1.5, 0.0, 0.0, 24.0],

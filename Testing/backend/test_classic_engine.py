@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slicerfm_backend.engines.base import Prompt, bbox_slices
-from slicerfm_backend.engines.classic import MAX_EXTENT_MM, MAX_ROI_VOXELS, ClassicEngine
+from slicerfm_backend.engines.classic.engine import MAX_EXTENT_MM, MAX_ROI_VOXELS, ClassicEngine
 from slicerfm_backend.evaluation.evaluate import load_case
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicerfm_backend.evaluation.simulate import simulate_clicks

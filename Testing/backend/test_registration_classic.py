@@ -6,7 +6,7 @@ import pytest
 from registration_helpers import CENTRE, IJK_TO_RAS, SHAPE, blob, box_mask, two_blobs, voxel_of
 from slicerfm_backend.engines.base import EngineError
 from slicerfm_backend.registration.base import DisplacementField, RegistrationImage, RegistrationRequest
-from slicerfm_backend.registration.classic import (ClassicRegistrationEngine, affine_to_ras, compose_affine,
+from slicerfm_backend.registration.classic.engine import (ClassicRegistrationEngine, affine_to_ras, compose_affine,
                                                    demons_levels)
 from slicerfm_backend.registration.field import jacobian_determinant, warp
 from slicerfm_backend.registration.registry import REGISTRATION_ENGINE_CLASSES, registration_engine_class
@@ -163,7 +163,7 @@ def test_the_registry_knows_the_engines_and_serving_classic_does_not_import_grad
 
 
 def test_unfold_smooths_only_around_folds_and_keeps_the_determinant_up_to_date():
-    from slicerfm_backend.registration.classic_unfold import unfold
+    from slicerfm_backend.registration.classic.unfold import unfold
 
     ijk_to_ras = np.diag([1.0, 1.0, 1.0, 1.0])
     k, j, i = np.indices((30, 30, 30), dtype=np.float32)

@@ -9,7 +9,7 @@ import pytest
 
 from gradicon_helpers import a_pair, same_state, state_copy, use_small_network
 from slicerfm_backend.registration.base import RegistrationImage, RegistrationRequest
-from slicerfm_backend.registration.gradicon import UniGradICONEngine
+from slicerfm_backend.registration.gradicon.engine import UniGradICONEngine
 from slicerfm_client import errors
 from slicerfm_client.registration import register
 

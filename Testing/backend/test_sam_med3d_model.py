@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from slicerfm_backend.engines.base import Prompt, WeightsMissingError
-from slicerfm_backend.engines.sam_med3d import SamMed3DEngine
-from slicerfm_backend.engines.sam_med3d_model import CheckpointError, build_network, load_network
+from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
+from slicerfm_backend.engines.sam_med3d.model import CheckpointError, build_network, load_network
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 
 

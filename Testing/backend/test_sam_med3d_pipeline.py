@@ -10,9 +10,9 @@ import pytest
 import SimpleITK as sitk
 
 from slicerfm_backend.engines.base import Prompt
-from slicerfm_backend.engines.sam_med3d import SamMed3DEngine
-from slicerfm_backend.engines.sam_med3d_cache import ByteLRU
-from slicerfm_backend.engines.sam_med3d_pipeline import Crop, extract, to_sitk
+from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
+from slicerfm_backend.engines.sam_med3d.cache import ByteLRU
+from slicerfm_backend.engines.sam_med3d.pipeline import Crop, extract, to_sitk
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 
 LPS = np.array([-1.0, -1.0, 1.0])
@@ -268,7 +268,7 @@ def test_the_embedding_cache_drops_the_least_recently_used_beyond_its_byte_cap()
 def test_the_fast_paste_for_axis_aligned_images_equals_the_general_one(monkeypatch):
     """Flipped and permuted axes, anisotropic spacing, two overlapping crops: the separable
     paste (per-axis index tables) gives the same voxels as the general per-voxel paste."""
-    from slicerfm_backend.engines import sam_med3d_pipeline as pipeline
+    from slicerfm_backend.engines.sam_med3d import pipeline
     from slicerfm_backend.engines.base import ImageData
 
     m = np.zeros((4, 4))
@@ -313,7 +313,7 @@ def test_a_refinement_click_repastes_only_its_crop_and_its_neighbours_with_the_s
 def test_a_refinement_click_upsamples_only_the_crops_it_decoded(monkeypatch):
     """Unchanged neighbour crops are repasted from their cached 128³ masks, not upsampled
     again; the answer equals a full replay."""
-    from slicerfm_backend.engines import sam_med3d_steps as steps
+    from slicerfm_backend.engines.sam_med3d import steps
 
     shape, spacing = (150, 40, 40), (2.0, 1.5, 1.5)
     _, m = grid(shape, spacing)

@@ -9,8 +9,8 @@ import pytest
 from slicerfm_client import errors, protocol
 from slicerfm_client.auto_segment import class_catalogue, segment_auto
 from slicerfm_backend.engines import registry
-from slicerfm_backend.engines import vista3d_grid as grid_mod
-from slicerfm_backend.engines import vista3d_labels as labels_mod
+from slicerfm_backend.engines.vista3d import grid as grid_mod
+from slicerfm_backend.engines.vista3d import labels as labels_mod
 
 from vista3d_helpers import ct_phantom
 

@@ -8,9 +8,9 @@ from monai.apps.vista3d.inferer import point_based_window_inferer
 from monai.apps.vista3d.transforms import VistaPostTransformd
 from monai.inferers import sliding_window_inference
 
-from slicerfm_backend.engines import vista3d_auto as auto
-from slicerfm_backend.engines import vista3d_labels as labels_mod
-from slicerfm_backend.engines import vista3d_points as points_mod
+from slicerfm_backend.engines.vista3d import auto
+from slicerfm_backend.engines.vista3d import labels as labels_mod
+from slicerfm_backend.engines.vista3d import points as points_mod
 
 from vista3d_helpers import ROI, small_network
 

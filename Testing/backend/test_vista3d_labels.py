@@ -2,7 +2,7 @@
 
 import pytest
 
-from slicerfm_backend.engines import vista3d_labels as L
+from slicerfm_backend.engines.vista3d import labels as L
 
 
 def test_counts_and_names():

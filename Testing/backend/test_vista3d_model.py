@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from slicerfm_backend.engines.base import WeightsMissingError
-from slicerfm_backend.engines.vista3d import Vista3DEngine
-from slicerfm_backend.engines.vista3d_model import CheckpointError, build_network
+from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
+from slicerfm_backend.engines.vista3d.model import CheckpointError, build_network
 
 
 @pytest.fixture(scope="module")

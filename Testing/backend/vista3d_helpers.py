@@ -9,8 +9,8 @@ checkpoint tests use the full width.
 import numpy as np
 import torch
 
-from slicerfm_backend.engines.vista3d import Vista3DEngine
-from slicerfm_backend.engines.vista3d_model import Vista3DNetwork, build_network
+from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
+from slicerfm_backend.engines.vista3d.model import Vista3DNetwork, build_network
 
 ROI = 32
 

@@ -11,7 +11,7 @@ from SlicerFMLib.class_catalogue import ClassCatalogue, colour_01, entry_from_se
 
 @pytest.fixture(scope="module")
 def a_catalogue():
-    from slicerfm_backend.engines import vista3d_labels
+    from slicerfm_backend.engines.vista3d import labels as vista3d_labels
 
     return ClassCatalogue.from_server(vista3d_labels.catalogue())
 

@@ -110,3 +110,33 @@ def pump_until_idle(pump, core, max_ticks=4000):
         if pump.tick() == 0 and not core.busy:
             return
     raise AssertionError(f"still busy after {max_ticks} ticks")
+
+
+def test_the_pump_is_told_to_wait_only_while_data_moves():
+    """An interaction, or a server job in its local stages (upload, download), yes; a job
+    computing on the server, no (the pump would otherwise slow the UI for minutes)."""
+    import threading
+
+    from SlicerFMLib.worker import Task
+
+    core = SlicerFMCoreLogic(background=True)
+    try:
+        assert not core.transferring()
+        job = core.registration
+        job.task = Task("registration")                  # running until delivered
+        job.progress.local("uploading the volumes")
+        assert core.transferring()
+        job.progress.report({"state": "running", "stage": "demons", "done": 3, "total": 9})
+        assert not core.transferring()
+        job.progress.report({"state": "done"})           # downloading the field
+        assert core.transferring()
+        job.task.delivered = True
+        assert not core.transferring()
+        release = threading.Event()
+        core.interactive.runner.submit(release.wait, 30)
+        assert core.transferring()
+        release.set()
+        core.wait(10)
+        assert not core.transferring()
+    finally:
+        core.shutdown()

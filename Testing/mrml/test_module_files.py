@@ -23,6 +23,8 @@ def test_prompt_nodes_are_created_once_with_their_polarity_and_distinct_colours(
     colours = {role: tuple(node.GetDisplayNode().GetSelectedColor())
                for role, node in nodes.items()}
     assert len(set(colours.values())) == 3
+    assert nodes[POSITIVE].GetControlPointLabelFormat() == "+%d"
+    assert nodes[NEGATIVE].GetControlPointLabelFormat() == "-%d"
 
 
 def test_every_module_script_is_listed_in_the_module_cmakelists():
@@ -44,6 +46,9 @@ def test_the_ui_file_names_every_widget_the_module_uses():
     assert used and used <= names, sorted(used - names)
     bound = {p.find("string").text for p in tree.iter("property")
              if p.get("name") == "SlicerParameterName"}
+    # a dynamic property: without stdset="0" Qt Designer drops it when the file is edited
+    assert all(p.get("stdset") == "0" for p in tree.iter("property")
+               if p.get("name") == "SlicerParameterName")
     wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SlicerFMWidget")]
     parameters = set(re.findall(r"^    (\w+): ", wrapper, re.MULTILINE))
     assert {"inputVolume", "connectionMode", "serverUrl", "backendPath"} <= bound <= parameters
@@ -54,7 +59,7 @@ def test_the_icons_are_square_pngs():
     for path in (MODULE / "Resources" / "Icons" / "SlicerFM.png",
                  REPO / "Resources" / "Icons" / "SlicerFM.png"):
         with Image.open(path) as image:
-            assert image.format == "PNG" and image.size[0] == image.size[1] >= 64
+            assert image.format == "PNG" and image.size == (128, 128)   # the index's size
 
 
 def test_a_checkout_finds_the_client_in_the_sibling_client_folder():

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_weights_parser(sub, cmd_weights)
     add_registration_parsers(sub)
-    __import__("slicerfm_backend.engines.vista3d_cli", fromlist=["add_parsers"]).add_parsers(sub)
+    __import__("slicerfm_backend.engines.vista3d.cli", fromlist=["add_parsers"]).add_parsers(sub)
     return parser
 
 

@@ -36,7 +36,7 @@ def _auto_engine(state: ServerState, name):
 
 def parse_classes(body: dict):
     """Class ids (subclasses expanded) from ``classes`` or ``everything``; 422 when wrong."""
-    from ..engines import vista3d_labels as labels
+    from ..engines.vista3d import labels
 
     everything = body.get("everything", False)
     classes = body.get("classes")
@@ -82,7 +82,7 @@ async def segment_auto(request: Request, state: ServerState = Depends(get_state)
 async def auto_classes(engine: str = "vista3d", state: ServerState = Depends(get_state)) -> dict:
     """The classes of an automatic engine: ``{"engine", "classes": [{id, name, group, color,
     auto, everything, special, parts}]}`` (no model is loaded)."""
-    from ..engines import vista3d_labels as labels
+    from ..engines.vista3d import labels
     from ..engines.registry import engine_class
 
     if engine not in state.engines.names:

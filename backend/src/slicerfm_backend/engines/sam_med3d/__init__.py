@@ -1,0 +1,14 @@
+"""The ``sam-med3d`` engine: SAM-Med3D-turbo point prompts on 128³ crops at 1.5 mm.
+
+- ``engine.py``   :class:`SamMed3DEngine`: options, loading, one interaction
+- ``pipeline.py`` crop geometry in RAS, resampling in and pasting back out
+- ``steps.py``    which crops, points and previous logits one step uses
+- ``model.py``    the network from ``medim`` and strict checkpoint loading (torch, lazy)
+- ``cache.py``    byte-capped LRU for image embeddings and upsampled masks
+
+Importing this package does not import torch; :meth:`SamMed3DEngine.load` does.
+"""
+
+from .engine import SamMed3DEngine
+
+__all__ = ["SamMed3DEngine"]

@@ -1,0 +1,145 @@
+"""``slicerfm-backend segment``: automatic segmentation of one image file without Slicer.
+
+    slicerfm-backend segment --engine vista3d --image ct.nii.gz (--classes liver,spleen | --everything)
+                             --out labels.nii.gz [--checkpoint vista3d=PATH] [--server URL]
+
+Writes the label map on the input image's grid (same size, spacing, origin and direction,
+uint8 class ids) and the label dictionary beside it (``labels.json``: ``{"labels": {id:
+{name, color, group}}, "not_computed": ..., ...}``). Without ``--server`` the engine runs in
+this process; with it the image is uploaded to that server (token from ``SLICERFM_TOKEN``)
+and the job is followed there. A progress bar (windows done/total) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+
+def dictionary_path(out: str) -> Path:
+    """``labels.nii.gz`` -> ``labels.json`` (next to the label map)."""
+    path = Path(out)
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".seg.nrrd"):
+        if name.endswith(suffix):
+            return path.with_name(name[: -len(suffix)] + ".json")
+    return path.with_name(name + ".json")
+
+
+class ProgressBar:
+    """A one-line text bar on ``stream`` for (stage, done, total) updates."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr  # looked up now, not at import (stderr may be redirected)
+        self.width, self.started = width, time.monotonic()
+
+    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
+        elapsed = time.monotonic() - self.started
+        if total:
+            filled = int(self.width * done / total)
+            bar = "#" * filled + "-" * (self.width - filled)
+            line = f"\r{stage:<13} [{bar}] {done}/{total}  {elapsed:6.0f} s"
+        else:
+            line = f"\r{stage:<13} {'':{self.width + 2}} {elapsed:6.0f} s"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def add_parsers(subparsers) -> None:
+    """Add the ``segment`` command to the CLI's subparsers."""
+    p = subparsers.add_parser("segment", help="automatic segmentation of an image file (vista3d)")
+    p.add_argument("--engine", default="vista3d")
+    p.add_argument("--image", required=True, help="CT image file (NIfTI, NRRD, ...), Hounsfield units")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--classes", help="comma-separated class names or ids (docs/VISTA3D.md)")
+    which.add_argument("--everything", action="store_true", help="the 117 'everything' classes")
+    p.add_argument("--out", required=True, help="label map file to write (e.g. labels.nii.gz)")
+    p.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
+                   help="load this checkpoint instead of the weights store (in-process runs)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (in-process runs)")
+    p.add_argument("--server", help="URL of a running server (default: run in this process)")
+    p.set_defaults(func=cmd_segment)
+
+
+def _classes(args) -> Optional[list]:
+    if args.everything:
+        return None
+    return [c.strip() for c in args.classes.split(",") if c.strip()]
+
+
+def run_in_process(args, array, ijk_to_ras, classes, bar):
+    from . import labels as labels_mod
+    from ..base import ImageData
+    from ..registry import engine_class, engine_device, resolve_device
+    from ...weights.resolve import parse_checkpoints
+    from slicerfm_client import geometry
+
+    ids = list(labels_mod.EVERYTHING) if classes is None else labels_mod.auto_classes(classes)
+    checkpoints = parse_checkpoints(",".join(args.checkpoint or []))
+    cls = engine_class(args.engine)
+    if not getattr(cls, "supports_auto", False):
+        raise ValueError(f"engine {args.engine!r} has no automatic segmentation; use vista3d")
+    options = {"checkpoint": checkpoints[args.engine]} if args.engine in checkpoints else {}
+    engine = cls(engine_device(cls, resolve_device(args.device)), options)
+    bar("loading", 0, 0)
+    engine.load()
+    image = ImageData("cli", array, geometry.spacing_kji(ijk_to_ras), ijk_to_ras, "CT")
+    return engine.segment_auto(image, ids, progress=bar)
+
+
+def run_on_server(args, array, ijk_to_ras, classes, bar):
+    from slicerfm_client.auto_segment import segment_auto
+    from slicerfm_client.client import SlicerFMClient
+
+    def on_progress(status):
+        bar(status.get("stage") or status.get("state", ""), status.get("done") or 0, status.get("total") or 0)
+
+    with SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
+        client.connect()
+        result = segment_auto(client, array, ijk_to_ras, classes=classes, everything=classes is None,
+                              engine=args.engine, on_progress=on_progress)
+    meta = dict(result.meta)
+    meta["labels"] = {str(k): v for k, v in result.dictionary.items()}
+    meta["not_computed"] = result.not_computed
+    return result.labels, meta
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ...imaging import read_image
+
+    try:
+        array, ijk_to_ras, source = read_image(args.image)
+        classes = _classes(args)
+        if classes is not None and not classes:
+            raise ValueError("--classes is empty")
+        bar = ProgressBar()
+        runner = run_on_server if args.server else run_in_process
+        try:
+            labels, meta = runner(args, array, ijk_to_ras, classes, bar)
+        finally:
+            bar.close()
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"segment: {error}", file=sys.stderr)
+        return 2
+    out = sitk.GetImageFromArray(labels)
+    out.CopyInformation(source)
+    sitk.WriteImage(out, args.out, useCompression=True)
+    meta_file = dictionary_path(args.out)
+    meta_file.write_text(json.dumps(meta, indent=1))
+    missing = meta.get("not_computed", {}).get("voxels", 0)
+    print(f"wrote {args.out} ({len(meta.get('labels', {}))} classes requested, "
+          f"{int((np.bincount(labels.ravel(), minlength=256)[1:] > 0).sum())} present) "
+          f"and {meta_file}; {missing:,} voxels not computed (outside the foreground crop)")
+    return 0
