@@ -7,24 +7,18 @@ what to install. Screenshots of every step go to ``out/web-e2e/<test>/`` (git-ig
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
+from web_helpers import CHROMIUM_FLAGS, WebServer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = REPO / "out" / "web-e2e"
-#: flags that keep the browser off the network and out of the user's profile
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"]
 MAX_UPLOAD_MB = 40
 AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
 ENGINES = ["classic", "slow-sphere", *AUTO_ENGINES]
@@ -64,48 +58,6 @@ def a_web_backend(tmp_path_factory):
     backend.stop()
 
 
-def free_port() -> int:
-    from slicerfm_client.launcher import free_port as pick
-
-    return pick()
-
-
-class WebServer:
-    """A ``slicerfm-web`` process; ``url`` its address, ``status()`` its /api/status."""
-
-    def __init__(self, args, log_dir: Path, env=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_dir = log_dir
-        self.log = open(log_dir / "gateway.log", "ab")
-        self.process = subprocess.Popen(
-            [str(BIN / "slicerfm-web"), "--port", str(self.port), "--log-dir", str(log_dir), *args],
-            stdout=self.log, stderr=self.log, env=env or dict(os.environ))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"slicerfm-web exited; see {log_dir / 'gateway.log'}")
-            try:
-                if requests.get(self.url + "/api/status", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("slicerfm-web did not start within 60 s")
-
-    def status(self) -> dict:
-        return requests.get(self.url + "/api/status", timeout=10).json()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
 @pytest.fixture(scope="session")
 def a_data_folder(a_data_dir, tmp_path_factory):
     """A data folder for the pages: the sample CT and, beside it, a link pointing outside."""
@@ -128,7 +80,7 @@ def a_web_server(a_web_backend, a_data_folder, tmp_path_factory):
     """``slicerfm-web --server <the backend>`` with two spare tabs and a short grace time."""
     _require_browser()
     log_dir = tmp_path_factory.mktemp("web-logs")
-    server = WebServer(["--server", a_web_backend.url, "--spare-tabs", "2", "--tab-grace-s", "8",
+    server = WebServer(BIN, ["--server", a_web_backend.url, "--spare-tabs", "2", "--tab-grace-s", "8",
                         "--max-upload-mb", str(MAX_UPLOAD_MB), "--data-dir", str(a_data_folder),
                         "--auto-engines", ",".join(AUTO_ENGINES)], log_dir)
     yield server

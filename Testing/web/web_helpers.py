@@ -8,13 +8,64 @@ views render at their element's size, device pixel ratio 1).
 """
 
 import json
+import os
+import subprocess
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import requests
 
+#: flags that keep the browser off the network and out of the user's profile
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"]
 DOWNLOAD_IDS = {"labels.nii.gz": "#download-labels-gz", "labels.json": "#download-labels-json",
                 "segmentation.seg.nrrd": "#download-segmentation-nrrd"}
+
+
+def free_port() -> int:
+    from slicerfm_client.launcher import free_port as pick
+
+    return pick()
+
+
+class WebServer:
+    """A ``slicerfm-web`` process (from the folder ``bin``); ``url`` its address,
+    ``status()`` its /api/status."""
+
+    def __init__(self, bin_dir: Path, args, log_dir: Path, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = log_dir
+        self.log = open(log_dir / "gateway.log", "ab")
+        self.process = subprocess.Popen(
+            [str(bin_dir / "slicerfm-web"), "--port", str(self.port), "--log-dir", str(log_dir), *args],
+            stdout=self.log, stderr=self.log, env=env or dict(os.environ))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"slicerfm-web exited; see {log_dir / 'gateway.log'}")
+            try:
+                if requests.get(self.url + "/api/status", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("slicerfm-web did not start within 60 s")
+
+    def status(self) -> dict:
+        return requests.get(self.url + "/api/status", timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
 
 
 class PageDriver:

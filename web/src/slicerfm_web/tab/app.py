@@ -127,6 +127,7 @@ class TabApp:
             "cancel": logic.cancel,
             "set_engine": session.set_engine,
             "set_preset": workspace.set_preset,
+            "set_show_3d": workspace.set_show_3d,
             "set_layout": workspace.views.set_layout,
             "add_segment": lambda: workspace.add_segment(),
             "select_segment": workspace.select_segment,

@@ -66,8 +66,9 @@ def ensure_segmentation(scene, volume_node):
 class SegmentList:
     """Segments of the current segmentation node, mirrored into ``state.segments``."""
 
-    def __init__(self, state):
+    def __init__(self, state, on_refresh=None):
         self.state = state
+        self.on_refresh = on_refresh       # e.g. the 3D copy's schedule()
         self.node = None
         self._palette_index = 0
         state.segments = []
@@ -110,6 +111,8 @@ class SegmentList:
         if self.state.active_segment not in self.ids():
             ids = self.ids()
             self.state.active_segment = ids[0] if ids else ""
+        if self.on_refresh is not None:
+            self.on_refresh()
 
     # -- editing (main thread) ----------------------------------------------------------------
 
@@ -130,8 +133,6 @@ class SegmentList:
         self._palette_index += 1
         self.node.GetSegmentation().AddEmptySegment(segment_id, clean_name(name or f"Segment {count + 1}"),
                                                     list(colour))
-        # 3D surfaces: made once a segment exists, then kept up to date with every change
-        self.node.CreateClosedSurfaceRepresentation()
         self.state.active_segment = segment_id
         self.refresh()
         return segment_id

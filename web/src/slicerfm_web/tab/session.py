@@ -103,6 +103,7 @@ class Session:
         self._next_try = 0.0
         self._result_seq = 0
         self._last_update = None
+        self._placed_at = None
         state.update({"connected": False, "server_text": "connecting to the SlicerFM backend...",
                       "engines": [], "engine": "classic", "messages": [], "message": None,
                       "busy": False, "busy_text": "", "can_undo": False, "can_redo": False,
@@ -175,11 +176,16 @@ class Session:
         if update is not None and update is not self._last_update:
             self._last_update = update
             self._result_seq += 1
+            applied = time.monotonic()
             self.state.last_result = {
                 "seq": self._result_seq, "roundtrip_ms": round(float(update.roundtrip_ms), 1),
                 "server_ms": round(float(update.timings_ms.get("server", 0.0)), 1),
                 "engine_ms": round(float(update.timings_ms.get("engine", 0.0)), 1),
-                "voxels": int(update.voxels), "applied_at": time.time()}
+                "voxels": int(update.voxels),
+                # this tab's time from the prompt being placed to its result applied, ms
+                "tab_ms": None if self._placed_at is None
+                else round((applied - self._placed_at) * 1000.0, 1)}
+            self._placed_at = None
         for callback in self.on_changed:
             callback()
         self.publish()
@@ -221,6 +227,13 @@ class Session:
             self.pump.wake()
             self.publish()
         return True
+
+    def placed(self) -> None:
+        """A prompt was placed in a view (its interaction is being submitted): note the time
+        and tick the Logic at once."""
+        if self._placed_at is None:
+            self._placed_at = time.monotonic()
+        self.pump.wake()
 
     def set_inputs(self, volume_node, segmentation_node, segment_id: str) -> None:
         self.interactive.setInputs(volume_node, segmentation_node, segment_id)

@@ -119,6 +119,9 @@ def _segments_panel() -> None:
                 v.VBtn("Add segment", id="add-segment", prepend_icon="mdi-plus", size="small",
                        variant="tonal", disabled=("!volume_id",), click="trigger('add_segment')")
                 v.VSpacer()
+                v.VCheckbox(id="show-3d", model_value=("show_3d",), label="3D", density="compact",
+                            hide_details=True, title="Show the segments as surfaces in the 3D view",
+                            update_modelValue="trigger('set_show_3d', [$event])")
             with html.Div(classes="d-flex align-center mt-3"):
                 v.VTextField(id="goto-field", v_model=("goto_text", ""), label="Go to R, A, S (mm)",
                              density="compact", hide_details=True,

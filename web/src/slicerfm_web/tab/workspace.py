@@ -15,6 +15,7 @@ from typing import Dict, Optional
 from .images import LoadedImage
 from .segments import SegmentList, ensure_segmentation
 from .session import Session
+from .surfaces import SurfaceMirror
 from .tools import PromptTools
 from .views import Views
 from .volumes import PRESETS, add_volume_node, apply_preset, default_preset, volume_entries
@@ -30,16 +31,16 @@ class Workspace:
         self.scene = slicer_app.scene
         self.session = session
         self.views = Views(server, slicer_app)
-        self.segments = SegmentList(self.state)
+        self.surfaces = SurfaceMirror(self.scene, slicer_app.segmentations_logic)
+        self.segments = SegmentList(self.state, on_refresh=self.surfaces.schedule)
         self.tools = PromptTools(self.state, self.scene, slicer_app.app_logic, self.send_box)
         session.interactive.observePromptNodes(*self.tools.point_nodes())
         for node in self.tools.point_nodes():       # tick the Logic at once after a click
-            node.AddObserver(node.PointPositionDefinedEvent, lambda *_: session.pump.wake())
+            node.AddObserver(node.PointPositionDefinedEvent, lambda *_: session.placed())
         session.on_changed.append(self.segments.refresh)
-        session.on_changed.append(self._surfaces)
         self.segmentation_of: Dict[str, str] = {}       # volume node ID -> segmentation node ID
         self.state.update({"volumes": [], "volume_id": "", "preset": "Auto",
-                           "presets": list(PRESETS)})
+                           "presets": list(PRESETS), "show_3d": True})
         self.state.change("active_segment")(lambda **_: self.sync_inputs())
         self.state.change("volume_id")(lambda volume_id, **_: self._volume_chosen(volume_id))
 
@@ -85,6 +86,7 @@ class Workspace:
             self.segments.set_node(segmentation)
             self.segments.add()
         self.segments.set_node(segmentation)
+        self.surfaces.set_source(segmentation)
         self.tools.set_tool("")
         self.tools.clear()
         self.views.show_volume(volume)
@@ -97,13 +99,9 @@ class Workspace:
         self.state.volumes = volume_entries(self.scene)
         self.select_volume(volume_node.GetID())
 
-    def _surfaces(self) -> None:
-        """Segments written by the Logic (automatic segmentation, carried segments) show in
-        3D too: the closed-surface representation is made once segments exist."""
-        node = self.segmentation() if self.volume() is not None else None
-        if node is not None and node.GetSegmentation().GetNumberOfSegments() and \
-                not node.GetSegmentation().ContainsRepresentation("Closed surface"):
-            node.CreateClosedSurfaceRepresentation()
+    def set_show_3d(self, shown: bool) -> None:
+        self.surfaces.set_enabled(bool(shown))
+        self.state.show_3d = bool(shown)
 
     def set_preset(self, preset: str) -> None:
         volume = self.volume()
