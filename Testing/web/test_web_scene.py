@@ -119,3 +119,43 @@ def test_the_label_map_numbers_segments_in_list_order_with_their_names_and_colou
     assert path.stat().st_size > 0
     header = path.read_bytes()[:4000].decode("latin-1")
     assert "Segment0_Name:=a" in header and "Segment1_Name:=b" in header
+
+
+def test_the_3d_copy_gives_each_segment_its_own_surface_even_when_they_share_a_layer(
+        a_scene, a_volume, a_segment_list):
+    import asyncio
+
+    from slicer import vtkSlicerApplicationLogic, vtkSlicerSegmentationsModuleLogic
+
+    from SlicerFMLib.volume_io import volume_to_array
+    from slicerfm_web.tab.surfaces import SurfaceMirror
+
+    segments = a_segment_list
+    ids = [segments.add(name) for name in ("a", "b", "c")]
+    ijk_to_ras = volume_to_array(a_volume)[1]
+    for n, segment_id in enumerate(ids):              # side by side along k: one shared layer
+        apply_mask_update(segments.node, segment_id, [[1 + 3 * n, 2, 2], [3 + 3 * n, 8, 8]],
+                          np.ones((2, 6, 6), bool), ijk_to_ras)
+    logic = vtkSlicerSegmentationsModuleLogic()
+    app = vtkSlicerApplicationLogic()
+    app.SetMRMLScene(a_scene)
+    logic.SetMRMLApplicationLogic(app)
+    logic.SetMRMLScene(a_scene)
+    mirror = SurfaceMirror(a_scene, logic)
+
+    async def sync():
+        mirror.set_source(segments.node)
+        mirror.sync()
+    asyncio.run(sync())
+    copies = mirror.mirror.GetSegmentation()
+    assert segments.node.GetDisplayNode().GetVisibility3D() == 0
+    assert mirror.mirror.GetDisplayNode().GetVisibility2D() == 0
+    centres = []
+    for segment_id in ids:
+        surface = copies.GetSegment(segment_id).GetRepresentation("Closed surface")
+        assert surface is not None and surface.GetNumberOfPoints() > 0
+        bounds = surface.GetBounds()
+        centres.append((bounds[4] + bounds[5]) / 2)         # S = 2 mm per k
+        assert copies.GetSegment(segment_id).GetColor() == \
+            segments.node.GetSegmentation().GetSegment(segment_id).GetColor()
+    assert np.all(np.diff(centres) > 4.0)                   # three places, not one

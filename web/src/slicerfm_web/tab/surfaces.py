@@ -19,6 +19,12 @@ import asyncio
 import logging
 from typing import Dict, Optional
 
+import numpy as np
+
+from SlicerFMLib.labelmap_grid import segment_labelmap
+from SlicerFMLib.segment_sync import tight_bbox
+from SlicerFMLib.vtk_arrays import extent_is_empty, image_to_array, image_to_world, oriented_image
+
 log = logging.getLogger(__name__)
 DELAY_S = 0.15
 MIRROR_ATTRIBUTE = "SlicerFM.Mirror"
@@ -109,19 +115,36 @@ class SurfaceMirror:
             self.mirror.CreateClosedSurfaceRepresentation()
 
     def _copy(self, segment_id: str) -> None:
-        """Put (or replace) the mirror's copy of one segment: its own binary labelmap."""
-        from slicer import vtkOrientedImageData, vtkSegment
+        """Put (or replace) the mirror's copy of one segment: a binary labelmap of its own
+        (0/1, cropped to the segment), even when the source segment shares a layer."""
+        from slicer import vtkSegment, vtkSlicerSegmentationsModuleLogic
 
         target = self.mirror.GetSegmentation()
-        labelmap = vtkOrientedImageData()
-        self.logic.GetSegmentBinaryLabelmapRepresentation(self.source, segment_id, labelmap)
+        original = self.source.GetSegmentation().GetSegment(segment_id)
+        labelmap = binary_copy(segment_labelmap(self.source, segment_id), original.GetLabelValue())
+        if target.GetSegment(segment_id) is not None:       # same segment, new voxels
+            vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+                labelmap, self.mirror, segment_id,
+                vtkSlicerSegmentationsModuleLogic.MODE_REPLACE)
+            return
         segment = vtkSegment()
-        segment.SetName(self.source.GetSegmentation().GetSegment(segment_id).GetName())
+        segment.SetName(original.GetName())
+        segment.SetColor(original.GetColor())
         segment.AddRepresentation("Binary labelmap", labelmap)
-        index = None
-        if target.GetSegment(segment_id) is not None:
-            index = target.GetSegmentIndex(segment_id)
-            target.RemoveSegment(segment_id)
         target.AddSegment(segment, segment_id)
-        if index is not None:
-            target.SetSegmentIndex(segment_id, index)
+
+
+def binary_copy(layer, label: int):
+    """A new ``vtkOrientedImageData``: 1 where ``layer`` holds ``label``, cropped to those
+    voxels (an empty extent when there are none), same image-to-world matrix."""
+    if layer is None or extent_is_empty(layer.GetExtent()):
+        return oriented_image(np.eye(4), (0, -1, 0, -1, 0, -1))
+    mask = image_to_array(layer) == label
+    box = tight_bbox(mask)
+    world = image_to_world(layer)
+    if box is None:
+        return oriented_image(world, (0, -1, 0, -1, 0, -1))
+    (k0, j0, i0), (k1, j1, i1) = box
+    x0, _, y0, _, z0, _ = layer.GetExtent()
+    extent = (x0 + i0, x0 + i1 - 1, y0 + j0, y0 + j1 - 1, z0 + k0, z0 + k1 - 1)
+    return oriented_image(world, extent, mask[k0:k1, j0:j1, i0:i1])

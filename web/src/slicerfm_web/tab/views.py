@@ -106,9 +106,12 @@ class Views:
         return self.app.view_manager.get_slice_views()
 
     def set_layout(self, name: str) -> None:
+        """Show another layout; its views are fitted again to the sizes they get."""
         if name not in LAYOUTS:
             raise ValueError(f"unknown layout {name!r}")
         self.layout_manager.set_layout(name)
+        self._fitted_sizes = None
+        self._fit_until = time.monotonic() + FIT_WINDOW_S
 
     def show_volume(self, volume_node, foreground=None, opacity: float = 0.5) -> None:
         """Background ``volume_node`` (and an optional foreground) in every slice view; the
@@ -135,9 +138,14 @@ class Views:
             view.renderer().ResetCamera(bounds)
             view.schedule_render()
 
-    def reset(self) -> None:
-        """Fit the slice views to the volume, frame it in 3D."""
+    def reset(self, keep_offsets: bool = False) -> None:
+        """Fit the slice views to the volume (centred on it, unless ``keep_offsets``: the
+        slices shown stay), frame it in 3D."""
+        offsets = [(view, view.get_slice_value()) for view in self.slice_views()]
         self.app.display_manager.reset_views()
+        if keep_offsets:
+            for view, offset in offsets:
+                view.set_slice_value(offset)
         if self.volume_node is not None and self.volume_node.GetScene() is not None:
             self.frame_3d(self.volume_node)
 
@@ -170,7 +178,7 @@ class Views:
                 sizes = self.sizes()
                 if time.monotonic() < self._fit_until and sizes != self._fitted_sizes:
                     self._fitted_sizes = sizes
-                    self.reset()
+                    self.reset(keep_offsets=True)
                 self.publish_geometry()
 
         create_task(later())
