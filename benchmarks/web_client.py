@@ -13,9 +13,11 @@ Starts a REAL backend (``slicerfm-backend serve``, built-in ``classic`` engine) 
    the click, mostly saturated: CT greys are not). Both times are the browser's own
    (``performance.now()``). The backend's round trip is the tab's client-measured HTTP
    round trip of the same click (``MaskUpdate.roundtrip_ms``, in ``state.last_result``);
-   the web layer's cost is the difference: mouse event to the tab process, Slicer's markups
-   placement, the Logic's prepare and apply (segment write, 3D surface), rendering of the
-   views, JPEG encoding and the websocket, decoding in the browser.
+   the web layer's cost is the difference, split with the tab's clock (lined up with the
+   page's through the fastest of five trigger round trips) into: mouse event to the prompt
+   placed in the tab (websocket, Slicer's markups placement); the tab's own work (the
+   Logic's prepare, the pump, apply: segment write); applied result to the frame shown in
+   the page (rendering the views, JPEG encoding, websocket, decoding).
 2. Opening the synthetic 512x512x300 int16 CT of ``protocol_overhead.py`` (written once as
    NIfTI): uploaded from the browser, and picked from the server's data folder; time from
    the action to the volume's first frame in the axial view.
@@ -127,16 +129,34 @@ def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int):
         page.wait("window.__sfProbe.frameAt !== null", timeout=30_000)
         probe = page.page.evaluate("window.__sfProbe")
         result = page.state("last_result")
+        offset = clock_offset(page)
         view_ms = probe["frameAt"] - probe["clickAt"]
-        rows.append((organ, view_ms, result["roundtrip_ms"], result["server_ms"], result["tab_ms"]))
+        input_ms = result["placed_at_ms"] - offset - probe["clickAt"]
+        output_ms = probe["frameAt"] - (result["applied_at_ms"] - offset)
+        rows.append((organ, view_ms, result["roundtrip_ms"], result["server_ms"], result["tab_ms"],
+                     input_ms, output_ms))
         # delete it, so that the next click's ring starts grey again
         page.page.evaluate("window.trame.trigger('delete_segment', [window.trame.state.get('active_segment')])")
         page.wait("window.trame.state.get('segments').length === 1")
-        print(f"click {number:2d} {organ:13s} click->view {view_ms:7.1f} ms   backend round trip "
-              f"{result['roundtrip_ms']:7.1f} ms (server {result['server_ms']:6.1f})   web layer "
-              f"{view_ms - result['roundtrip_ms']:7.1f} ms   (in the tab: placed->applied "
-              f"{result['tab_ms']:7.1f} ms)", flush=True)
+        print(f"click {number:2d} {organ:12s} click->view {view_ms:6.0f} ms, backend round trip "
+              f"{result['roundtrip_ms']:6.0f} ms (server {result['server_ms']:5.0f}), web layer "
+              f"{view_ms - result['roundtrip_ms']:6.0f} ms = click->placed {input_ms:5.0f} + tab "
+              f"{result['tab_ms'] - result['roundtrip_ms']:4.0f} + applied->frame shown "
+              f"{output_ms:5.0f}", flush=True)
     return rows
+
+
+def clock_offset(page: PageDriver) -> float:
+    """The tab's monotonic clock minus the page's performance.now(), ms (from the fastest
+    of five round trips: half the round trip either way)."""
+    best = None
+    for _ in range(5):
+        before, server, after = page.page.evaluate("""async () => {
+            const before = performance.now(); const server = await window.trame.trigger('clock');
+            return [before, server, performance.now()]; }""")
+        if best is None or after - before < best[0]:
+            best = (after - before, server - (before + after) / 2)
+    return best[1]
 
 
 def summary(rows) -> None:
@@ -145,12 +165,16 @@ def summary(rows) -> None:
     trip = [r[2] for r in rest]
     extra = [r[1] - r[2] for r in rest]
     tab = [r[4] - r[2] for r in rest]
+    inputs = [r[5] for r in rest]
+    outputs = [r[6] for r in rest]
     print(f"\nclicks 2..{len(rows)}: median click->view {statistics.median(view):.1f} ms, "
           f"median backend round trip {statistics.median(trip):.1f} ms, web layer median "
           f"{statistics.median(extra):.1f} ms (p90 {np.percentile(extra, 90):.1f}, "
-          f"max {max(extra):.1f}), of which the tab's own work from placement to applied "
-          f"result (prepare, pump, apply) median {statistics.median(tab):.1f} ms; "
-          f"first click (with upload) {rows[0][1]:.1f} ms")
+          f"max {max(extra):.1f}) = mouse event to the prompt placed in the tab "
+          f"{statistics.median(inputs):.1f} + the tab's own work (prepare, pump, apply; without "
+          f"the HTTP round trip) {statistics.median(tab):.1f} + result applied to the frame shown "
+          f"in the page {statistics.median(outputs):.1f} (medians); first click (with upload) "
+          f"{rows[0][1]:.1f} ms")
 
 
 def measure_large(page: PageDriver, server: WebServer, large: Path) -> None:

@@ -182,7 +182,9 @@ class Session:
                 "server_ms": round(float(update.timings_ms.get("server", 0.0)), 1),
                 "engine_ms": round(float(update.timings_ms.get("engine", 0.0)), 1),
                 "voxels": int(update.voxels),
-                # this tab's time from the prompt being placed to its result applied, ms
+                # this tab's monotonic clock (ms): prompt placed, result applied
+                "placed_at_ms": None if self._placed_at is None else self._placed_at * 1000.0,
+                "applied_at_ms": applied * 1000.0,
                 "tab_ms": None if self._placed_at is None
                 else round((applied - self._placed_at) * 1000.0, 1)}
             self._placed_at = None

@@ -26,7 +26,7 @@ from SlicerFMLib.segment_sync import tight_bbox
 from SlicerFMLib.vtk_arrays import extent_is_empty, image_to_array, image_to_world, oriented_image
 
 log = logging.getLogger(__name__)
-DELAY_S = 0.15
+DELAY_S = 0.4
 MIRROR_ATTRIBUTE = "SlicerFM.Mirror"
 
 
