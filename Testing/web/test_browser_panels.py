@@ -33,10 +33,8 @@ def test_automatic_segmentation_runs_with_progress_and_can_be_cancelled(
     page.wait("window.trame.state.get('auto_progress').running === true")
     page.shot("automatic-segmentation-running")
     page.press("#auto-cancel")
-    try:
-        page.wait_message("cancelled", timeout=60_000)
-    finally:
-        a_web_backend.gate.touch()                    # let the server's job thread finish
+    a_web_backend.gate.touch()          # the job goes on to its next window, sees the cancel
+    page.wait_message("cancelled", timeout=120_000)
     page.wait("window.trame.state.get('auto_progress').running === false")
     page.shot("automatic-segmentation-cancelled")
 

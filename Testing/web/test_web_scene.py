@@ -123,7 +123,7 @@ def test_the_label_map_numbers_segments_in_list_order_with_their_names_and_colou
 
 def test_the_3d_copy_gives_each_segment_its_own_surface_even_when_they_share_a_layer(
         a_scene, a_volume, a_segment_list):
-    import asyncio
+    from test_web_security import run_coroutine
 
     from slicer import vtkSlicerApplicationLogic, vtkSlicerSegmentationsModuleLogic
 
@@ -146,7 +146,7 @@ def test_the_3d_copy_gives_each_segment_its_own_surface_even_when_they_share_a_l
     async def sync():
         mirror.set_source(segments.node)
         mirror.sync()
-    asyncio.run(sync())
+    run_coroutine(sync())
     copies = mirror.mirror.GetSegmentation()
     assert segments.node.GetDisplayNode().GetVisibility3D() == 0
     assert mirror.mirror.GetDisplayNode().GetVisibility2D() == 0

@@ -3,6 +3,7 @@ the tabs' own keys."""
 
 import asyncio
 import subprocess
+import threading
 
 import pytest
 from aiohttp import web
@@ -52,7 +53,25 @@ def _run(app, check):
             await check(client)
         finally:
             await client.close()
-    asyncio.run(main())
+    run_coroutine(main())
+
+
+def run_coroutine(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in this one when they share the session."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:   # handed back to the test thread
+            outcome["error"] = error
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _app_with_token():

@@ -84,6 +84,7 @@ class PageDriver:
         page.goto(url + "/", wait_until="domcontentloaded", timeout=180_000)
         driver.wait("window.trame && window.trame.state && window.trame.state.get('connected') === true",
                     timeout=120_000)
+        page.wait_for_selector("#segments-panel", state="visible", timeout=120_000)   # UI mounted
         return driver
 
     def close(self) -> None:
