@@ -12,7 +12,8 @@ never in the worker thread. A front end polls from its event loop through
 
 Cancelling: a task not started yet is dropped; a running one cannot be interrupted (it is
 an HTTP request), so its result is handed to ``on_cancelled`` instead of ``on_done`` and
-the caller decides how to stay consistent (the Logic re-seeds the segment).
+the caller decides how to stay consistent (the Logic re-seeds the segment). A cancelled
+task always reaches ``on_cancelled``: with None when it never ran or failed.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ class Task:
 def _deliver(task: Task) -> None:
     """Run the task's callback for its outcome (main thread)."""
     task.delivered = True
-    if task.cancelled:
-        if task.error is None and task.on_cancelled is not None:
-            task.on_cancelled(task.result)
+    if task.cancelled:      # always reported, so that callers waiting for it move on
+        if task.on_cancelled is not None:
+            task.on_cancelled(task.result if task.error is None else None)
         return
     if task.error is not None:
         if task.on_error is None:

@@ -100,3 +100,8 @@ def test_the_module_code_avoids_the_calls_a_read_of_slicer_showed_to_fail():
     assert "self.shortcuts.remove()" in cleanup                   # a reload calls cleanup only
     cmake = (REPO / "SlicerFM" / "CMakeLists.txt").read_text()
     assert "SLICERFM_TEST_BACKEND" in cmake and "SLICERFM_BACKEND=${SLICERFM_TEST_BACKEND}" in cmake
+    # the self-test (runs only inside Slicer) skips, never fails, without a backend
+    self_test = (REPO / "SlicerFM" / "SlicerFMLib" / "self_test.py").read_text()
+    click = self_test[self_test.index("def test_SlicerFM_ClickThroughLocalBackend"):]
+    assert "configured_test_backend()" in click and "self.skipTest(reason)" in click
+    assert "except unittest.SkipTest" in self_test[self_test.index("def runTest"):]
