@@ -31,6 +31,7 @@ class PromptTools:
         interaction = self.interaction_node()
         interaction.AddObserver(interaction.InteractionModeChangedEvent, self._mode_changed)
         roi = self.nodes[BOX]
+        roi.GetDisplayNode().SetFillVisibility(False)  # the image (and result) stay visible inside
         for event in (roi.PointPositionDefinedEvent, roi.PointEndInteractionEvent):
             roi.AddObserver(event, self._box_changed)
 

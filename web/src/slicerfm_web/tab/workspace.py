@@ -39,6 +39,7 @@ class Workspace:
             node.AddObserver(node.PointPositionDefinedEvent, lambda *_: session.placed())
         session.on_changed.append(self.segments.refresh)
         self.segmentation_of: Dict[str, str] = {}       # volume node ID -> segmentation node ID
+        self._shown: Optional[str] = None                # the volume the views show
         self.state.update({"volumes": [], "volume_id": "", "preset": "Auto",
                            "presets": list(PRESETS), "show_3d": True})
         self.state.change("active_segment")(lambda **_: self.sync_inputs())
@@ -75,7 +76,7 @@ class Workspace:
         self._show_current()
 
     def _volume_chosen(self, volume_id: str) -> None:
-        if volume_id and self.volume() is not None and getattr(self, "_shown", None) != volume_id:
+        if volume_id and self.volume() is not None and self._shown != volume_id:
             self._show_current()
 
     def _show_current(self) -> None:
