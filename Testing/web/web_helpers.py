@@ -233,9 +233,8 @@ def kji_to_ras(point_kji, ijk_to_ras) -> np.ndarray:
 def segment_masks_from_seg_nrrd(path: Path, shape, ijk_to_ras) -> dict:
     """``{segment name: bool (K, J, I)}`` of a downloaded ``.seg.nrrd``, read by Slicer's own
     storage node on slicer-core and resampled onto the volume grid."""
-    import slicer  # noqa: F401 (slicer-core)
-    from slicer import (vtkMRMLScene, vtkMRMLSegmentationNode, vtkMRMLSegmentationStorageNode,
-                        vtkSlicerApplicationLogic, vtkSlicerSegmentationsModuleLogic)
+    from slicer import (vtkMRMLScene, vtkMRMLSegmentationStorageNode, vtkSlicerApplicationLogic,
+                        vtkSlicerSegmentationsModuleLogic)
 
     from SlicerFMLib.segment_io import segment_to_mask
 

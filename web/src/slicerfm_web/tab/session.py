@@ -33,6 +33,7 @@ MAX_MESSAGES = 40
 RETRY_CONNECT_S = 5.0
 USER_ERRORS = (ValueError, RuntimeError, errors.SlicerFMError)
 IDLE_TICK_S, BUSY_TICK_S = 0.5, 0.1
+IDLE_JOB = {"running": False, "text": "", "percent": None}
 
 
 class LoopPump:
@@ -107,7 +108,8 @@ class Session:
         state.update({"connected": False, "server_text": "connecting to the SlicerFM backend...",
                       "engines": [], "engine": "classic", "messages": [], "message": None,
                       "busy": False, "busy_text": "", "can_undo": False, "can_redo": False,
-                      "segment_locked": False, "last_result": None})
+                      "segment_locked": False, "last_result": None,
+                      "auto_progress": IDLE_JOB, "registration_progress": IDLE_JOB})
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -193,28 +195,31 @@ class Session:
         self.publish()
 
     def publish(self) -> None:
-        """Busy / undo / lock / job progress for the page (main thread, after each tick)."""
+        """Busy / undo / lock / job progress for the page (main thread, after each tick);
+        only what changed is sent."""
         current = self.core.pendingInteraction()
-        state = self.state
-        state.busy = current is not None
-        state.busy_text = f"{current.description} ({current.elapsed_s():.1f} s)" if current else ""
+        values = {"busy": current is not None,
+                  "busy_text": f"{current.description} ({current.elapsed_s():.0f} s)" if current else ""}
         try:
             locked = self.interactive.isSegmentLocked()
-            state.can_undo = self.interactive.canUndo() and not locked
-            state.can_redo = self.interactive.canRedo() and not locked
-            state.segment_locked = locked
+            values.update(can_undo=self.interactive.canUndo() and not locked,
+                          can_redo=self.interactive.canRedo() and not locked,
+                          segment_locked=locked)
         except Exception:          # a node removed meanwhile: nothing to offer
-            state.can_undo = state.can_redo = state.segment_locked = False
-        if not state.connected and not self._connecting and time.monotonic() >= self._next_try:
-            self.connect()
+            values.update(can_undo=False, can_redo=False, segment_locked=False)
         running = dict(self.core.activeJobs())
         for feature, key in ((AUTO_SEGMENTATION, "auto_progress"), (REGISTRATION, "registration_progress")):
             snapshot = running.get(feature)
-            state[key] = {"running": snapshot is not None,
-                          "text": snapshot.text() if snapshot else "",
-                          "percent": None if snapshot is None or snapshot.fraction is None
-                          else round(100.0 * snapshot.fraction, 1)}
-        state.flush()
+            values[key] = {"running": snapshot is not None,
+                           "text": snapshot.text() if snapshot else "",
+                           "percent": None if snapshot is None or snapshot.fraction is None
+                           else round(100.0 * snapshot.fraction, 1)}
+        for key, value in values.items():
+            if self.state[key] != value:
+                self.state[key] = value
+        if not self.state.connected and not self._connecting and time.monotonic() >= self._next_try:
+            self.connect()
+        self.state.flush()
 
     # -- user actions ---------------------------------------------------------------------------
 
