@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import BIN
 
-from slicerfm_web.gateway.auth import COOKIE, auth_middleware, cookie_value
+from slicerfm_web.gateway.auth import (COOKIE, auth_middleware, cookie_value,
+                                       loopback_host_middleware)
 from slicerfm_web.settings import SettingsError, WebSettings, is_loopback
 from slicerfm_web.tab.app import tab_key_middleware
 from slicerfm_web.tab.config import TAB_KEY_HEADER, TabConfig
@@ -112,6 +113,20 @@ def test_a_bearer_token_works_for_scripts():
         wrong = await client.get("/", headers={"Authorization": "Bearer nope"})
         assert wrong.status == 401
     _run(_app_with_token(), check)
+
+
+def test_without_a_token_only_requests_addressed_to_a_loopback_name_are_answered():
+    async def page(_request):
+        return web.Response(text="the page")
+    app = web.Application(middlewares=[loopback_host_middleware(), auth_middleware("")])
+    app.router.add_get("/", page)
+
+    async def check(client):
+        for host in ("127.0.0.1:8770", "localhost:8770", "[::1]:8770", "localhost"):
+            assert (await client.get("/", headers={"Host": host})).status == 200, host
+        for host in ("evil.example:8770", "evil.example", "192.168.1.5:8770"):
+            assert (await client.get("/", headers={"Host": host})).status == 421, host
+    _run(app, check)
 
 
 def test_a_tab_answers_only_requests_that_carry_its_key():

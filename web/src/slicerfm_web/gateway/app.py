@@ -18,7 +18,7 @@ from typing import Optional
 from aiohttp import web
 
 from ..settings import WebSettings
-from .auth import auth_middleware, login_handler, login_page
+from .auth import auth_middleware, login_handler, login_page, loopback_host_middleware
 from .backend import BackendSupervisor
 from .proxy import Proxy
 from .tabs import TabPool, TooManyTabs
@@ -107,8 +107,10 @@ class Gateway:
 
 def make_app(settings: WebSettings) -> web.Application:
     gateway = Gateway(settings)
-    app = web.Application(middlewares=[auth_middleware(settings.web_token)],
-                          client_max_size=settings.max_upload_bytes + (1 << 20))
+    checks = [auth_middleware(settings.web_token)]
+    if not settings.web_token:                 # loopback only (settings.validate): by name too
+        checks.insert(0, loopback_host_middleware())
+    app = web.Application(middlewares=checks, client_max_size=settings.max_upload_bytes + (1 << 20))
     app[GATEWAY] = gateway
     app.on_startup.append(gateway.startup)
     app.on_cleanup.append(gateway.shutdown)

@@ -44,6 +44,25 @@ def set_cookie(response: web.StreamResponse, request: web.Request, token: str) -
                         path="/", secure=request.secure)
 
 
+def loopback_host_middleware():
+    """Without a token the gateway listens on loopback only; it then also answers only
+    requests addressed to a loopback name, so that a web page whose domain is made to resolve
+    to 127.0.0.1 (DNS rebinding) cannot reach it from the user's own browser."""
+    from ..settings import is_loopback
+
+    @web.middleware
+    async def check(request: web.Request, handler):
+        try:
+            host = request.url.host or ""
+        except ValueError:                       # a Host header that is not a host
+            host = ""
+        if not is_loopback(host):
+            return web.Response(status=421, text="this SlicerFM web server answers on "
+                                                 "127.0.0.1 / localhost only")
+        return await handler(request)
+    return check
+
+
 def auth_middleware(token: str):
     """Lets authorised requests through; ``?token=`` logs in; others go to the login page
     (HTML requests) or get 401 (API, websocket)."""
