@@ -21,7 +21,8 @@ CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = REPO / "out" / "web-e2e"
 MAX_UPLOAD_MB = 40
 AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
-ENGINES = ["classic", "slow-sphere", *AUTO_ENGINES]
+#: sam-med3d is served without its weights: the page must show it as not ready
+ENGINES = ["classic", "slow-sphere", "sam-med3d", *AUTO_ENGINES]
 
 
 def _require_browser():

@@ -118,9 +118,14 @@ def test_bad_uploads_get_a_message_and_lose_nothing(a_page, the_ct, a_two_series
     np.testing.assert_array_equal(read_label_map(page.download("labels.nii.gz", tmp_path))[0], kept)
 
 
-def test_clicks_made_while_one_is_running_are_queued_and_all_applied(a_page, the_ct, tmp_path):
+def test_engines_show_their_readiness_and_clicks_made_while_one_runs_are_queued_and_all_applied(a_page, the_ct, tmp_path):
     page = a_page
     page.upload(the_ct)
+    page.page.locator(".v-select", has=page.page.locator("#engine-select")).click()
+    missing = page.page.get_by_role("option", name=re.compile("sam-med3d"))
+    assert "weights missing" in missing.inner_text()                 # listed, device shown,
+    assert "v-list-item--disabled" in (missing.get_attribute("class") or "")   # not choosable
+    page.page.keyboard.press("Escape")
     page.choose("engine-select", re.compile("slow-sphere"))
     page.wait("window.trame.state.get('engine') === 'slow-sphere'")
     _, ijk_to_ras = read_label_map(the_ct)
