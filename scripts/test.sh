@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv (client, backend with test/sam/vista3d/registration extras, web with its test
-# extra, editable) and Debian's Chromium for the browser tests, then run the default suite.
+# Set up .venv (client, backend with test/sam/medsam/vista3d/registration extras, web with its
+# test extra, editable) and Debian's Chromium for the browser tests, then run the default suite.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k undo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +20,5 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./client \
-    -e './backend[test,sam,vista3d,registration]' -e './web[test]' -r Testing/requirements.txt
+    -e './backend[test,sam,medsam,vista3d,registration]' -e './web[test]' -r Testing/requirements.txt
 exec .venv/bin/python -m pytest Testing "$@"

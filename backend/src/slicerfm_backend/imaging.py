@@ -15,7 +15,7 @@ import numpy as np
 from slicerfm_client import geometry, protocol, wire
 
 from .engines.base import ImageData
-from .errors import ApiError, invalid, too_large
+from .errors import invalid, too_large
 from .settings import Settings
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -48,7 +48,7 @@ class StoredImage:
 def check_image_header(header: wire.Header, settings: Settings) -> Tuple[np.ndarray, str]:
     """Validate an upload's header before any voxel is allocated; return (ijk_to_ras, modality).
 
-    Raises ApiError 413 for sizes over the limits and 422 for unusable dtype, shape or geometry.
+    Raises DomainError ``too_large`` for sizes over the limits and ``invalid`` for unusable dtype, shape or geometry.
     """
     if header.dtype not in protocol.IMAGE_DTYPES:
         raise invalid(

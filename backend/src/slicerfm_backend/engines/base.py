@@ -7,17 +7,20 @@ box and the transfer. An engine never sees other segments and cannot write outsi
 region it returns; the server applies segment locks *after* the engine, so no engine can
 bypass them.
 
-Engines live one per file in this package; heavy imports (torch, medim, monai) happen inside
-``load()`` or the methods that need them, never at module import, so listing engines is cheap.
+Engines live one package each in this package (``classic/``, ``sam_med3d/``, ``vista3d/``);
+heavy imports (torch, medim, monai) happen inside ``load()`` or the methods that need them,
+never at module import, so listing engines is cheap.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..engine_core.base import EngineBase
 
 BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
 """``((k0, j0, i0), (k1, j1, i1))``: start inclusive, stop exclusive, voxel indices (k, j, i)."""
@@ -110,47 +113,24 @@ class EngineResult:
     timings_ms: Dict[str, float] = field(default_factory=dict)
 
 
-class EngineError(RuntimeError):
-    """An engine failed in a way the user should hear about (message is shown as is)."""
+class Engine(EngineBase):
+    """Base class of segmentation engines. Subclasses set ``name``, ``capabilities``
+    (:class:`EngineCapabilities`) and, when they take options, ``option_types``; see
+    :mod:`slicerfm_backend.engine_core.base` for what every engine has (device, options,
+    ``checkpoint()``, ``weights_status()``, ``load()``)."""
 
-
-class WeightsMissingError(EngineError):
-    """The engine's weights are not on this machine; the message names the command to fix it."""
-
-
-class Engine(abc.ABC):
-    """Base class of all engines. Subclasses set ``name`` and ``capabilities``."""
-
-    name: ClassVar[str]
     capabilities: ClassVar[EngineCapabilities]
-    #: Options a server operator may set (``--engine-option NAME.KEY=VALUE``): key -> parser
-    #: of the string value (see :mod:`.options`). ``checkpoint`` and ``weights_dir`` are
-    #: set by the server itself.
-    option_types: ClassVar[Dict[str, Callable[[str], Any]]] = {}
 
-    def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
-        self.device = device
-        self.options = dict(options or {})
-
-    def weights_status(self) -> Tuple[bool, str]:
-        """``(present, detail)``: whether the weights this engine needs are on this machine.
-
-        Engines that need weights are looked up in the weights catalogue under their name;
-        ``options["checkpoint"]`` (a file path) and ``options["weights_dir"]`` override the
-        checkpoint and the store. The detail is the file, or the command that fetches it.
-        """
-        if not self.capabilities.needs_weights:
-            return True, "no weights needed"
-        from ..weights.resolve import weights_status
-
-        return weights_status(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
-
-    def load(self) -> None:
-        """Load weights and build networks; called once, before the first ``segment``."""
+    def describe(self) -> Dict[str, Any]:
+        row = super().describe()
+        row["prompt_kinds"] = list(self.capabilities.prompt_kinds)
+        return row
 
     @abc.abstractmethod
     def segment(self, request: SegmentationRequest) -> EngineResult:
-        """Segment the object the prompts describe; see :class:`SegmentationRequest`."""
+        """Segment the object the prompts describe; see :class:`SegmentationRequest`.
+        Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user
+        when the request cannot be served."""
 
 
 def clip_bbox(bbox: BBox, shape: Sequence[int]) -> BBox:

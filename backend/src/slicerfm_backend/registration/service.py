@@ -129,15 +129,11 @@ def parse_request(state, body: Any) -> ParsedRequest:
     engine = body.get("engine", "classic")
     if not isinstance(engine, str) or not engine:
         raise invalid("'engine' must be the name of a registration engine")
-    if engine not in state.registration.names:
-        state.registration.get(engine)  # raises 422 unknown / 503 not served
     io_steps = body.get("io_steps")
     if io_steps is not None and (isinstance(io_steps, bool) or not isinstance(io_steps, int)
                                  or not 0 <= io_steps <= MAX_IO_STEPS):
         raise invalid(f"'io_steps' must be an integer from 0 to {MAX_IO_STEPS} or null, got {io_steps!r}")
-    from .registry import registration_engine_class
-
-    capabilities = registration_engine_class(engine).capabilities
+    capabilities = state.registration.engine_class(engine).capabilities  # engine_unavailable if not served
     similarity = body.get("similarity")
     if similarity is not None and similarity not in capabilities.similarities:
         raise invalid(f"similarity {similarity!r} is not offered by {engine}; use one of "
@@ -157,16 +153,7 @@ def run(engine, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
     from .field import warp
 
     start = time.perf_counter()
-    guarded = hasattr(engine, "step_guard")
-    if guarded:  # network engines hold the device one step at a time
-        engine.step_guard = ctx.device_step
-    try:
-        result = engine.register(parsed.request, ctx.progress)
-    finally:
-        if guarded:
-            import contextlib
-
-            engine.step_guard = contextlib.nullcontext
+    result = engine.register(parsed.request, ctx.progress, ctx.device_step)
     field = result.field
     ctx.progress("result", 0, 0)
     ctx.add_array("displacement", np.asarray(field.vectors_ras, dtype=np.float32), {
@@ -188,7 +175,7 @@ def run(engine, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
 def submit(state, body: Any):
     """Validate ``body`` and queue the registration; returns the job."""
     parsed = parse_request(state, body)
-    engine = state.registration.get(parsed.engine)  # loads once; 503 without weights
+    engine = state.registration.get(parsed.engine)  # loads once; engine_unavailable without weights
     return state.jobs.submit("registration", lambda ctx: run(engine, parsed, ctx), engine.device,
-                             image_ids=parsed.image_ids)
+                             image_ids=parsed.image_ids, estimate_s=engine.estimate_s(parsed.request))
 

@@ -83,10 +83,7 @@ async def auto_classes(engine: str = "vista3d", state: ServerState = Depends(get
     """The classes of an automatic engine: ``{"engine", "classes": [{id, name, group, color,
     auto, everything, special, parts}]}`` (no model is loaded)."""
     from ..engines.vista3d import labels
-    from ..engines.registry import engine_class
 
-    if engine not in state.engines.names:
-        raise invalid(f"engine {engine!r} is not served here")
-    if not getattr(engine_class(engine), "supports_auto", False):
+    if not getattr(state.engines.engine_class(engine), "supports_auto", False):
         raise invalid(f"engine {engine!r} has no automatic segmentation")
     return {"engine": engine, "classes": labels.catalogue()}

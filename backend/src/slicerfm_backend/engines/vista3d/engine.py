@@ -19,28 +19,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, ImageData, SegmentationRequest
-from ..options import choice, positive_float, positive_int
-from ..sam_med3d.engine import env_checkpoint
+from ...engine_core.options import choice, positive_float, positive_int
+from ...errors import EngineError
+from ..base import Engine, EngineCapabilities, EngineResult, ImageData, SegmentationRequest
 
 log = logging.getLogger(__name__)
 
 NAME = "vista3d"
-FETCH = f"run `slicerfm-backend weights fetch {NAME}`"
-
-
-def find_checkpoint(options: Dict[str, Any]) -> Path:
-    """``options["checkpoint"]``, else ``SLICERFM_CHECKPOINTS``, else the weights store."""
-    from ...weights.resolve import checkpoint_path
-
-    override = options.get("checkpoint") or env_checkpoint(NAME)
-    root = options.get("weights_dir")
-    return checkpoint_path(NAME, Path(root) if root else None, override)
 
 
 def _fraction(value: str) -> float:
@@ -55,6 +44,10 @@ def _roi(value: str) -> int:
     if number % 16:
         raise ValueError(f"must be a multiple of 16, got {value}")
     return number
+
+
+_fraction.__name__ = "fraction in [0, 1)"
+_roi.__name__ = "multiple of 16"
 
 
 class Vista3DEngine(Engine):
@@ -98,7 +91,7 @@ class Vista3DEngine(Engine):
         from .model import load_network
 
         amp = str(self.options.get("amp", "on")) != "off"
-        self.network = load_network(find_checkpoint(self.options), self.device, amp)
+        self.network = load_network(self.checkpoint(), self.device, amp)
 
     # -- automatic ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...errors import EngineError
 
 CT_WINDOW = (-1000.0, 1000.0)
 MR_UPPER_QUANTILE = 0.99
