@@ -7,19 +7,12 @@ what to install. Screenshots of every step go to ``out/web-e2e/<test>/`` (git-ig
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from web_helpers import CHROMIUM_FLAGS, WebServer
+from web_helpers import ARTEFACTS, BIN, CHROMIUM, CHROMIUM_FLAGS, HERE, MAX_UPLOAD_MB, WebServer
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-BIN = Path(sys.executable).parent
-CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
-ARTEFACTS = REPO / "out" / "web-e2e"
-MAX_UPLOAD_MB = 40
 AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
 #: sam-med3d is served without its weights: the page must show it as not ready
 ENGINES = ["classic", "slow-sphere", "sam-med3d", *AUTO_ENGINES]

@@ -10,8 +10,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import BIN
-from web_helpers import dice, first_label, kji_to_ras, read_label_map, segment_masks_from_seg_nrrd
+from web_helpers import (BIN, dice, first_label, kji_to_ras, read_label_map,
+                         segment_masks_from_seg_nrrd)
 
 SPLEEN = 1
 CLICKS = 3

@@ -8,8 +8,7 @@ import re
 import time
 
 import numpy as np
-from conftest import ARTEFACTS, MAX_UPLOAD_MB
-from web_helpers import PageDriver, kji_to_ras, read_label_map
+from web_helpers import ARTEFACTS, MAX_UPLOAD_MB, PageDriver, kji_to_ras, read_label_map
 
 SPLEEN_KJI = (104, 32, 23)
 

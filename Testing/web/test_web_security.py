@@ -8,7 +8,7 @@ import threading
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import BIN
+from web_helpers import BIN
 
 from slicerfm_web.gateway.auth import (COOKIE, auth_middleware, cookie_value,
                                        loopback_host_middleware)

@@ -10,6 +10,7 @@ views render at their element's size, device pixel ratio 1).
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -17,6 +18,14 @@ from typing import List, Optional
 import numpy as np
 import requests
 
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent
+CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
+#: screenshots of the browser tests' steps (git-ignored)
+ARTEFACTS = REPO / "out" / "web-e2e"
+#: the upload limit the browser tests' server runs with
+MAX_UPLOAD_MB = 40
 #: flags that keep the browser off the network and out of the user's profile
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
