@@ -4,7 +4,6 @@
 - ``pipeline.py`` crop geometry in RAS, resampling in and pasting back out
 - ``steps.py``    which crops, points and previous logits one step uses
 - ``model.py``    the network from ``medim`` and strict checkpoint loading (torch, lazy)
-- ``cache.py``    byte-capped LRU for image embeddings and upsampled masks
 
 Importing this package does not import torch; :meth:`SamMed3DEngine.load` does.
 """
