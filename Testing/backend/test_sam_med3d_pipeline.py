@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from slicerfm_backend.engines.base import Prompt
 from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
-from slicerfm_backend.engines.caches import ByteLRU
+from slicerfm_backend.engine_core.lru import ByteLRU
 from slicerfm_backend.engines.sam_med3d.pipeline import Crop, extract, to_sitk
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 

@@ -70,7 +70,7 @@ def model_only(repeat: int = 3, device: str = "cpu", decodes: int = 10) -> dict:
 
     from ..engines.medsam.model import MedSamNetwork
     from ..engines.sam.model import SamSliceNetwork
-    from ..engines.caches import nbytes
+    from ..engine_core.lru import nbytes
     from ..engines.slicewise.frame import Frame
     from ..engines.slicewise.sam_network import build
 

@@ -7,7 +7,7 @@
 - ``steps.py``    which crops, points and previous logits one step uses
 - ``model.py``    the network from ``medim`` and strict checkpoint loading (torch, lazy)
 
-Embeddings and step states are kept in ``engines/caches.py``'s byte-capped LRU.
+Embeddings and step states are kept in ``engine_core/lru.py``'s byte-capped LRU.
 
 Importing this package does not import torch; :meth:`SamMed3DEngine.load` does.
 """

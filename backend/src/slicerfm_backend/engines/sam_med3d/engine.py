@@ -4,7 +4,7 @@ Pipeline (docs/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
 rules in :mod:`.steps`, network in :mod:`.model`): a 128³ crop at
 1.5 mm in RAS orientation centred on the first prompt, z-normalised over its voxels > 0;
 the image encoder runs once per (image, crop) and its embedding is cached
-(:class:`.cache.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
+(:class:`slicerfm_backend.engine_core.lru.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
 all clicks inside the crop with the previous low-resolution logits as mask prompt; the
 logits are upsampled trilinearly to 128³, thresholded at 0.5 and pasted back onto the
 image grid by nearest neighbour -- on the network's device, through per-axis index tables,
@@ -73,7 +73,7 @@ class _ImageCache:
     """What the engine keeps per image: the SimpleITK copy, embeddings, segment states."""
 
     def __init__(self, array: np.ndarray, embedding_bytes: int):
-        from ..caches import ByteLRU
+        from ...engine_core.lru import ByteLRU
 
         self.array = array
         self.source = None

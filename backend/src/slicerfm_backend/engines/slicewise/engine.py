@@ -12,10 +12,9 @@ points only gets the points. A propagated slice gets the padded box of the previ
 mask. Everything is computed from the segment's prompts and its current mask, so undo,
 redo, a server restart (after a re-seed) or another engine's edits need no engine state.
 
-Image embeddings are cached per image, axis and slice (a byte-capped LRU,
-``engines/caches.py``'s ``ByteLRU``, ``embedding_cache_mb`` per image): a refinement on a
-slice seen before runs only the prompt encoder and mask decoder. Propagation encodes
-``encoder_batch`` slices ahead at once.
+Image embeddings are cached per image, axis and slice (a byte-capped LRU, ``engine_core/lru.py``,
+``embedding_cache_mb`` per image): a refinement on a slice seen before runs only the prompt
+encoder and mask decoder. Propagation encodes ``encoder_batch`` slices ahead at once.
 
 Subclasses set ``network`` in ``load()``: an object with ``input_size``, ``prepare(pixels
 uint8 (H, W), spacing (row mm, col mm)) -> (tensor [3, S, S], Frame)``, ``encode([tensors])
@@ -103,7 +102,7 @@ class SliceStore:
     """Per image: the intensity mapping and the embedding cache (keys ``(axis, index)``)."""
 
     def __init__(self, image: ImageData, window: Tuple[float, float], cache_bytes: int):
-        from ..caches import ByteLRU
+        from ...engine_core.lru import ByteLRU
 
         self.array = image.array
         self.intensity = Intensity.for_image(image.array, image.modality, window)
