@@ -431,7 +431,7 @@ class InteractiveSegmentationLogic(PropagationMixin, FeatureLogic):
             return
         if interaction.op == ops.PROPAGATED:
             if self._apply_propagated(interaction, segmentation, state):
-                self._write(outcome.prior, segmentation, segment_id, volume, state)
+                self._write(outcome.update, segmentation, segment_id, volume, state)
             self._changed()
             return
         state.generation = outcome.generation

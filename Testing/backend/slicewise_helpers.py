@@ -147,3 +147,84 @@ class StandInSliceEngine(MedSamEngine):
 
     def load(self):
         self.network = GatedThresholdNet()
+
+
+class SimilarityNet(ThresholdNet):
+    """Stand-in for a slice network that follows a box's content on real images too: the
+    object is the pixels whose grey level (after the engine's intensity mapping) lies within
+    ``tolerance`` of the median of the box's inner half, in the connected parts that meet that
+    inner half, kept inside the box; positive points add the similar parts under them (grey
+    level of the first positive point when there is no box), negative points remove theirs."""
+
+    tolerance = 25
+
+    def to_mask(self, logits, frame):
+        from scipy import ndimage
+
+        pixels, box, coords, labels = logits
+        sr, sc = frame.scale
+        grey = pixels.astype(np.int16)
+        points = [(min(int(np.floor(y / sr + 0.5)), pixels.shape[0] - 1),
+                   min(int(np.floor(x / sc + 0.5)), pixels.shape[1] - 1), int(label))
+                  for (x, y), label in zip(coords if coords is not None else [], labels if labels is not None else [])]
+        inside = np.zeros(pixels.shape, bool)
+        if box is not None:
+            r0, r1 = max(int(np.ceil(box[1] / sr - 1e-6)), 0), int(np.floor(box[3] / sr + 1e-6))
+            c0, c1 = max(int(np.ceil(box[0] / sc - 1e-6)), 0), int(np.floor(box[2] / sc + 1e-6))
+            inside[r0:r1 + 1, c0:c1 + 1] = True
+            h, w = max((r1 - r0) // 4, 0), max((c1 - c0) // 4, 0)
+            inner = np.zeros(pixels.shape, bool)
+            inner[r0 + h:r1 - h + 1, c0 + w:c1 - w + 1] = True
+            reference = float(np.median(grey[inner])) if inner.any() else None
+        else:
+            inner = None
+            positive = [(r, c) for r, c, label in points if label == 1]
+            reference = float(grey[positive[0]]) if positive else None
+        if reference is None:
+            return np.zeros(pixels.shape, bool)
+        components, _ = ndimage.label(np.abs(grey - reference) <= self.tolerance)
+        keep = set(np.unique(components[inner]).tolist()) if inner is not None else set()
+        drop = set()
+        for r, c, label in points:
+            (keep if label == 1 else drop).add(int(components[r, c]))
+        keep -= drop | {0}
+        mask = np.isin(components, sorted(keep)) if keep else np.zeros(pixels.shape, bool)
+        return mask & inside if box is not None else mask
+
+
+class HeldSimilarityNet(SimilarityNet):
+    """SimilarityNet for a backend in another process: on a job thread (propagation) every
+    decode waits while the file named by ``SLICERFM_TEST_SLICE_HOLD`` exists, then sleeps
+    ``SLICERFM_TEST_SLICE_DELAY_S`` seconds (default 0): front-end tests hold a propagation
+    running, or watch its progress, for as long as they need."""
+
+    def decode_logits(self, *args, **kwargs):
+        import os
+        import threading
+        import time
+
+        if threading.current_thread().name.startswith("slicerfm-jobs"):
+            hold = os.environ.get("SLICERFM_TEST_SLICE_HOLD")
+            deadline = time.monotonic() + 120.0
+            while hold and os.path.exists(hold):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the test never removed {hold}")
+                time.sleep(0.02)
+            time.sleep(float(os.environ.get("SLICERFM_TEST_SLICE_DELAY_S", "0")))
+        return super().decode_logits(*args, **kwargs)
+
+
+class HeldSliceEngine(MedSamEngine):
+    """The medsam engine (its real prompts, embedding cache and propagation job) with the
+    held stand-in network: the slice engine of the front-end tests, served by a backend
+    process through ``SLICERFM_ENGINE_PLUGINS`` (``slices-test=slicewise_helpers:HeldSliceEngine``)."""
+
+    name = "slices-test"
+    capabilities = EngineCapabilities(("box", "point"), ("CT", "MR"), False, ("cpu",),
+                                      "test slice engine: medsam with a stand-in network")
+
+    def weights_status(self):
+        return True, "no weights needed"
+
+    def load(self):
+        self.network = HeldSimilarityNet()
