@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv (client, backend with test/sam/medsam/vista3d/registration extras, web with its
-# test extra, editable) and Debian's Chromium for the browser tests, then run the default suite.
-# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k undo
+# Set up .venv (client, backend with test/sam/medsam/vista3d/registration/bench extras, web
+# with its test extra, editable) and Debian's Chromium for the browser tests, lint the
+# repository (ruff, rules in ruff.toml), then run the default suite.
+# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k undo   or   bash scripts/test.sh -m core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -20,5 +21,8 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./client \
-    -e './backend[test,sam,medsam,vista3d,registration]' -e './web[test]' -r Testing/requirements.txt
-exec .venv/bin/python -m pytest Testing "$@"
+    -e './backend[test,sam,medsam,vista3d,registration,bench]' -e './web[test]' -r Testing/requirements.txt
+.venv/bin/ruff check --no-cache .
+# The warning SWIG prints while the interpreter shuts down (itk) is not pytest's to filter.
+exec .venv/bin/python -W "ignore:builtin type swigvarlink has no __module__ attribute:DeprecationWarning" \
+    -m pytest Testing "$@"

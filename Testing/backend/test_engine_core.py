@@ -19,43 +19,12 @@ from slicerfm_backend.settings import Settings
 from slicerfm_client import protocol
 
 
-@pytest.fixture
-def a_torch_that_sees(monkeypatch):
-    """Make torch report the given devices: ``see(cuda=..., mps=...)``."""
-    import torch
-
-    def see(cuda: bool, mps: bool) -> None:
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-        monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Test GPU")
-        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
-
-    return see
-
-
-@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
-def test_auto_picks_cuda_then_mps_then_the_cpu_and_says_why(a_torch_that_sees, cuda, mps, expected):
-    a_torch_that_sees(cuda, mps)
-    choice = devices.resolve_device("auto")
-    assert choice.device == expected and choice.reason.startswith("auto")
-    assert devices.resolve_device("cuda:1") == devices.DeviceChoice("cuda:1", "as requested")
-
-
 def test_an_engine_runs_on_the_server_device_when_it_can_else_on_the_cpu():
     assert devices.engine_device(("cuda", "cpu"), "cuda:1") == "cuda:1"
     assert devices.engine_device(("cuda", "cpu"), "mps") == "cpu"
     assert devices.engine_device(("cuda", "mps", "cpu"), "mps") == "mps"
     assert devices.engine_device(("cpu",), "cuda") == "cpu"
     assert devices.engine_device(("cuda",), "cpu") == "cuda"
-
-
-def test_the_engines_command_says_which_device_auto_chose(a_torch_that_sees, capsys):
-    from slicerfm_backend import cli
-
-    a_torch_that_sees(False, True)
-    assert cli.main(["engines", "--device", "auto"]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == "device: mps (auto: Apple MPS (no CUDA))"
-    assert "classic" in out and "registration" in out
 
 
 @pytest.mark.parametrize("family, name, word", [
@@ -132,3 +101,26 @@ def test_engines_estimate_their_running_time_from_measured_figures():
     small = classic.estimate_s(a_request())
     assert 0 < small < 1 and classic.estimate_s(a_request(affine=True)) > small  # SHAPE is 21,504 voxels
     assert np.prod(SHAPE) < 30_000
+
+
+def test_the_automatic_seam_is_declared_and_listed_without_loading():
+    from slicerfm_backend.engines.base import AutoSegmentation
+    from slicerfm_backend.engines.classic import ClassicEngine
+    from slicerfm_backend.engines.vista3d import Vista3DEngine
+
+    assert issubclass(Vista3DEngine, AutoSegmentation) and not issubclass(ClassicEngine, AutoSegmentation)
+    assert Vista3DEngine("cpu").describe()["automatic"] and not ClassicEngine().describe()["automatic"]
+    classes = Vista3DEngine.classes()
+    assert {"id", "name", "group", "color"} <= set(classes[0])
+    assert Vista3DEngine.class_ids(["kidney"]) == [14, 5] and len(Vista3DEngine.class_ids(None, everything=True)) == 117
+    with pytest.raises(ValueError):
+        Vista3DEngine.class_ids(["no such organ"])
+
+
+def test_the_class_list_route_asks_the_engine_and_refuses_engines_without_the_seam(a_server):
+    import requests
+
+    answer = requests.get(a_server.url + protocol.PATH_SEGMENT_AUTO_CLASSES, params={"engine": "sphere"}, timeout=10)
+    assert answer.status_code == 422 and "has no automatic segmentation" in answer.json()["message"]
+    answer = requests.get(a_server.url + protocol.PATH_SEGMENT_AUTO_CLASSES, params={"engine": "vista3d"}, timeout=10)
+    assert answer.status_code == 503 and answer.json()["error"] == protocol.ERROR_ENGINE_UNAVAILABLE

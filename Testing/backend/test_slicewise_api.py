@@ -14,6 +14,8 @@ from slicerfm_backend.engines import registry
 from slicerfm_client import errors
 from slicewise_helpers import GatedThresholdNet, disc_box, tube_volume
 
+pytestmark = pytest.mark.torch  # the slice pipeline resizes with torch
+
 ENGINE = "slices-standin"
 IJK_TO_RAS = np.diag([-0.8, -0.8, 2.5, 1.0])
 
@@ -245,7 +247,8 @@ def test_a_full_job_queue_answers_the_slice_and_says_why_nothing_propagates(a_se
     blocker = threading.Event()
     server.state.jobs.submit("test-blocker", lambda ctx: {"waited": blocker.wait(30)}, "cpu")
     try:
-        raw = requests.post(server.url + protocol.PATH_INTERACT, headers={protocol.HEADER_SESSION: client.session_token},
+        raw = requests.post(server.url + protocol.PATH_INTERACT,
+                            headers={protocol.HEADER_SESSION: client.session_token},
                             json={"segment": "one", "engine": ENGINE,
                                   "prompt": {"kind": "box", "box_kji": [list(c) for c in disc_box(volume, 14)]}})
         assert raw.status_code == 200

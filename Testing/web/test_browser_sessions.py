@@ -117,7 +117,8 @@ def test_bad_uploads_get_a_message_and_lose_nothing(a_page, the_ct, a_two_series
     np.testing.assert_array_equal(read_label_map(page.download("labels.nii.gz", tmp_path))[0], kept)
 
 
-def test_engines_show_their_readiness_and_clicks_made_while_one_runs_are_queued_and_all_applied(a_page, the_ct, tmp_path):
+def test_engines_show_their_readiness_and_clicks_made_while_one_runs_are_queued_and_all_applied(
+        a_page, the_ct, tmp_path):
     page = a_page
     page.upload(the_ct)
     page.page.locator(".v-select", has=page.page.locator("#engine-select")).click()

@@ -19,7 +19,6 @@ from .errors import invalid, too_large
 from .settings import Settings
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-MODALITIES = ("CT", "MR", "unknown")
 
 
 @dataclass
@@ -73,9 +72,10 @@ def check_image_header(header: wire.Header, settings: Settings) -> Tuple[np.ndar
         matrix = geometry.validate_ijk_to_ras(header.meta.get("ijk_to_ras"))
     except geometry.GeometryError as error:
         raise invalid(f"bad image geometry: {error}") from error
-    modality = str(header.meta.get("modality", "unknown"))
-    if modality not in MODALITIES:
-        raise invalid(f"unknown modality {modality!r}; use one of {', '.join(MODALITIES)}")
+    try:
+        modality = protocol.modality(header.meta.get("modality", protocol.MODALITY_OTHER))
+    except ValueError as error:
+        raise invalid(str(error)) from None
     return matrix, modality
 
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 import numpy as np
 
 from slicerfm_client import protocol
+from slicerfm_client.geometry import bbox_shape, clip_bbox
 
-from .engines.base import Prompt, SegmentationRequest, bbox_shape, clip_bbox
+from .engines.base import Prompt, SegmentationRequest
 from .errors import DomainError, EngineError, PromptError, invalid
 from .imaging import StoredImage, check_prompt_inside
 from .segments import Change, SegmentSet

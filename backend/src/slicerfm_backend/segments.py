@@ -21,8 +21,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from slicerfm_client import protocol
+from slicerfm_client.geometry import (BBox, bbox_shape, bbox_slices, bbox_union, clip_bbox, slices_within,
+                                      tight_bbox)
 
-from .engines.base import BBox, Prompt, bbox_slices, clip_bbox, mask_bbox
+from .engines.base import Prompt
 from .errors import DomainError, invalid
 from .sparse_mask import SparseMask
 
@@ -136,7 +138,7 @@ class SegmentSet:
         if protected is not None:
             values = values & ~protected
         before = segment.mask.region(bbox)
-        changed = mask_bbox(before != values)
+        changed = tight_bbox(before != values)
         step_box = None
         if changed is not None:
             inner = bbox_slices(changed)
@@ -193,12 +195,9 @@ class SegmentSet:
         """Replace the whole segment with ``values`` at ``bbox`` (e.g. from the client's copy)."""
         self.require_unlocked(segment)
         old = segment.mask.bbox()
-        union = bbox if old is None else (
-            tuple(min(a, b) for a, b in zip(old[0], bbox[0])),
-            tuple(max(a, b) for a, b in zip(old[1], bbox[1])),
-        )
-        full = np.zeros(tuple(b - a for a, b in zip(*union)), dtype=bool)
-        full[tuple(slice(a - o, b - o) for a, b, o in zip(bbox[0], bbox[1], union[0]))] = values
+        union = bbox if old is None else bbox_union(old, bbox)
+        full = np.zeros(bbox_shape(union), dtype=bool)
+        full[slices_within(bbox, union)] = values
         return self.commit(segment, union, full, [])
 
     def delete(self, name: str) -> None:

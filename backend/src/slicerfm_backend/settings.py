@@ -100,6 +100,17 @@ def add_engine_flags(parser: argparse.ArgumentParser, device: bool = True) -> No
                              "(repeatable; `engines` lists each engine's options)")
 
 
+def modality_argument(text: str) -> str:
+    """``type=`` of a modality flag: CT, MR or other in any case, with the usual synonyms
+    (:func:`slicerfm_client.protocol.modality`)."""
+    from slicerfm_client import protocol
+
+    try:
+        return protocol.modality(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the environment and the flags; exits with the reason when they are wrong."""
     try:

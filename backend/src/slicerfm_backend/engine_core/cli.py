@@ -1,4 +1,5 @@
-"""``slicerfm-backend engines``: the engines of both families, their device, weights, options.
+"""``slicerfm-backend engines``: the engines of both families, their device, weights, options;
+and :func:`print_estimate`, the line the long-running commands print before they start.
 
 Nothing is loaded: each engine is described from its class and a fresh instance (weights
 are looked up, not read). The first line says which device the server would use and why
@@ -8,6 +9,8 @@ are looked up, not read). The first line says which device the server would use 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Optional
 
 from ..settings import add_engine_flags, settings_from_args
 
@@ -47,6 +50,16 @@ def registration_table(manager) -> None:
         print(f"{row['name']:<14} {','.join(row['similarities']):<16} {row['default_io_steps']:<9} "
               f"{row['device']:<8} {_weights(row):<9} {row['description']}")
         _print_extra(row, manager.family.engine_class(row["name"]).option_types, 14)
+
+
+def print_estimate(seconds: Optional[float], where: str, stream=None) -> None:
+    """One line telling the user how long the run is expected to take (nothing when the
+    engine has no estimate for its device)."""
+    if seconds is None:
+        return
+    text = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    print(f"  expected to take about {text} on {where} (the engine's estimate)",
+          file=stream or sys.stderr, flush=True)
 
 
 def cmd_engines(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
+from slicerfm_client import protocol
+
 from ..engine_core.base import EngineBase, Progress, StepGuard
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class RegistrationCapabilities:
     devices: Tuple[str, ...]
     similarities: Tuple[str, ...]
     default_io_steps: int
-    modalities: Tuple[str, ...] = ("CT", "MR", "other")
+    modalities: Tuple[str, ...] = protocol.MODALITIES
     #: The default on the CPU when it differs (e.g. 0 where one optimisation step takes minutes).
     default_io_steps_cpu: Optional[int] = None
 
@@ -38,11 +40,11 @@ class RegistrationCapabilities:
 class RegistrationImage:
     """One image of a pair. ``array``: ``(K, J, I)`` float or integer intensities.
     ``mask``: optional boolean ``(K, J, I)`` on the same grid (True = use this voxel).
-    ``modality``: "CT", "MR" or "other"."""
+    ``modality``: one of ``protocol.MODALITIES`` ("CT", "MR", "other")."""
 
     array: np.ndarray
     ijk_to_ras: np.ndarray
-    modality: str = "other"
+    modality: str = protocol.MODALITY_OTHER
     mask: Optional[np.ndarray] = None
 
     @property
@@ -127,5 +129,6 @@ class RegistrationEngine(EngineBase):
                  step: StepGuard = contextlib.nullcontext) -> RegistrationResult:
         """Register ``request.moving`` onto ``request.fixed``; see the module docstring.
         ``progress`` reports stages (and cancels, in a job); ``step`` wraps every network
-        step on the device (in a job, the device's fair lock for that step). Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user when
-        the request cannot be served."""
+        step on the device (in a job, the device's fair lock for that step). Raise
+        :class:`slicerfm_backend.errors.EngineError` with a message for the user when the
+        request cannot be served."""

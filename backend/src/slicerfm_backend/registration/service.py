@@ -19,13 +19,14 @@ from typing import Any, Dict
 
 import numpy as np
 
+from slicerfm_client import protocol
+
 from ..errors import invalid, too_large
 from ..imaging import StoredImage
 from .base import RegistrationImage, RegistrationRequest
 
 CONVENTION = ("fixed point x (RAS mm) maps to moving point x + d(x); vectors in RAS mm on the "
               "grid given by ijk_to_ras (i, j, k, 1) -> RAS")
-MODALITIES = {"CT": "CT", "MR": "MR", "other": "other", "unknown": "other"}
 OUTPUT_GRIDS = ("fixed", "native")
 MIN_AXIS = 4
 MAX_VOXELS = 1 << 27  # per image: a 512³ pair needs ~1.6 GB for its float32 field
@@ -61,9 +62,10 @@ def _image(state, role: str, spec) -> tuple:
                       f"allowed: {', '.join(sorted(IMAGE_KEYS))}")
     stored: StoredImage = state.images.get(spec["image_id"])  # 404 when not held
     check_image(role, stored.array)
-    modality = spec.get("modality", stored.modality)
-    if modality not in MODALITIES:
-        raise invalid(f"the {role} modality must be CT, MR or other, got {modality!r}")
+    try:
+        modality = protocol.modality(spec.get("modality", stored.modality))
+    except ValueError as error:
+        raise invalid(f"the {role} image: {error}") from None
     ids = [stored.image_id]
     mask = None
     if spec.get("mask_id") is not None:
@@ -76,7 +78,7 @@ def _image(state, role: str, spec) -> tuple:
     elif spec.get("mask_labels") is not None:
         raise invalid(f"'{role}.mask_labels' needs '{role}.mask_id'")
     image = RegistrationImage(stored.array, np.asarray(stored.ijk_to_ras, dtype=np.float64),
-                              MODALITIES[modality], mask)
+                              modality, mask)
     return image, ids
 
 

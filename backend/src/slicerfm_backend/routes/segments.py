@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol, wire
+from slicerfm_client.geometry import bbox_shape
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
-from ..engines.base import bbox_shape
-from ..errors import DomainError, EngineError, corrupted, invalid
 from .. import propagation
+from ..errors import DomainError, EngineError, corrupted, invalid
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
 from ..sessions import Session
