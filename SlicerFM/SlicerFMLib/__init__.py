@@ -39,6 +39,7 @@ MRML glue:
     class_catalogue  the class picker's data (server catalogue, groups, search)
 Presenters (plain-Python policies of the panel; widgets are duck-typed):
     progress_presenter  the "waiting for the server" dialog and its Cancel
+    job_bars            progress bars of server jobs (propagation: with its Cancel), box tooltip
     choice_presenters   engine list and segment selector restored without losing choices
     box_prompt          one box prompt per ROI placement or drag
     shortcuts           keyboard shortcuts installed once, removed on exit and cleanup

@@ -26,7 +26,8 @@ from .editor_settings import locked_segment_ids
 from .job_progress import ProgressSnapshot
 from .propagation_follow import (APPLYING, ENDED, FOLLOWING, OWNED, POLL_S, PollOutcome,
                                  PropagationWatch, done_message, ended_message, poll_propagation)
-from .slice_views import cursor_slice_node, slice_box, slice_node_by_id, view_axis
+from .slice_views import (AXIS_NAMES, cursor_slice_node, slice_box, slice_node_by_id, view_axis,
+                          view_title)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class PropagationMixin:
             roi = self.volumeNode.GetScene().GetNodeByID(request["roi_id"])
             axis, corners = slice_box(roi, view, ijk_to_ras, array.shape[:3])
             prompt["box_kji"] = [list(corners[0]), list(corners[1])]
+            log.info("slice box from %s: axis %s, slice %d, corners (k, j, i) %s - %s",
+                     view_title(view), AXIS_NAMES[axis], corners[0][axis], corners[0], corners[1])
         else:
             axis = view_axis(view, ijk_to_ras)
         options["slice_axis"] = axis

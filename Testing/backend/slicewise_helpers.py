@@ -192,32 +192,32 @@ class SimilarityNet(ThresholdNet):
         return mask & inside if box is not None else mask
 
 
-class HeldSimilarityNet(SimilarityNet):
-    """SimilarityNet for a backend in another process: on a job thread (propagation) every
-    decode waits while the file named by ``SLICERFM_TEST_SLICE_HOLD`` exists, then sleeps
-    ``SLICERFM_TEST_SLICE_DELAY_S`` seconds (default 0): front-end tests hold a propagation
-    running, or watch its progress, for as long as they need."""
+def wait_while_held(step) -> None:
+    """While the file named by ``SLICERFM_TEST_SLICE_HOLD`` exists, wait -- entering the
+    job's ``step()`` now and then, which raises once the job is cancelled or superseded, so a
+    held propagation still stops on a cancel -- then sleep ``SLICERFM_TEST_SLICE_DELAY_S``
+    seconds (default 0)."""
+    import os
+    import time
 
-    def decode_logits(self, *args, **kwargs):
-        import os
-        import threading
-        import time
-
-        if threading.current_thread().name.startswith("slicerfm-jobs"):
-            hold = os.environ.get("SLICERFM_TEST_SLICE_HOLD")
-            deadline = time.monotonic() + 120.0
-            while hold and os.path.exists(hold):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the test never removed {hold}")
-                time.sleep(0.02)
-            time.sleep(float(os.environ.get("SLICERFM_TEST_SLICE_DELAY_S", "0")))
-        return super().decode_logits(*args, **kwargs)
+    hold = os.environ.get("SLICERFM_TEST_SLICE_HOLD")
+    deadline = time.monotonic() + 120.0
+    while hold and os.path.exists(hold):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the test never removed {hold}")
+        with step():
+            pass
+        time.sleep(0.02)
+    time.sleep(float(os.environ.get("SLICERFM_TEST_SLICE_DELAY_S", "0")))
 
 
 class HeldSliceEngine(MedSamEngine):
     """The medsam engine (its real prompts, embedding cache and propagation job) with the
-    held stand-in network: the slice engine of the front-end tests, served by a backend
-    process through ``SLICERFM_ENGINE_PLUGINS`` (``slices-test=slicewise_helpers:HeldSliceEngine``)."""
+    stand-in :class:`SimilarityNet`, whose propagations wait in every device step while the
+    hold file exists (:func:`wait_while_held`): front-end tests see a propagation running
+    for as long as they need, or watch its progress. The slice engine of the front-end tests,
+    served by a backend process through ``SLICERFM_ENGINE_PLUGINS``
+    (``slices-test=slicewise_helpers:HeldSliceEngine``)."""
 
     name = "slices-test"
     capabilities = EngineCapabilities(("box", "point"), ("CT", "MR"), False, ("cpu",),
@@ -227,4 +227,17 @@ class HeldSliceEngine(MedSamEngine):
         return True, "no weights needed"
 
     def load(self):
-        self.network = HeldSimilarityNet()
+        self.network = SimilarityNet()
+
+    def propagate(self, plan, progress=None, step=None):
+        import contextlib
+
+        job_step = step or contextlib.nullcontext
+
+        @contextlib.contextmanager
+        def held_step():
+            wait_while_held(job_step)
+            with job_step():
+                yield
+
+        return super().propagate(plan, progress=progress, step=held_step)
