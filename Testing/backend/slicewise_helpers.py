@@ -154,9 +154,13 @@ class SimilarityNet(ThresholdNet):
     object is the pixels whose grey level (after the engine's intensity mapping) lies within
     ``tolerance`` of the median of the box's inner half, in the connected parts that meet that
     inner half, kept inside the box; positive points add the similar parts under them (grey
-    level of the first positive point when there is no box), negative points remove theirs."""
+    level of the first positive point when there is no box), negative points remove theirs.
+    A box whose inside looks like its surroundings (the median of a ``ring``-pixel frame
+    around it within ``tolerance``) holds no object: the mask is empty, so a propagation
+    stops past the object's end as a real network's would."""
 
     tolerance = 25
+    ring = 2
 
     def to_mask(self, logits, frame):
         from scipy import ndimage
@@ -176,6 +180,12 @@ class SimilarityNet(ThresholdNet):
             inner = np.zeros(pixels.shape, bool)
             inner[r0 + h:r1 - h + 1, c0 + w:c1 - w + 1] = True
             reference = float(np.median(grey[inner])) if inner.any() else None
+            around = np.zeros(pixels.shape, bool)
+            around[max(r0 - self.ring, 0):r1 + self.ring + 1, max(c0 - self.ring, 0):c1 + self.ring + 1] = True
+            around &= ~inside
+            if reference is not None and around.any() \
+                    and abs(float(np.median(grey[around])) - reference) <= self.tolerance:
+                reference = None
         else:
             inner = None
             positive = [(r, c) for r, c, label in points if label == 1]

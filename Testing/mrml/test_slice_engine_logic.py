@@ -173,7 +173,10 @@ def test_a_box_in_a_slice_view_segments_that_views_slice_then_the_propagation_th
     core, logic, volume, segmentation = a_slice_logic
     task = draw_box(a_scene, logic, volume, axis, index)
     pump(core, lambda: task.delivered, what="the prompted slice")
-    assert task.result.interaction.slice_options["slice_axis"] == axis
+    sent = task.result.interaction
+    low, high = [s.start - 1 for s in CUBOID], [s.stop for s in CUBOID]
+    low[axis] = high[axis] = index                 # one voxel thick on the view's axis
+    assert sent.prompt["box_kji"] == [low, high] and sent.slice_options["slice_axis"] == axis
     np.testing.assert_array_equal(slicer_mask(volume, segmentation, "organ"),
                                   on_slice(cuboid_mask(), axis, index))
     watch = logic.activePropagation()
