@@ -16,6 +16,7 @@ from web_helpers import dice, kji_to_ras, read_label_map
 
 SLICE = 15                                    # an axial slice through the core
 BOX = ((SLICE, 9, 7), (SLICE, 30, 28))        # (k, j, i) corners around the core's section
+CENTRE = (SLICE, 19.5, 17.5)
 
 
 def only_on_slice(mask: np.ndarray, k: int) -> np.ndarray:
@@ -46,7 +47,8 @@ def test_a_box_on_a_slice_view_propagates_with_progress_and_a_cancel_keeps_only_
     try:
         page.draw_box(*corners)
         page.wait_results(1)
-        page.wait("(window.trame.state.get('propagation_progress') || {}).running === true")
+        page.wait("(window.trame.state.get('propagation_progress') || {text: ''}).text"
+                  ".startsWith(\"propagating 'Segment 1'\")")       # queued, then running
         page.page.wait_for_selector("#propagation-line", state="visible")
         assert page.page.inner_text("#propagation-text").startswith("propagating 'Segment 1'")
         page.shot("slice-segmented-propagation-running")
@@ -69,6 +71,9 @@ def test_a_box_on_a_slice_view_propagates_with_progress_and_a_cancel_keeps_only_
     page.wait_message("'Segment 1' propagated to")
     page.wait("!window.trame.state.get('propagation_progress').running && "
               "!window.trame.state.get('busy')")
+    assert page.result_count() == 3             # box, reset, box: the propagation is no click
+    page.go_to(kji_to_ras(CENTRE, ijk_to_ras))  # coronal and sagittal views through the core
+    page.page.wait_for_timeout(1500)            # the 3D surface follows 0.4 s after a change
     page.shot("propagated-through-the-core")
     propagated = read_label_map(page.download("labels.nii.gz", tmp_path))[0] == 1
     assert dice(propagated, core) > 0.95, dice(propagated, core)

@@ -39,6 +39,13 @@ IDLE_TICK_S, BUSY_TICK_S = 0.5, 0.1
 IDLE_JOB = {"running": False, "text": "", "percent": None}
 
 
+def propagation_result(update) -> bool:
+    """Whether a mask update is a finished propagation job's change (a slice engine's),
+    not the answer to a click: it has no round trip of its own to show."""
+    status = update.propagation or {}
+    return status.get("kind") == "propagate" and status.get("state") == "done"
+
+
 class LoopPump:
     """Ticks a ``WorkerPump`` (never blocking: ``wait_s=0``) on the asyncio loop."""
 
@@ -187,7 +194,8 @@ class Session:
 
     def _changed(self) -> None:
         update = self.interactive.lastUpdate
-        if update is not None and update is not self._last_update:
+        if update is not None and update is not self._last_update \
+                and not propagation_result(update):     # a job's change: the message says it
             self._last_update = update
             self._result_seq += 1
             applied = time.monotonic()
