@@ -20,7 +20,8 @@ class MaskUpdate:
     engine.<stage>, commit, encode, server) and ``roundtrip_ms`` the
     client-measured total. ``wire_bytes`` is the response body size. ``propagation`` is the
     status of the propagation job a slice engine (medsam, sam) started after this change
-    (see :mod:`slicerfm_client.propagation`), else None.
+    (see :mod:`slicerfm_client.propagation`), else None; ``propagation_error`` the server's
+    ``{"error", "message"}`` when it could not start one (e.g. ``server_full``), else None.
     """
 
     segment: str
@@ -33,6 +34,7 @@ class MaskUpdate:
     roundtrip_ms: float = 0.0
     wire_bytes: int = 0
     propagation: Optional[Dict[str, Any]] = None
+    propagation_error: Optional[Dict[str, Any]] = None
 
     @property
     def slices(self) -> Tuple[slice, ...]:
@@ -77,4 +79,5 @@ def mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float = 0.0
         roundtrip_ms=roundtrip_ms,
         wire_bytes=nbytes,
         propagation=meta.get("propagation"),
+        propagation_error=meta.get("propagation_error"),
     )
