@@ -177,6 +177,17 @@ class PageDriver:
         x, y = self.screen_position(ras, view)
         self.page.mouse.click(x, y)
 
+    def draw_box(self, corner_a, corner_b, view: str = "Red") -> None:
+        """The box tool: go to the slice of ``corner_a``, one click at it, a move, one click at
+        the opposite corner ``corner_b`` (both RAS points on the slice the view then shows)."""
+        self.go_to(corner_a, view)
+        self.use_tool("box")
+        (x0, y0), (x1, y1) = self.screen_position(corner_a, view), self.screen_position(corner_b, view)
+        self.page.mouse.click(x0, y0)
+        self.page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+        self.page.mouse.move(x1, y1, steps=4)
+        self.page.mouse.click(x1, y1)
+
     def result_count(self) -> int:
         result = self.state("last_result")
         return int(result["seq"]) if result else 0

@@ -128,10 +128,15 @@ class Engine(EngineBase):
     ``checkpoint()``, ``weights_status()``, ``load()``)."""
 
     capabilities: ClassVar[EngineCapabilities]
+    #: True for the slice engines (2-D networks, docs/PROTOCOL.md section 5.1): a front end
+    #: sends a box drawn on a slice view as a slice box and ``slice_axis`` with every click,
+    #: and follows the propagation job the interaction answers with
+    slice_prompts: ClassVar[bool] = False
 
     def describe(self) -> Dict[str, Any]:
         row = super().describe()
         row["prompt_kinds"] = list(self.capabilities.prompt_kinds)
+        row["slice_prompts"] = bool(self.slice_prompts)
         row["automatic"] = isinstance(self, AutoSegmentation)
         return row
 

@@ -113,6 +113,7 @@ class SliceEngine(Engine):
     """A 2-D promptable network applied slice by slice; see the module docstring."""
 
     propagates = True
+    slice_prompts = True
     option_types = {
         "precision": choice("bf16", "fp16", "fp32"),
         "embedding_cache_mb": positive_float,
