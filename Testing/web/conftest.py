@@ -11,11 +11,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from web_helpers import ARTEFACTS, BIN, CHROMIUM, CHROMIUM_FLAGS, HERE, MAX_UPLOAD_MB, WebServer
+from web_helpers import ARTEFACTS, BIN, CHROMIUM, CHROMIUM_FLAGS, HERE, MAX_UPLOAD_MB, SLICE_ENGINE, WebServer
 
 AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
-#: the slice engine: medsam with a stand-in network (Testing/backend/slicewise_helpers.py)
-SLICE_ENGINE = "slices-test"
 #: sam-med3d is served without its weights: the page must show it as not ready
 ENGINES = ["classic", "slow-sphere", "sam-med3d", *AUTO_ENGINES, SLICE_ENGINE]
 

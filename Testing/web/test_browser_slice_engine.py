@@ -11,8 +11,7 @@ inside (Testing/backend/slicewise_helpers.py, no weights). The image is the smal
 import re
 
 import numpy as np
-from conftest import SLICE_ENGINE
-from web_helpers import dice, kji_to_ras, read_label_map
+from web_helpers import SLICE_ENGINE, dice, kji_to_ras, read_label_map
 
 SLICE = 15                                    # an axial slice through the core
 BOX = ((SLICE, 9, 7), (SLICE, 30, 28))        # (k, j, i) corners around the core's section

@@ -26,6 +26,9 @@ CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = REPO / "out" / "web-e2e"
 #: the upload limit the browser tests' server runs with
 MAX_UPLOAD_MB = 40
+#: the slice engine: medsam with a stand-in network (Testing/backend/slicewise_helpers.py);
+#: here, not in conftest.py: the 'conftest' module name is shared with other test folders
+SLICE_ENGINE = "slices-test"
 #: flags that keep the browser off the network and out of the user's profile
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
