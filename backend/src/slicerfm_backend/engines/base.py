@@ -181,7 +181,7 @@ class AutoSegmentation(abc.ABC):
         of the requested ids: ``{str(id): {name, color, group}}``), ``classes`` (the ids run)
         and ``not_computed`` (``{"voxels": n, ...}``: voxels left at 0 without being
         computed). ``progress(stage, done, total)`` is called per stage and step and raises
-        to cancel; ``step()`` wraps every network forward (the device's fair lock in a job).
+        to cancel; ``step()`` wraps every network forward (a device scheduler slot in a job).
         Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user when
         the image cannot be segmented."""
 
