@@ -4,9 +4,9 @@ the engine's real path; wrong files are refused with messages that say why."""
 import pytest
 import torch
 
-from slicerfm_backend.engines.base import WeightsMissingError
 from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
-from slicerfm_backend.engines.vista3d.model import CheckpointError, build_network
+from slicerfm_backend.engines.vista3d.model import build_network
+from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from slicerfm_backend import cli
+from slicerfm_backend.engine_core.manager import EngineManager
 from slicerfm_backend.engines import registry
-from slicerfm_backend.engines.base import WeightsMissingError
-from slicerfm_backend.errors import ApiError
+from slicerfm_backend.errors import DomainError, WeightsMissingError
 from slicerfm_backend.weights import store
 from slicerfm_backend.weights.catalogue import CATALOGUE, WeightsEntry
 from slicerfm_backend.weights.checks import WeightsChecksumError, WeightsError
@@ -211,8 +211,8 @@ def test_missing_weights_name_the_fix_in_engines_and_the_server(root, capsys):
         checkpoint_path("toy-weights", root)
     code, out, _ = run_cli(capsys, "engines", "--engines", "toy-weights")
     assert code == 0 and "MISSING" in out and "slicerfm-backend weights fetch toy-weights" in out
-    manager = registry.EngineManager(["toy-weights"], "cpu", weights_dir=str(root))
-    with pytest.raises(ApiError, match="weights fetch toy-weights"):
+    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root))
+    with pytest.raises(DomainError, match="weights fetch toy-weights"):
         manager.get("toy-weights")
 
 
@@ -228,7 +228,7 @@ def test_checkpoint_overrides_win_over_the_store(root, capsys, tmp_path, monkeyp
 
     settings = Settings()
     assert settings.checkpoints == {"toy-weights": str(mine)}
-    manager = registry.EngineManager(["toy-weights"], "cpu", weights_dir=str(root), checkpoints=settings.checkpoints)
+    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root), checkpoints=settings.checkpoints)
     assert manager.get("toy-weights").checkpoint_bytes == b"lab checkpoint"
     with pytest.raises(WeightsMissingError, match="does not exist"):
         checkpoint_path("toy-weights", root, str(tmp_path / "absent.bin"))

@@ -273,13 +273,15 @@ class SlicerFMClient(JobsMixin):
         response = self._request("HEAD", protocol.image_path(image_id), session=False, ok=(200, 404))
         return response.status_code == 200
 
-    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
+    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER,
                      image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
         """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id.
+        ``modality``: CT, MR or other, any case, with synonyms (:func:`protocol.modality`).
 
         The body is in the newest wire format the server reads (``GET /api/info`` first when
         this client has not asked yet): slice differences for integer images from protocol
         1.1 on (docs/PROTOCOL.md section 7)."""
+        wire_modality = protocol.upload_modality(modality)  # ValueError before any transfer
         array = np.ascontiguousarray(array)
         geometry.validate_ijk_to_ras(ijk_to_ras)
         data_sha256 = data_sha256 or wire.array_sha256(array)
@@ -289,7 +291,7 @@ class SlicerFMClient(JobsMixin):
         if not self.server_info:
             self.info()  # the server's limits and the wire formats it decodes
         self._check_limits(array)
-        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
+        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": wire_modality}
         reader_format = protocol.wire_format_for(self.server_info.get("protocol_version", "1.0"))
         body = wire.encode_iter(array, meta, codec=wire.best_codec(array.dtype, reader_format),
                                 chunk_bytes=self.chunk_bytes, sha256=data_sha256)
@@ -318,7 +320,7 @@ class SlicerFMClient(JobsMixin):
             self.image_id = image_id
             return result
 
-    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown") -> str:
+    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER) -> str:
         """Upload (only when needed) and attach; returns the image id."""
         image_id = self.upload_image(array, ijk_to_ras, modality)
         self.attach_image(image_id)

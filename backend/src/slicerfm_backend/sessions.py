@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional, Set
 
 from slicerfm_client import protocol
 
-from .errors import ApiError
+from .errors import DomainError
 from .segments import SegmentSet
 from .settings import Settings
 
@@ -89,11 +89,11 @@ class SessionManager:
             self._reap_locked()
             if len(self._sessions) >= self.settings.max_sessions:
                 retry = max(1, int(min(self.settings.liveness_timeout_s, 60)))
-                raise ApiError(
-                    503, protocol.ERROR_SERVER_FULL,
+                raise DomainError(
+                    protocol.ERROR_SERVER_FULL,
                     f"the server is serving its maximum of {self.settings.max_sessions} sessions; "
                     f"try again in {retry} s or ask the administrator to raise --max-sessions",
-                    headers={protocol.HEADER_RETRY_AFTER: str(retry)},
+                    retry_after_s=retry,
                 )
             session_id = secrets.token_hex(8)
             secret = secrets.token_urlsafe(24)
@@ -109,7 +109,7 @@ class SessionManager:
             self._reap_locked()
             session = self._sessions.get(session_id)
             if session is None or not hmac.compare_digest(session.secret.encode(), secret.encode()):
-                raise ApiError(410, protocol.ERROR_SESSION_EXPIRED, _expired_message())
+                raise DomainError(protocol.ERROR_SESSION_EXPIRED, _expired_message())
             now = self._clock()
             session.last_seen = now
             if activity:

@@ -40,7 +40,7 @@ def load_case(image_path: str, label_path: str, label_id: int):
 
 
 def evaluate_with_client(client: SlicerFMClient, image, ijk_to_ras, reference, spacing,
-                         engine: str, clicks: int, modality: str = "unknown", verbose: bool = True) -> dict:
+                         engine: str, clicks: int, modality: str = "other", verbose: bool = True) -> dict:
     """Upload, then click ``clicks`` times; returns the simulate_clicks result plus stages."""
     client.set_image(image, ijk_to_ras, modality)
     stages = []

@@ -23,7 +23,7 @@ class InProcessSession:
         engine: Engine,
         array: np.ndarray,
         spacing_kji: Sequence[float],
-        modality: str = "unknown",
+        modality: str = "other",
         cache: Optional[Dict[str, Any]] = None,
     ):
         self.engine = engine

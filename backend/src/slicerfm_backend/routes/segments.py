@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol, wire
+from slicerfm_client.geometry import bbox_shape
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
-from ..engines.base import bbox_shape
-from ..errors import ApiError, corrupted, invalid
+from ..errors import DomainError, corrupted, invalid
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
 from ..sessions import Session
@@ -27,8 +27,8 @@ MAX_SEED_BYTES = 1 << 30
 
 def _segments(session: Session) -> SegmentSet:
     if session.segments is None:
-        raise ApiError(409, protocol.ERROR_NO_IMAGE,
-                       "no image is attached to this session; upload and attach an image first")
+        raise DomainError(protocol.ERROR_NO_IMAGE,
+                          "no image is attached to this session; upload and attach an image first")
     return session.segments
 
 
@@ -98,7 +98,7 @@ async def interact(request: Request, session: Session = Depends(current_session)
         segments = _segments(session)
         image = state.images.get(session.image_id)
         prompt = parse_prompt(raw_prompt, image.array.shape)
-        return run_interaction(state.engines, image, segments, name, str(engine), prompt, options)
+        return run_interaction(state, image, segments, name, str(engine), prompt, options)
 
     return await _locked_op(session, work, started, timings)
 

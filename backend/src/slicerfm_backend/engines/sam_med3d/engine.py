@@ -23,48 +23,18 @@ passes only, once the embeddings are cached).
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
-from ..options import choice, positive_float, positive_int
+from ...engine_core.options import choice, positive_float, positive_int
+from ...errors import EngineError
+from ..base import Engine, EngineCapabilities, EngineResult, SegmentationRequest
 
 NAME = "sam-med3d"
-CHECKPOINTS_VARIABLE = "SLICERFM_CHECKPOINTS"
-FETCH = f"run `slicerfm-backend weights fetch {NAME}`"
 STATES_BYTES = 64 << 20  # per image: low-resolution logits of recent steps
 UPSAMPLED_BYTES = 48 << 20  # per image: 128³ masks of recently pasted crops (~2 MiB each)
-
-
-def env_checkpoint(name: str = NAME) -> Optional[str]:
-    """The path given for ``name`` in ``SLICERFM_CHECKPOINTS="engine=PATH,..."``, if any."""
-    for item in os.environ.get(CHECKPOINTS_VARIABLE, "").split(","):
-        engine, sep, file = item.strip().partition("=")
-        if sep and engine.strip() == name and file.strip():
-            return file.strip()
-    return None
-
-
-def find_checkpoint(options: Dict[str, Any]) -> Path:
-    """The checkpoint file: ``options["checkpoint"]``, else ``SLICERFM_CHECKPOINTS``, else the
-    weights store (when the ``weights`` package is installed); WeightsMissingError otherwise."""
-    override = options.get("checkpoint") or env_checkpoint()
-    try:
-        from ...weights.resolve import checkpoint_path
-    except ImportError:
-        checkpoint_path = None
-    if checkpoint_path is not None:
-        root = options.get("weights_dir")
-        return checkpoint_path(NAME, Path(root) if root else None, override)
-    if override and Path(override).expanduser().is_file():
-        return Path(override).expanduser()
-    where = f"{override} does not exist" if override else "no checkpoint is configured"
-    raise WeightsMissingError(f"SAM-Med3D weights are missing ({where}): {FETCH}, or pass "
-                              f"--checkpoint {NAME}=PATH to sam_med3d_turbo.pth")
 
 
 def _key(prompt) -> tuple:
@@ -143,17 +113,11 @@ class SamMed3DEngine(Engine):
         super().__init__(device, options)
         self.network = None  # set by load(): encode(image) / decode(embedding, points, labels, logits)
 
-    def weights_status(self) -> Tuple[bool, str]:
-        try:
-            return True, str(find_checkpoint(self.options))
-        except WeightsMissingError as error:
-            return False, str(error)
-
     def load(self) -> None:
         from .model import load_network
 
         default = "bf16" if self.device.startswith("cuda") else "fp32"
-        self.network = load_network(find_checkpoint(self.options), self.device,
+        self.network = load_network(self.checkpoint(), self.device,
                                     str(self.options.get("precision", default)))
 
     def segment(self, request: SegmentationRequest) -> EngineResult:

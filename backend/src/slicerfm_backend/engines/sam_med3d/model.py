@@ -22,17 +22,14 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
+from ...errors import CheckpointError, EngineError
 from ...weights.state_dict import load_checkpoint, state_dict_problems
-from ..base import EngineError
 
 STATE_KEY = "model_state_dict"
 LOWRES = 32  # side of the low-resolution logits
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FIX = "fetch it again with `slicerfm-backend weights fetch sam-med3d`"
 
-
-class CheckpointError(EngineError):
-    """The checkpoint file cannot be loaded into SAM-Med3D; the message says why and how to fix it."""
 
 
 def build_network() -> torch.nn.Module:
@@ -45,7 +42,7 @@ def build_network() -> torch.nn.Module:
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """The ``model_state_dict`` of the checkpoint at ``path`` (tensors on the CPU)."""
-    checkpoint = load_checkpoint(path, CheckpointError, FIX)
+    checkpoint = load_checkpoint(path, FIX)
     if not isinstance(checkpoint, dict) or STATE_KEY not in checkpoint:
         found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"checkpoint {path} is not a SAM-Med3D checkpoint: expected a dict "
