@@ -34,3 +34,16 @@ def a_ct_like_volume():
     ijk_to_ras = np.diag([-0.8, -0.8, 2.5, 1.0])
     ijk_to_ras[:3, 3] = [10.0, 20.0, -30.0]
     return array, ijk_to_ras
+
+
+@pytest.fixture(scope="session")
+def a_ray_cluster():
+    """A one-node Ray cluster on loopback (4 logical CPUs), shared by the tests that serve
+    on Ray; its processes import the test engine plugins in Testing/cluster."""
+    from ray_cluster import LocalRayCluster
+
+    cluster = LocalRayCluster(cpus=4, pythonpath=[str(Path(__file__).resolve().parent / "cluster")])
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Callable, Iterable, Optional, Set
+from typing import Callable, Iterable, Optional, Protocol, Set
 
 from slicerfm_client import geometry, protocol, wire
 
@@ -35,19 +35,28 @@ class ImageStore:
         self._images: "OrderedDict[str, StoredImage]" = OrderedDict()
         self._lock = threading.Lock()
         self.on_evict: Optional[Callable[[str], None]] = None
+        #: The images of a whole cluster (:class:`SharedImages`; None on one server): an
+        #: upload is published there, and an id missing here is looked up there.
+        self.shared: Optional["SharedImages"] = None
 
     def __contains__(self, image_id: str) -> bool:
         with self._lock:
-            return image_id in self._images
+            if image_id in self._images:
+                return True
+        return self.shared is not None and self.shared.contains(image_id)
 
     def get(self, image_id: str) -> StoredImage:
         with self._lock:
             image = self._images.get(image_id)
-            if image is None:
-                raise DomainError(protocol.ERROR_IMAGE_NOT_FOUND,
-                                  f"the server does not hold image {image_id[:12]}…; upload it first")
-            self._images.move_to_end(image_id)
-            return image
+            if image is not None:
+                self._images.move_to_end(image_id)
+                return image
+        image = self.shared.fetch(image_id) if self.shared is not None else None
+        if image is None:
+            raise DomainError(protocol.ERROR_IMAGE_NOT_FOUND,
+                              f"the server does not hold image {image_id[:12]}…; upload it first")
+        self._keep(image)
+        return image
 
     @property
     def nbytes(self) -> int:
@@ -58,6 +67,11 @@ class ImageStore:
         return ImageUpload(self, image_id)
 
     def _add(self, image: StoredImage) -> None:
+        if self.shared is not None:
+            image = self.shared.publish(image)
+        self._keep(image)
+
+    def _keep(self, image: StoredImage) -> None:
         with self._lock:
             self._images[image.image_id] = image
             self._images.move_to_end(image.image_id)
@@ -81,6 +95,19 @@ class ImageStore:
         if total > self.settings.image_cache_bytes:
             log.warning("images in use need %.1f GB, more than SLICERFM_IMAGE_CACHE_BYTES", total / 1e9)
         return evicted
+
+
+class SharedImages(Protocol):
+    """Images stored once for a cluster (see :mod:`slicerfm_backend.cluster.images`)."""
+
+    def contains(self, image_id: str) -> bool:
+        """Whether the cluster holds the image."""
+
+    def fetch(self, image_id: str) -> Optional[StoredImage]:
+        """The image (read-only, shared memory where possible), or None."""
+
+    def publish(self, image: StoredImage) -> StoredImage:
+        """Store a new upload for the cluster; returns the copy to keep in this process."""
 
 
 class ImageUpload:

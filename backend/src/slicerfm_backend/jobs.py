@@ -114,6 +114,11 @@ class JobContext:
         self._job.arrays[str(name)] = (np.ascontiguousarray(array), dict(meta or {}))
 
 
+def run_here(work: Callable[[JobContext], dict], ctx: JobContext) -> dict:
+    """The default :attr:`JobManager.execute`: the work runs on the job thread."""
+    return work(ctx)
+
+
 class JobManager:
     """Queues, runs, reports and forgets jobs; one job thread per device.
 
@@ -131,6 +136,11 @@ class JobManager:
         self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
         self._sequence = itertools.count()
+        #: Put before every job id; a cluster worker's own, so its ingress finds it by id.
+        self.id_prefix = ""
+        #: ``execute(work, ctx) -> result``: runs a job's work on its job thread; a cluster
+        #: worker replaces it to run :class:`~slicerfm_backend.job_work.EngineWork` elsewhere.
+        self.execute: Callable[[Callable[[JobContext], dict], JobContext], dict] = run_here
 
     # -- submitting and running ----------------------------------------------------------
 
@@ -147,6 +157,7 @@ class JobManager:
                                   "again later or ask the administrator to raise --max-jobs",
                                   retry_after_s=30)
             job = Job(kind, device, work, image_ids, self._clock(), estimate_s)
+            job.id = self.id_prefix + job.id
             job.sequence = next(self._sequence)
             self._jobs[job.id] = job
             self._queue_for(device).put(job)
@@ -178,7 +189,7 @@ class JobManager:
 
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
         try:
-            result = work(ctx)
+            result = self.execute(work, ctx)
             ctx.check_cancelled()
             job.result = dict(result or {})
             job.state = DONE

@@ -32,6 +32,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "this server. Set SLICERFM_TOKEN (or --token-file FILE), or pass --insecure-no-token "
             "if a proxy in front of it authenticates users.", settings.host)
         return 2
+    if getattr(args, "ray", None) is not None:
+        from .cluster.launch import serve_on_ray
+
+        return serve_on_ray(settings, args)
     import uvicorn
 
     from .app import make_app
@@ -67,4 +71,7 @@ def add_parsers(subparsers) -> None:
                        help="allow a non-loopback --host without a token")
     serve.add_argument("--log-level", dest="log_level")
     add_engine_flags(serve)
+    from .cluster.launch import add_flags as add_cluster_flags
+
+    add_cluster_flags(serve)
     serve.set_defaults(func=cmd_serve)

@@ -82,6 +82,9 @@ class SessionManager:
         self._clock = clock
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
+        #: Put before every session id (no "."); a cluster worker's own, so its ingress
+        #: finds the worker from the lease alone.
+        self.id_prefix = ""
 
     def claim(self, client: str) -> tuple:
         """New session; returns ``(session, lease_token)``. Raises 503 when the server is full."""
@@ -95,7 +98,7 @@ class SessionManager:
                     f"try again in {retry} s or ask the administrator to raise --max-sessions",
                     retry_after_s=retry,
                 )
-            session_id = secrets.token_hex(8)
+            session_id = self.id_prefix + secrets.token_hex(8)
             secret = secrets.token_urlsafe(24)
             session = Session(session_id, secret, client[:100], self._clock(), self._clock)
             self._sessions[session_id] = session

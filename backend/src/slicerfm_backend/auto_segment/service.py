@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 
 from ..engines.base import AutoSegmentation, ImageData
 from ..errors import invalid
+from ..job_work import EngineWork
 
 BODY_KEYS = {"engine", "image_id", "classes", "everything"}
 RESULT_KEYS = ("classes", "not_computed", "device", "precision", "windows", "class_groups", "timings_s")
@@ -93,6 +94,7 @@ def submit(state, body: Any):
     """Validate ``body``, load the engine (once) and queue the job; returns the job."""
     parsed = parse_request(state, body)
     engine = state.engines.get(parsed.engine)  # engine_unavailable without weights
-    return state.jobs.submit("segment-auto", lambda ctx: run(engine, parsed, ctx), engine.device,
+    work = EngineWork("segmentation", parsed.engine, run, parsed, state.engines)
+    return state.jobs.submit("segment-auto", work, engine.device,
                              image_ids=[parsed.image.image_id],
                              estimate_s=engine.estimate_auto_s(parsed.image, parsed.class_ids))

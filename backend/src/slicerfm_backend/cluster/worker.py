@@ -1,0 +1,138 @@
+"""A cluster worker: the single-process server inside a Ray actor, pinned to its device.
+
+:class:`SessionWorker` builds the same FastAPI application ``slicerfm-backend serve``
+runs (:func:`slicerfm_backend.app.make_app`) and serves the requests the ingress forwards
+by calling it in-process (:mod:`.asgi_call`), so sessions, segments, locks, limits, access
+checks and the device's fair scheduling are the single-process code, unchanged. What the
+worker adds is wiring:
+
+* session ids start with ``w<index>-`` and job ids with ``w<index>x<incarnation>-``, so
+  the ingress finds the worker from an id alone;
+* its image store's shared tier is the cluster's (:mod:`.images`);
+* its job manager runs engine work as Ray tasks (:mod:`.jobs`).
+
+The actor is restarted by Ray when its process dies (``max_restarts``); the new
+incarnation starts empty, so a session held by the old one answers 410 and the client
+claims a new session and re-seeds its segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from typing import Any, Dict, Optional, Tuple
+
+from .asgi_call import BodyFeed, Lifespan, Reply, RequestHead, call, call_whole
+from .images import ClusterImages
+from .jobs import ClusterJobExecutor
+
+log = logging.getLogger(__name__)
+
+
+def session_prefix(index: int) -> str:
+    return f"w{index}-"
+
+
+def job_prefix(index: int, incarnation: str) -> str:
+    return f"w{index}x{incarnation}-"
+
+
+def rss_bytes() -> int:
+    """This process's resident memory (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class SessionWorker:
+    """One worker: ``settings`` as for one server, ``index`` its place in the pool,
+    ``directory`` the cluster's image directory actor, ``task_options`` the Ray resources
+    of its job tasks."""
+
+    def __init__(self, settings, index: int, directory, task_options: Dict[str, Any]):
+        import ray
+
+        from ..app import make_app
+
+        logging.basicConfig(level=str(settings.log_level).upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.index = index
+        self.incarnation = secrets.token_hex(2)
+        self.app = make_app(settings)
+        state = self.app.state.slicerfm
+        state.sessions.id_prefix = session_prefix(index)
+        state.jobs.id_prefix = job_prefix(index, self.incarnation)
+        state.images.shared = ClusterImages(directory)
+        self.jobs = ClusterJobExecutor(settings, ray.get_runtime_context().current_actor, task_options)
+        state.jobs.execute = self.jobs
+        self.state = state
+        self._lifespan = Lifespan(self.app)
+        self._started: Optional[asyncio.Future] = None
+        self._streams: Dict[str, Tuple[BodyFeed, asyncio.Task]] = {}
+
+    async def _start(self) -> None:
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._lifespan.start())
+        await asyncio.shield(self._started)
+
+    async def ready(self) -> Dict[str, Any]:
+        """Start the application (once); the worker's load."""
+        await self._start()
+        log.info("worker %d (incarnation %s) ready in process %d on %s", self.index, self.incarnation,
+                 os.getpid(), self.state.engines.device)
+        return await self.load()
+
+    async def load(self) -> Dict[str, Any]:
+        """What the ingress chooses by: sessions held, and who this is."""
+        return {"index": self.index, "incarnation": self.incarnation, "sessions": len(self.state.sessions),
+                "max_sessions": self.state.settings.max_sessions, "pid": os.getpid(), "rss_bytes": rss_bytes(),
+                "device": self.state.engines.device}
+
+    async def handle(self, head: RequestHead, body: bytes) -> Reply:
+        """One request whose whole body came along."""
+        await self._start()
+        return await call_whole(self.app, head, body)
+
+    # -- a request whose body streams in (uploads, large seeds) -------------------------------
+
+    async def open(self, stream_id: str, head: RequestHead) -> None:
+        await self._start()
+        feed = BodyFeed()
+        self._streams[stream_id] = (feed, asyncio.ensure_future(call(self.app, head, feed)))
+
+    async def push(self, stream_id: str, piece: bytes, more: bool) -> bool:
+        """The next piece of the body; False when the answer is ready (send no more)."""
+        feed, _ = self._streams[stream_id]
+        return await feed.put(piece, more)
+
+    async def finish(self, stream_id: str) -> Reply:
+        _, task = self._streams.pop(stream_id)
+        return await task
+
+    async def abort(self, stream_id: str) -> None:
+        """The client went away: the application sees a disconnect and frees the upload."""
+        entry = self._streams.pop(stream_id, None)
+        if entry is not None:
+            feed, task = entry
+            feed.disconnect()
+            try:
+                await task
+            except Exception:  # noqa: BLE001 -- nobody waits for this answer
+                pass
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def job_progress(self, job_id: str, stage: str, done: int, total: int) -> bool:
+        """From a job's Ray task: its progress; True when it should stop."""
+        return self.jobs.progress(job_id, stage, done, total)
+
+    async def shutdown(self) -> None:
+        """Stop jobs and the reaper (the lifespan's end)."""
+        await self._lifespan.stop()
