@@ -58,6 +58,11 @@ class ImageStore:
         self._keep(image)
         return image
 
+    def holds_in_memory(self, image_id: str) -> bool:
+        """Whether this process holds the image (not only the cluster's store)."""
+        with self._lock:
+            return image_id in self._images
+
     @property
     def nbytes(self) -> int:
         with self._lock:

@@ -32,12 +32,13 @@ CANCEL_GRACE_S = 30.0  # how long a cancelled task may take to stop before the j
 
 
 class ClusterJobExecutor:
-    """``JobManager.execute`` of a cluster worker. ``relay``: the worker actor's handle
-    (the task calls its ``job_progress``); ``task_options``: Ray resources of a job task."""
+    """``JobManager.execute`` of a cluster worker. ``task_options``: Ray resources of a job
+    task; ``relay``: the handle whose ``job_progress`` the task calls (default: the actor
+    this runs in)."""
 
-    def __init__(self, settings, relay, task_options: Dict[str, Any]):
+    def __init__(self, settings, task_options: Dict[str, Any], relay=None):
         self.settings = settings
-        self.relay = relay
+        self._relay = relay
         self.task_options = dict(task_options)
         self._contexts: Dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -51,7 +52,7 @@ class ClusterJobExecutor:
             self._contexts[ctx.job_id] = ctx
         try:
             task = remote_task().options(max_retries=0, **self.task_options)
-            ref = task.remote(self.settings, work, ctx.job_id, self.relay)
+            ref = task.remote(self.settings, work, ctx.job_id, self.relay())
             result, arrays = self._wait(ref, ctx)
         finally:
             with self._lock:
@@ -59,6 +60,13 @@ class ClusterJobExecutor:
         for name, (array, meta) in arrays.items():
             ctx.add_array(name, array, meta)
         return result
+
+    def relay(self):
+        if self._relay is None:
+            import ray
+
+            self._relay = ray.get_runtime_context().current_actor
+        return self._relay
 
     def _wait(self, ref, ctx) -> Tuple[dict, dict]:
         import ray

@@ -57,8 +57,6 @@ class SessionWorker:
     of its job tasks."""
 
     def __init__(self, settings, index: int, directory, task_options: Dict[str, Any]):
-        import ray
-
         from ..app import make_app
 
         logging.basicConfig(level=str(settings.log_level).upper(),
@@ -70,7 +68,7 @@ class SessionWorker:
         state.sessions.id_prefix = session_prefix(index)
         state.jobs.id_prefix = job_prefix(index, self.incarnation)
         state.images.shared = ClusterImages(directory)
-        self.jobs = ClusterJobExecutor(settings, ray.get_runtime_context().current_actor, task_options)
+        self.jobs = ClusterJobExecutor(settings, task_options)
         state.jobs.execute = self.jobs
         self.state = state
         self._lifespan = Lifespan(self.app)
