@@ -35,6 +35,7 @@ if [ -z "$base" ]; then
     base=localhost/slicerfm-base:bookworm
     if ! pm image exists "$base"; then
         require_tools debootstrap
+        require_root "debootstrap"
         rootfs="$CONTAINER_ROOT/bookworm-rootfs"
         rm -rf "$rootfs"
         started=$(date +%s)

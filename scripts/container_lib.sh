@@ -18,3 +18,10 @@ require_tools() {
         }
     done
 }
+
+require_root() {
+    [ "$(id -u)" = 0 ] || {
+        echo "error: $1 needs root; run as root (here: sudo)" >&2
+        exit 1
+    }
+}

@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/container_lib.sh
 require_tools podman buildah unshare ip
+require_root "the smoke test (a network namespace, volumes owned by the image's uid)"
 
 export SLICERFM_IMAGE="${SLICERFM_IMAGE:-localhost/slicerfm-backend:cpu}"
 started=$(date +%s)

@@ -35,19 +35,17 @@ class Store:
                               check=check, timeout=timeout)
 
     def inspect(self, image: str) -> dict:
-        """`podman image inspect` of one image (Config, HealthCheck, Size, History...)."""
+        """`podman image inspect` of one image (Config, Healthcheck, Size, History...)."""
         return json.loads(self.podman("image", "inspect", image).stdout)[0]
 
     def run_args(self, container: str, command: Sequence[str], volumes: Sequence[str] = (),
-                 env: Optional[Dict[str, str]] = None, user: Optional[str] = None) -> List[str]:
-        """The `buildah run` command line for ``command`` in ``container`` (image user unless ``user``)."""
+                 env: Optional[Dict[str, str]] = None) -> List[str]:
+        """The `buildah run` command line for ``command`` in ``container``, as the image's user."""
         args = ["buildah", *self._global(), "run", "--isolation", "chroot"]
         for volume in volumes:
             args += ["--volume", volume]
         for key, value in (env or {}).items():
             args += ["--env", f"{key}={value}"]
-        if user is not None:
-            args += ["--user", user]
         return [*args, container, "--", *command]
 
     def run(self, container: str, command: Sequence[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:

@@ -57,6 +57,11 @@ class EngineError(RuntimeError):
     """An engine failed in a way the user should hear about (the message is shown as is)."""
 
 
+class PromptError(EngineError):
+    """The prompts do not suit this engine (e.g. a box one voxel thick on two axes); an
+    interaction answers ``invalid`` with the message, and the segment is unchanged."""
+
+
 class WeightsMissingError(EngineError):
     """The engine's weights are not on this machine; the message names the command to fix it."""
 

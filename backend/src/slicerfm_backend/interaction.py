@@ -16,7 +16,7 @@ from slicerfm_client import protocol
 from slicerfm_client.geometry import bbox_shape, clip_bbox
 
 from .engines.base import Prompt, SegmentationRequest
-from .errors import DomainError, EngineError, invalid
+from .errors import DomainError, EngineError, PromptError, invalid
 from .imaging import StoredImage, check_prompt_inside
 from .segments import Change, SegmentSet
 
@@ -68,6 +68,8 @@ def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentS
         start = time.perf_counter()
         try:
             result = engine.segment(request)
+        except PromptError as error:
+            raise invalid(f"engine {engine_name!r} cannot use this prompt: {error}") from error
         except EngineError as error:
             raise DomainError(protocol.ERROR_ENGINE_FAILED,
                               f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
@@ -84,6 +86,14 @@ def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentS
     for stage, ms in result.timings_ms.items():
         timings[f"engine.{stage}"] = float(ms)
     start = time.perf_counter()
+    change = commit_result(segments, segment, result, prompts, engine_name)
+    timings["commit"] = (time.perf_counter() - start) * 1000.0
+    return change, timings
+
+
+def commit_result(segments: SegmentSet, segment, result, prompts, engine_name: str) -> Change:
+    """Check an engine's answer (a boolean mask of its box's shape), clip it to the image and
+    commit it through the locks as one undo step; 500 ``engine_failed`` when malformed."""
     mask = np.asarray(result.mask)
     if mask.shape != bbox_shape(result.bbox) or mask.dtype != bool:
         raise DomainError(protocol.ERROR_ENGINE_FAILED,
@@ -93,6 +103,4 @@ def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentS
     if clipped != tuple(map(tuple, result.bbox)):
         offset = [c - r for c, r in zip(clipped[0], result.bbox[0])]
         mask = mask[tuple(slice(o, o + s) for o, s in zip(offset, bbox_shape(clipped)))]
-    change = segments.commit(segment, clipped, mask, prompts)
-    timings["commit"] = (time.perf_counter() - start) * 1000.0
-    return change, timings
+    return segments.commit(segment, clipped, mask, prompts)

@@ -234,16 +234,17 @@ class JobManager:
                                and other.sequence < job.sequence)
             return job.describe(self._clock(), position)
 
-    def cancel(self, job_id: str) -> Job:
-        """Ask a job to stop: a queued job is cancelled at once, a running one at its next
-        progress report or device step. Cancelling a finished job changes nothing."""
+    def cancel(self, job_id: str, stage: str = "cancelled") -> Job:
+        """Ask a job to stop: a queued job is cancelled at once (its ``stage`` becomes
+        ``stage``: why), a running one at its next progress report or device step.
+        Cancelling a finished job changes nothing."""
         job = self.get(job_id)
         with self._lock:
             if job.state in FINISHED:
                 return job
             job.cancel_requested.set()
             if job.state == QUEUED:
-                job.state, job.stage = CANCELLED, "cancelled"
+                job.state, job.stage = CANCELLED, stage
                 job.finished = self._clock()
                 job.work = None
         return job
@@ -257,6 +258,12 @@ class JobManager:
             raise DomainError(protocol.ERROR_NOT_FOUND,
                               f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
         return job.arrays[name]
+
+    def is_pending(self, job_id: str) -> bool:
+        """Whether the job is queued or running (False for finished and unknown jobs)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job is not None and job.state not in FINISHED
 
     def images_in_use(self) -> Set[str]:
         """Image ids of queued and running jobs (pinned in the image store)."""

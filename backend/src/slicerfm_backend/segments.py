@@ -103,6 +103,18 @@ class SegmentSet:
             self._segments[name] = segment
         return segment
 
+    def change_meta(self, change: Change) -> dict:
+        """The meta of a mask update message for ``change`` (docs/PROTOCOL.md section 7)."""
+        segment = self.find(change.segment)
+        described = segment.describe() if segment is not None else {}
+        return {
+            "segment": change.segment,
+            "bbox_kji": None if change.bbox is None else [list(change.bbox[0]), list(change.bbox[1])],
+            "voxels": described.get("voxels", 0),
+            "can_undo": described.get("can_undo", False),
+            "can_redo": described.get("can_redo", False),
+        }
+
     def require_unlocked(self, segment: Segment) -> None:
         if segment.locked:
             raise DomainError(protocol.ERROR_SEGMENT_LOCKED,

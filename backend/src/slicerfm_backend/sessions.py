@@ -64,6 +64,8 @@ class Session:
         self.clock = clock
         # One request at a time per session: interactions on one image are sequential.
         self.lock = _WorkLock(self)
+        # segment name -> id of its latest propagation job (slice engines; see propagation.py)
+        self.propagations: Dict[str, str] = {}
 
     def describe(self) -> dict:
         return {"image_id": self.image_id,
@@ -85,6 +87,9 @@ class SessionManager:
         #: Put before every session id (no "."); a cluster worker's own, so its ingress
         #: finds the worker from the lease alone.
         self.id_prefix = ""
+        #: ``busy(session)``: whether work of the session runs in the background (a slice
+        #: engine's propagation job); such a session is not ended for silence or idleness.
+        self.busy: Callable[[Session], bool] = lambda session: False
 
     def claim(self, client: str) -> tuple:
         """New session; returns ``(session, lease_token)``. Raises 503 when the server is full."""
@@ -124,6 +129,11 @@ class SessionManager:
             self._sessions.pop(session.id, None)
         log.info("session %s released", session.id)
 
+    def is_live(self, session: Session) -> bool:
+        """Whether ``session`` is still open (not released, expired or replaced)."""
+        with self._lock:
+            return self._sessions.get(session.id) is session
+
     def reap(self) -> int:
         with self._lock:
             return self._reap_locked()
@@ -133,6 +143,7 @@ class SessionManager:
         gone = [
             s for s in self._sessions.values()
             if not s.lock.locked()  # a session busy with a long request is alive
+            and not self.busy(s)  # ... and one whose propagation still runs
             and (now - s.last_seen > self.settings.liveness_timeout_s
                  or now - s.last_active > self.settings.idle_timeout_s)
         ]

@@ -38,4 +38,6 @@ class ServerState:
         jobs = JobManager(devices, max_jobs=settings.max_jobs, ttl_s=settings.job_ttl_s)
         images = ImageStore(settings, in_use=lambda: sessions.images_in_use() | jobs.images_in_use())
         images.on_evict = caches.forget_image
+        # A session waiting for its propagation job is at work (propagation.py).
+        sessions.busy = lambda session: any(jobs.is_pending(job) for job in session.propagations.values())
         return cls(settings, sessions, images, engines, registration, jobs, devices, caches)

@@ -27,6 +27,20 @@ def positive_float(value: str) -> float:
     return number
 
 
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"must be a number >= 0, got {value}")
+    return number
+
+
+def fraction(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be a number from 0 to 1, got {value}")
+    return number
+
+
 def on_off(value: str) -> bool:
     """``on``/``off`` (also true/false, yes/no, 1/0) as a bool."""
     text = str(value).strip().lower()

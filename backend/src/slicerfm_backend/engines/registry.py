@@ -16,6 +16,8 @@ ENGINE_CLASSES: Dict[str, str] = {
     "classic": "slicerfm_backend.engines.classic:ClassicEngine",
     "sam-med3d": "slicerfm_backend.engines.sam_med3d:SamMed3DEngine",
     "vista3d": "slicerfm_backend.engines.vista3d:Vista3DEngine",
+    "medsam": "slicerfm_backend.engines.medsam:MedSamEngine",
+    "sam": "slicerfm_backend.engines.sam:SamEngine",
 }
 
 SEGMENTATION = Family("segmentation", Engine, ENGINE_CLASSES)

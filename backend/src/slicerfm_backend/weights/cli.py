@@ -40,10 +40,14 @@ def cmd_list(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
+def _describe(entry: WeightsEntry) -> None:
     print(f"{entry.engine}: {entry.filename} from {entry.url}\n  size: {_size(entry)}; "
           f"checked: {pinned_summary(entry)}\n  licence: {entry.licence} ({entry.licence_url})\n"
           f"  note: {entry.note}")
+
+
+def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
+    _describe(entry)
     if assume_yes:
         return True
     if not sys.stdin.isatty():
@@ -57,6 +61,7 @@ def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
 def cmd_fetch(args: argparse.Namespace, root: Path) -> int:
     entry = entry_for(args.engine)
     if entry.hub_repo is None and entry.download_url is None:
+        _describe(entry)  # the licence, before the user downloads it by hand
         print(f"error: {store.fix_command(entry)}", file=sys.stderr)
         return 1
     if not _confirm_licence(entry, args.yes):
