@@ -225,10 +225,12 @@ def stats(values: Sequence[float]) -> Tuple[float, float, float]:
 def print_breakdown(title: str, updates, skip_first: bool = True) -> None:
     """Per-stage median / p90 / max (ms) of ``MaskUpdate``s, plus the derived overheads."""
     used = updates[1:] if skip_first and len(updates) > 1 else updates
-    print(f"\n{title}: {len(updates)} clicks" + (", first (engine load/warm-up) excluded:" if used is not updates else ":"))
+    excluded = ", first (engine load/warm-up) excluded:" if used is not updates else ":"
+    print(f"\n{title}: {len(updates)} clicks" + excluded)
     if updates and used is not updates:
         first = updates[0]
-        print(f"  first click: roundtrip {first.roundtrip_ms:.1f} ms, server {first.timings_ms.get('server', float('nan')):.1f} ms, "
+        print(f"  first click: roundtrip {first.roundtrip_ms:.1f} ms, "
+              f"server {first.timings_ms.get('server', float('nan')):.1f} ms, "
               f"engine {first.timings_ms.get('engine', float('nan')):.1f} ms")
     stages: List[str] = []
     for update in used:

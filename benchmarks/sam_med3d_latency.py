@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--organs", default="1,5", help="label ids of organs to click (first click + refinements each)")
     parser.add_argument("--refinements", type=int, default=6, help="refinement clicks per organ")
-    parser.add_argument("--far-organ", type=int, default=5, help="label id of the far click on the first organ's segment")
+    parser.add_argument("--far-organ", type=int, default=5,
+                        help="label id of the far click on the first organ's segment")
     parser.add_argument("--empty-masks", action="store_true",
                         help="zero the decoder's output layer: empty masks, so no extension crops")
     parser.add_argument("--model-only", action="store_true",
@@ -271,8 +272,8 @@ def print_tables(rows, memory) -> None:
         "first click in a new crop (encoder + decoder)": [u for k, _, u in rows if k == "first"],
         "refinement, crop cached (no encoder pass)": [u for k, _, u in rows
                                                       if k == "refine" and u.timings_ms.get("engine.encoder", 0) == 0],
-        "refinement that ran an encoder (extension crop)": [u for k, _, u in rows
-                                                            if k == "refine" and u.timings_ms.get("engine.encoder", 0) > 0],
+        "refinement that ran an encoder (extension crop)": [
+            u for k, _, u in rows if k == "refine" and u.timings_ms.get("engine.encoder", 0) > 0],
         "far click, opens a second crop": [u for k, _, u in rows if k == "far"],
     }
     names = ["roundtrip", "server", "engine", "engine.total", "engine.encoder", "engine.decoder",

@@ -120,7 +120,8 @@ def measure_upload(name: str, array: np.ndarray, ijk_to_ras, client, pid: int) -
           f"HEAD + encode + send + server decode/verify/store")
     print(f"  attach_image          {t_attach * 1e3:8.1f} ms")
     total = t_hash + t_upload + t_attach
-    print(f"  first set_image total {total * 1e3:8.1f} ms  ({raw / 1e6 / total:7.0f} MB/s raw) until the server is ready")
+    print(f"  first set_image total {total * 1e3:8.1f} ms  ({raw / 1e6 / total:7.0f} MB/s raw) "
+          "until the server is ready")
     print(f"  re-upload (hash+HEAD) {np.median(reupload) * 1e3:8.1f} ms median of 3 "
           f"(HEAD alone {np.median(head) * 1e3:.1f} ms median of 5)")
     hwm_growth = after["VmHWM"] - before["VmHWM"]
@@ -148,7 +149,7 @@ def compare_formats(array: np.ndarray, ijk_to_ras, url: str, rounds: int) -> Non
             image_id = geometry.image_id(array.dtype.name, array.shape, matrix, sha)
             sent = [0]
 
-            def counted(stream):
+            def counted(stream, sent=sent):
                 for piece in stream:
                     sent[0] += len(piece)
                     yield piece
@@ -218,7 +219,8 @@ def response_sizes(client, array_shape, classic_organs) -> None:
     for update in classic:
         box = "none" if update.bbox is None else "x".join(str(b - a) for a, b in zip(*update.bbox))
         print(f"    classic {update.segment:<13} box {box:>13} ({update.mask.size:,} voxels, "
-              f"{update.voxels:,} set): {update.wire_bytes:,} B = {update.wire_bytes / update.mask.size:.4f} B/box voxel")
+              f"{update.voxels:,} set): {update.wire_bytes:,} B = "
+              f"{update.wire_bytes / update.mask.size:.4f} B/box voxel")
 
 
 def main(argv=None) -> int:

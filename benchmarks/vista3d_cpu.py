@@ -1,6 +1,7 @@
 """VISTA3D on the CPU with the full network (vista3d132, random weights: the same compute as
 the released weights): time of one 128^3 window, whole-volume automatic segmentation of the
-sample CT (the 30-slice one by default: the full one needs ~27 windows), peak memory, and the wire size of the multi-label result.
+sample CT (the 30-slice one by default: the full one needs ~27 windows), peak memory, and
+the wire size of the multi-label result.
 
     .venv/bin/python benchmarks/vista3d_cpu.py [--classes everything|liver,spleen,...] [--threads N]
 
@@ -62,7 +63,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = require_data()
     array, ijk_to_ras, _ = read_image(str(data / args.image))
-    ids = list(labels_mod.EVERYTHING) if args.classes == "everything" else labels_mod.auto_classes(args.classes.split(","))
+    everything = args.classes == "everything"
+    ids = list(labels_mod.EVERYTHING) if everything else labels_mod.auto_classes(args.classes.split(","))
     torch.manual_seed(0)
     engine = Vista3DEngine("cpu")
     engine.network = Vista3DNetwork(build_network(), "cpu")

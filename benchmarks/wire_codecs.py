@@ -186,7 +186,7 @@ def volumes(only: List[str]) -> Dict[str, Callable[[], np.ndarray]]:
 def print_row(name: str, raw: int, results: Dict[str, Tuple[int, float, float, float]]) -> None:
     mb = raw / 1e6
     cells = []
-    for writer, (size, t_enc, t_dec, _) in results.items():
+    for size, t_enc, t_dec, _ in results.values():
         cells.append(f"{size / raw:6.4f} {mb / t_enc:5.0f} {mb / t_dec:5.0f} {mb / (t_enc + t_dec):5.0f}")
     print(f"{name:<40} {mb:7.1f} | " + " | ".join(cells)
           + f" | {results['format 2'][0] / results['1.0'][0]:5.3f} {results['format 2'][3]:5.2f}"

@@ -27,6 +27,7 @@ def test_every_command_knows_the_function_that_runs_it():
                "evaluate": ["--image", "i", "--label", "l", "--label-id", "1"],
                "segment": ["--image", "i", "--everything", "--out", "o"],
                "register": ["--fixed", "f", "--moving", "m"],
-               "evaluate-registration": ["--fixed", "f", "--moving", "m", "--fixed-labels", "a", "--moving-labels", "b"]}
+               "evaluate-registration": ["--fixed", "f", "--moving", "m", "--fixed-labels", "a",
+                                         "--moving-labels", "b"]}
     for command, rest in minimal.items():
         assert callable(parser.parse_args([command, *rest]).func), command

@@ -19,43 +19,12 @@ from slicerfm_backend.settings import Settings
 from slicerfm_client import protocol
 
 
-@pytest.fixture
-def a_torch_that_sees(monkeypatch):
-    """Make torch report the given devices: ``see(cuda=..., mps=...)``."""
-    import torch
-
-    def see(cuda: bool, mps: bool) -> None:
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-        monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Test GPU")
-        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
-
-    return see
-
-
-@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
-def test_auto_picks_cuda_then_mps_then_the_cpu_and_says_why(a_torch_that_sees, cuda, mps, expected):
-    a_torch_that_sees(cuda, mps)
-    choice = devices.resolve_device("auto")
-    assert choice.device == expected and choice.reason.startswith("auto")
-    assert devices.resolve_device("cuda:1") == devices.DeviceChoice("cuda:1", "as requested")
-
-
 def test_an_engine_runs_on_the_server_device_when_it_can_else_on_the_cpu():
     assert devices.engine_device(("cuda", "cpu"), "cuda:1") == "cuda:1"
     assert devices.engine_device(("cuda", "cpu"), "mps") == "cpu"
     assert devices.engine_device(("cuda", "mps", "cpu"), "mps") == "mps"
     assert devices.engine_device(("cpu",), "cuda") == "cpu"
     assert devices.engine_device(("cuda",), "cpu") == "cuda"
-
-
-def test_the_engines_command_says_which_device_auto_chose(a_torch_that_sees, capsys):
-    from slicerfm_backend import cli
-
-    a_torch_that_sees(False, True)
-    assert cli.main(["engines", "--device", "auto"]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == "device: mps (auto: Apple MPS (no CUDA))"
-    assert "classic" in out and "registration" in out
 
 
 @pytest.mark.parametrize("family, name, word", [
@@ -146,17 +115,6 @@ def test_the_automatic_seam_is_declared_and_listed_without_loading():
     assert Vista3DEngine.class_ids(["kidney"]) == [14, 5] and len(Vista3DEngine.class_ids(None, everything=True)) == 117
     with pytest.raises(ValueError):
         Vista3DEngine.class_ids(["no such organ"])
-
-
-def test_vista3d_estimates_an_automatic_run_on_the_cpu_from_its_windows():
-    from slicerfm_backend.engines.base import ImageData
-    from slicerfm_backend.engines.vista3d import Vista3DEngine
-
-    image = ImageData("x", np.zeros((112, 101, 122), np.int16), (3.0, 3.0, 3.0), np.diag([3.0, 3.0, 3.0, 1.0]), "CT")
-    one = Vista3DEngine("cpu").estimate_auto_s(image, [1])
-    assert 154 * 4 < one < 200 * 27  # a few windows at ~2.5 min each on 2 cores
-    assert Vista3DEngine("cpu").estimate_auto_s(image, list(range(1, 118))) > one
-    assert Vista3DEngine("cuda").estimate_auto_s(image, [1]) is None
 
 
 def test_the_class_list_route_asks_the_engine_and_refuses_engines_without_the_seam(a_server):

@@ -142,9 +142,16 @@ def test_only_the_app_layer_imports_the_web_framework(module):
     assert not web, f"{module} imports {', '.join(web)}; raise errors.DomainError and leave HTTP to the app layer"
 
 
-ENGINE_PACKAGES = ("slicerfm_backend.engines.classic", "slicerfm_backend.engines.sam_med3d",
-                   "slicerfm_backend.engines.vista3d", "slicerfm_backend.registration.classic",
-                   "slicerfm_backend.registration.gradicon")
+#: One package per engine: the sub-packages of engines/ and registration/ (found, not listed).
+ENGINE_PACKAGES = tuple(sorted(
+    f"slicerfm_backend.{family}.{folder.name}"
+    for family in ("engines", "registration")
+    for folder in (PACKAGES["slicerfm_backend"] / family).iterdir() if (folder / "__init__.py").is_file()))
+
+
+def test_the_engine_packages_are_found():
+    assert {"slicerfm_backend.engines.classic", "slicerfm_backend.engines.vista3d",
+            "slicerfm_backend.registration.gradicon"} <= set(ENGINE_PACKAGES)
 
 
 @pytest.mark.parametrize("package", ENGINE_PACKAGES)

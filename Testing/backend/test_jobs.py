@@ -8,7 +8,7 @@ import pytest
 
 from slicerfm_backend.errors import DomainError, EngineError
 from slicerfm_backend.fair_lock import FairLock
-from slicerfm_backend.jobs import JobCancelled, JobManager
+from slicerfm_backend.jobs import JobManager
 from slicerfm_client import errors
 
 

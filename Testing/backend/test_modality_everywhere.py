@@ -40,8 +40,8 @@ def test_the_api_and_the_client_take_synonyms_and_store_the_canonical_name(a_ser
         out = register(client, blob(CENTRE), IJK_TO_RAS, blob(CENTRE), IJK_TO_RAS,
                        fixed_modality="mri", moving_modality="Mr", io_steps=1, poll_s=0.05)
         assert out.meta["neg_jacobian_fraction"] == 0.0
-        body = {"fixed": {"image_id": image_id, "modality": "ct"}, "moving": {"image_id": image_id, "modality": "unknown"},
-                "io_steps": 1}
+        body = {"fixed": {"image_id": image_id, "modality": "ct"},
+                "moving": {"image_id": image_id, "modality": "unknown"}, "io_steps": 1}
         status = client.submit_job(protocol.PATH_REGISTER, body)
         assert client.wait_job(status["job_id"], poll_s=0.05)["state"] == "done"
     assert a_server.state.images.get(image_id).modality == "MR"

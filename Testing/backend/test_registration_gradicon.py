@@ -20,6 +20,8 @@ from slicerfm_backend.registration.base import RegistrationImage, RegistrationRe
 from slicerfm_backend.registration.field import resample_field, to_sitk_transform, warp
 from slicerfm_backend.registration.gradicon.engine import MultiGradICONEngine, UniGradICONEngine
 
+pytestmark = pytest.mark.torch
+
 FULL_SHAPE = (66, 66, 66)  # gradicon_model.MIN_SIDE: the smallest the released network accepts
 
 

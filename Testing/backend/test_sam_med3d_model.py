@@ -16,6 +16,8 @@ from slicerfm_backend.engines.sam_med3d.model import build_network, load_network
 from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 
+pytestmark = pytest.mark.torch
+
 
 @pytest.fixture(scope="module")
 def a_state_dict():
@@ -53,7 +55,8 @@ def test_a_tensor_of_the_wrong_shape_is_named(a_state_dict, tmp_path):
     state[key] = torch.zeros(1, 256)
     path = tmp_path / "shape.pth"
     torch.save({"model_state_dict": state}, path)
-    with pytest.raises(CheckpointError, match=r"shape mismatch.*not_a_point_embed\.weight: file \(1, 256\), network \(1, 384\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"shape mismatch.*not_a_point_embed\.weight: file \(1, 256\), network \(1, 384\)"):
         load_network(path)
 
 
@@ -128,6 +131,7 @@ def test_listing_the_engine_imports_neither_torch_nor_medim():
     import sys
 
     code = ("import sys; from slicerfm_backend.engines.registry import SEGMENTATION; "
-            "SEGMENTATION.engine_class('sam-med3d').capabilities; print('torch' in sys.modules, 'medim' in sys.modules)")
+            "SEGMENTATION.engine_class('sam-med3d').capabilities; "
+            "print('torch' in sys.modules, 'medim' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

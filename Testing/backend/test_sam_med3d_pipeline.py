@@ -15,6 +15,8 @@ from slicerfm_backend.engines.sam_med3d.cache import ByteLRU
 from slicerfm_backend.engines.sam_med3d.pipeline import Crop, extract, to_sitk
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 
+pytestmark = pytest.mark.torch  # the pipeline upsamples and resamples with torch
+
 LPS = np.array([-1.0, -1.0, 1.0])
 CUBE = 2  # the cube stand-in marks low-res blocks within 2 blocks of a positive click
 

@@ -8,6 +8,8 @@ from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
 from slicerfm_backend.engines.vista3d.model import build_network
 from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 
+pytestmark = pytest.mark.torch
+
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
@@ -24,7 +26,8 @@ def test_released_layout_loads_strictly(released, monkeypatch):
     engine = Vista3DEngine("cpu", {"checkpoint": str(path)})
     assert engine.weights_status() == (True, str(path))
     engine.load()
-    key = "class_head.mlp.0.weight" if "class_head.mlp.0.weight" in model.state_dict() else next(iter(model.state_dict()))
+    state = model.state_dict()
+    key = "class_head.mlp.0.weight" if "class_head.mlp.0.weight" in state else next(iter(state))
     assert torch.equal(engine.network.model.state_dict()[key], model.state_dict()[key])
     assert engine.network.precision == "fp32 (CPU)" and not engine.network.amp
 

@@ -22,4 +22,5 @@ def test_an_unknown_modality_is_refused_naming_what_is_accepted(typed):
 
 
 def test_an_upload_names_other_as_unknown_so_that_protocol_1_0_servers_accept_it():
-    assert [protocol.upload_modality(m) for m in ("ct", "mri", "other", "unknown")] == ["CT", "MR", "unknown", "unknown"]
+    uploaded = [protocol.upload_modality(m) for m in ("ct", "mri", "other", "unknown")]
+    assert uploaded == ["CT", "MR", "unknown", "unknown"]

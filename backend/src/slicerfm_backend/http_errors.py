@@ -92,7 +92,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception):
-        log.exception("unexpected server error")
+        log.error("unexpected server error", exc_info=error)
         return _error_response(
             500, protocol.ERROR_INTERNAL,
             f"internal server error ({type(error).__name__}: {error}); the server keeps running "

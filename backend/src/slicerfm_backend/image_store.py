@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Callable, Iterable, Optional, Protocol, Set
+from typing import Callable, Optional, Protocol, Set
 
 from slicerfm_client import geometry, protocol, wire
 

@@ -68,7 +68,7 @@ class EngineBase(abc.ABC):
         except WeightsMissingError as error:
             return False, str(error)
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 - an optional hook: engines without weights have nothing to load
         """Load weights and build networks; called once, before first use."""
 
     def describe(self) -> Dict[str, Any]:

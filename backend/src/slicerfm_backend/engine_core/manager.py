@@ -27,7 +27,8 @@ from .registry import Family
 log = logging.getLogger(__name__)
 
 
-def split_options(engine_options: Dict[str, Dict[str, Any]], families: Sequence[Family]) -> Dict[str, Dict[str, Dict[str, Any]]]:
+def split_options(engine_options: Dict[str, Dict[str, Any]],
+                  families: Sequence[Family]) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """``{engine: {key: value}}`` -> ``{family kind: {engine: {key: value}}}``.
 
     A name known to one family goes there. A name known to several (``classic``) is split

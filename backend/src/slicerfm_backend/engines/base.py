@@ -9,9 +9,10 @@ bypass them.
 
 Boxes (:data:`slicerfm_client.geometry.BBox`, start inclusive, stop exclusive, (k, j, i))
 and their helpers (``tight_bbox``, ``bbox_slices``, ...) live in :mod:`slicerfm_client.geometry`,
-shared with the client and the Slicer module. Engines live one package each in this package (``classic/``, ``sam_med3d/``, ``vista3d/``);
-heavy imports (torch, medim, monai) happen inside ``load()`` or the methods that need them,
-never at module import, so listing engines is cheap.
+shared with the client and the Slicer module. Engines live one package each in this package
+(``classic/``, ``sam_med3d/``, ``vista3d/``); heavy imports (torch, medim, monai) happen
+inside ``load()`` or the methods that need them, never at module import, so listing engines
+is cheap. The automatic seam (:class:`AutoSegmentation`) is declared below the interactive one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from slicerfm_client import protocol
 from slicerfm_client.geometry import BBox
 
 from ..engine_core.base import EngineBase, Progress, StepGuard
+
 
 @dataclass(frozen=True)
 class EngineCapabilities:

@@ -99,7 +99,7 @@ def run_evaluation(args) -> int:
             backend.stop()
     result.update({"engine": args.engine, "image": args.image, "label": args.label,
                    "label_id": args.label_id})
-    print(f"clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
+    print("clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
     if result["latency_s"]:
         print(f"latency per click: median {np.median(result['latency_s']) * 1000:.1f} ms, "
               f"max {max(result['latency_s']) * 1000:.1f} ms")

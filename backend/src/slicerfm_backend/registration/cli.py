@@ -119,8 +119,8 @@ def run_pair(args, want_warped: bool = False):
     result = engine.register(request, progress_printer())
     runtime, cpu = time.perf_counter() - start, time.process_time() - cpu
     meta = {"engine": args.engine, "neg_jacobian_fraction": float(result.neg_jacobian_fraction),
-            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2), "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()},
-            "details": result.details}
+            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2),
+            "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()}, "details": result.details}
     warped = warp(moving, moving_ijk, result.field) if want_warped else None
     return fixed, fixed_ijk, moving, moving_ijk, result.field, meta, warped
 

@@ -1,14 +1,16 @@
-"""The weights catalogue: one entry per released weights file, with facts from
-``design/MODELS.md`` (and, for MedSAM and SAM, from their public sources named below).
+"""The weights catalogue: one entry per released weights file, with the published facts
+gathered in docs/MODELS.md (and, for MedSAM and SAM, from their public sources named below).
 
-Revisions: MODELS.md gives no commit hash for any of these files, so every hub entry uses
+Revisions: no commit hash is published for any of these files, so every hub entry uses
 the branch ``main`` (not a pinned commit; :mod:`.store` records the commit the hub reports
-at download time next to the file). Sizes in MODELS.md are rounded ("402 MB"), so no entry
-pins ``size_bytes``; no entry pins a sha256 either, because MODELS.md gives none. Only
+at download time next to the file). Published sizes are rounded ("402 MB"), so no entry
+pins ``size_bytes``; no entry pins a sha256 either, because none is published. Only
 VISTA3D has a published digest (an md5), which is pinned. For an entry without a pinned
 size or sha256 ``verify`` reports "size/checksum not pinned" instead of inventing numbers.
 
-SAM-Med3D: MODELS.md lists only the turbo checkpoint, so there are no variant entries.
+SAM-Med3D: only the turbo checkpoint is listed (docs/MODELS.md §1), so there are no variant
+entries.
+
 MedSAM (``medsam``): MedSAM's README (bowang-lab/MedSAM) publishes ``medsam_vit_b.pth`` only
 in a Google Drive folder, which cannot be fetched by a plain URL: the entry says where, and
 ``weights import medsam FILE`` installs a copy downloaded by hand. Its size and digests are
@@ -21,7 +23,7 @@ are the ones several independent public download scripts list in agreement, and 
 starts with the hex suffix Meta put in the file's name.
 
 uniGradICON/multiGradICON weights are GitHub release assets, not hub files (``download_url``,
-fetched over plain HTTPS by :mod:`.store`). MODELS.md names the release tags and file; the
+fetched over plain HTTPS by :mod:`.store`). docs/MODELS.md §3 names the release tags and file; the
 repository (uncbiag/uniGradICON) and the URLs are the ones pip ``unigradicon`` 1.0.6 itself
 downloads from (``get_unigradicon`` / ``get_multigradicon``). No separate weights licence is
 published; the repository's LICENSE file, shipped in the pip package, is Apache-2.0 (the

@@ -13,7 +13,8 @@ can only change what it points at:
 All work happens on a working grid of about 2 mm voxels (block means of the image, filled
 lazily and cached per image; see :mod:`.grid`) inside a region of interest (ROI)
 around the click, which grows on every side the result touches (large organs) up to
-``MAX_EXTENT_MM`` per axis and ``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the answer's bounding box stay untouched.
+``MAX_EXTENT_MM`` per axis and ``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the
+answer's bounding box stay untouched.
 Arrays are numpy ``(k, j, i)``; spacings are mm along the same axes.
 """
 
@@ -118,7 +119,8 @@ class ClassicEngine(Engine):
             bound = prompts.box_around(p)
             half = np.ceil(INIT_MM / spacing).astype(int)
             lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, shape)
-            limit = (np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound else (np.zeros(3, int), shape)
+            limit = ((np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound
+                     else (np.zeros(3, int), shape))
             lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
 
         def compute(lo: Vec, hi: Vec):

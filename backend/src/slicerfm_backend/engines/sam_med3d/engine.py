@@ -1,6 +1,6 @@
 """The ``sam-med3d`` engine: SAM-Med3D-turbo, interactive point (and box) prompts.
 
-Pipeline (design/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
+Pipeline (docs/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
 rules in :mod:`.steps`, network in :mod:`.model`): a 128³ crop at
 1.5 mm in RAS orientation centred on the first prompt, z-normalised over its voxels > 0;
 the image encoder runs once per (image, crop) and its embedding is cached

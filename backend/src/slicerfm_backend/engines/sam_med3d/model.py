@@ -2,7 +2,7 @@
 its checkpoint loaded strictly.
 
 The checkpoint is a torch file holding ``{"model_state_dict": OrderedDict}`` with keys under
-``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (design/MODELS.md §1). Every
+``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (docs/MODELS.md §1). Every
 way it can be wrong -- unreadable or truncated file, another layout, missing or unexpected
 keys, a tensor of the wrong shape -- raises :class:`CheckpointError` with the file, what is
 wrong and how to fix it.

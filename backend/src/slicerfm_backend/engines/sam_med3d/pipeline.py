@@ -129,7 +129,8 @@ def footprint(image: ImageData, crop: Crop) -> Optional[BBox]:
     return tuple(int(v) for v in lo), tuple(int(v) for v in hi)
 
 
-def paste(image: ImageData, crops: Sequence[Crop], masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
+def paste(image: ImageData, crops: Sequence[Crop],
+          masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
     """Nearest-neighbour resampling of crop masks onto the original image grid.
 
     ``masks[n]`` is boolean ``(128, 128, 128)`` in crop order (a, b, c) of ``crops[n]``.

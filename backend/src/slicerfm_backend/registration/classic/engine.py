@@ -13,8 +13,9 @@ Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
 4. the field composed with the affine, as RAS vectors on the fixed grid: fixed point ``x``
    -> moving point ``x + d(x)`` (see :mod:`..base`);
 5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.unfold`;
-   engine option ``unfold``, on by default: ``--engine-option classic.unfold=off``): on the brain pair this takes the folding from
-   1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md, Registration).
+   engine option ``unfold``, on by default: ``--engine-option classic.unfold=off``): on the
+   brain pair this takes the folding from 1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md,
+   Registration).
 
 ``io_steps`` is the number of demons iterations at the finest level (0: no deformable
 step, only the affine when ``affine_prealign`` is set). ``similarity``: "ssd" (demons

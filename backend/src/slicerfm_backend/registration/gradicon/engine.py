@@ -1,5 +1,5 @@
 """The ``unigradicon`` and ``multigradicon`` registration engines (pip ``unigradicon`` /
-``icon_registration``; design/MODELS.md §3).
+``icon_registration``; docs/MODELS.md §3).
 
 Pipeline per pair (moving onto fixed):
 

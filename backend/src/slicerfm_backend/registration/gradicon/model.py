@@ -1,7 +1,7 @@
 """The uniGradICON / multiGradICON network from pip ``unigradicon``, built without the
 package's downloader, and its released checkpoint loaded strictly.
 
-The released files (``Step_2_final.trch``, design/MODELS.md §3) hold a plain torch state dict
+The released files (``Step_2_final.trch``, docs/MODELS.md §3) hold a plain torch state dict
 for ``regis_net`` of ``unigradicon.make_network([1, 1, 175, 175, 175], include_last_step=True)``
 (≈70.7 M parameters; multiGradICON has the same architecture). Every way the file can be
 wrong -- unreadable or truncated, another layout, missing or unexpected keys, a tensor of the

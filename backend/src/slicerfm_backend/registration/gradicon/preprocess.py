@@ -1,4 +1,4 @@
-"""uniGradICON input preparation (design/MODELS.md §3): intensities to [0, 1], optional mask,
+"""uniGradICON input preparation (docs/MODELS.md §3): intensities to [0, 1], optional mask,
 resize to the network grid.
 
 - CT: clamp to [-1000, 1000] HU, then map linearly to [0, 1].
