@@ -194,7 +194,8 @@ def main(argv=None) -> int:
             timings = result["timings_ms"]
             print(f"propagation: {computed} slices computed, stopped {result['stopped']}, wall {wall:.1f} s "
                   f"({wall / max(computed, 1):.2f} s per slice); job encoder {timings.get('encoder', 0) / 1000:.1f} s, "
-                  f"decoder {timings.get('decoder', 0) / 1000:.1f} s, preprocess {timings.get('preprocess', 0) / 1000:.1f} s")
+                  f"decoder {timings.get('decoder', 0) / 1000:.1f} s, "
+                  f"preprocess {timings.get('preprocess', 0) / 1000:.1f} s")
             print(f"propagation response: {done.wire_bytes} bytes for bbox {done.bbox} (whole-slice masks); the "
                   f"reference liver over the same slices would be "
                   f"{liver_slab_bytes(labels, done.bbox[0][0], done.bbox[1][0] - 1, start)} bytes")

@@ -213,7 +213,8 @@ def test_a_full_job_queue_answers_the_slice_and_says_why_nothing_propagates(a_se
     blocker = threading.Event()
     server.state.jobs.submit("test-blocker", lambda ctx: {"waited": blocker.wait(30)}, "cpu")
     try:
-        raw = requests.post(server.url + protocol.PATH_INTERACT, headers={protocol.HEADER_SESSION: client.session_token},
+        raw = requests.post(server.url + protocol.PATH_INTERACT,
+                            headers={protocol.HEADER_SESSION: client.session_token},
                             json={"segment": "one", "engine": ENGINE,
                                   "prompt": {"kind": "box", "box_kji": [list(c) for c in disc_box(volume, 14)]}})
         assert raw.status_code == 200

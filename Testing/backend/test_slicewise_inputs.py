@@ -100,4 +100,5 @@ def test_sam_square_pixels_give_segment_anythings_own_longest_side_shape():
 def test_a_padded_box_stays_on_the_resized_slice():
     frame = Frame(shape=(100, 200), resized=(512, 1024), input_size=1024)
     assert frame.box((0, 0, 99, 199), padding=10).tolist() == [0, 0, 1024, 512]
-    assert np.allclose(frame.box((10, 20, 20, 40), padding=5), [20 * 5.12 - 5, 10 * 5.12 - 5, 40 * 5.12 + 5, 20 * 5.12 + 5])
+    assert np.allclose(frame.box((10, 20, 20, 40), padding=5),
+                       [20 * 5.12 - 5, 10 * 5.12 - 5, 40 * 5.12 + 5, 20 * 5.12 + 5])

@@ -4,7 +4,6 @@ Ray's (``method.remote(...)`` returns an awaitable). Routing, the 410 of a dead 
 full workers, streamed uploads, images shared between workers and job-id routing."""
 
 import asyncio
-import json
 import sys
 
 import httpx
@@ -111,7 +110,7 @@ def test_new_sessions_go_to_the_least_loaded_worker_and_requests_follow_their_se
 
     leases = asyncio.run(scenario())
     assert sorted(lease[:3] for lease in leases) == ["w0-", "w0-", "w1-", "w1-"]
-    for index, handle in enumerate(handles):
+    for handle in handles:
         assert len(handle.worker.state.sessions) == 2  # each session lives on its own worker only
 
 

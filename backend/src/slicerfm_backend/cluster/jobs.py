@@ -46,7 +46,6 @@ class ClusterJobExecutor:
     def __call__(self, work: Callable, ctx) -> dict:
         if not isinstance(work, EngineWork):
             return work(ctx)  # plain callables (tests, plugins) run here as on one server
-        import ray
 
         with self._lock:
             self._contexts[ctx.job_id] = ctx

@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from typing import Dict, List, Optional, Protocol, Tuple
+from typing import List, Optional, Protocol, Tuple
 
 from slicerfm_client import protocol
 

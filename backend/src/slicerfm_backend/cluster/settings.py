@@ -19,7 +19,8 @@ class ClusterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLICERFM_RAY_", extra="ignore")
 
     address: Optional[str] = Field(None, description="Ray cluster to join (host:port, ray://...); none: start one here")
-    workers: Optional[int] = Field(None, ge=1, description="session workers; default one per GPU (one per node without GPUs)")
+    workers: Optional[int] = Field(None, ge=1,
+                                   description="session workers; default one per GPU (one per node without GPUs)")
     worker_gpus: Optional[float] = Field(None, ge=0, description="GPUs a worker holds; default 0.5 with GPUs, else 0")
     worker_cpus: float = Field(1.0, ge=0, description="CPUs a worker holds")
     job_gpus: Optional[float] = Field(None, ge=0, description="GPUs a job task takes; default 0.5 with GPUs, else 0")
