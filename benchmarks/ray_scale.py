@@ -9,7 +9,8 @@ dashboard and usage statistics off) and, one after the other, on the same machin
    ``serve`` and on ``serve --ray`` with one worker, rounds interleaved. Printed: median
    and p95 round trip of each, their difference, and the ingress's own share on the Ray
    path (its ``cluster`` Server-Timing entry minus the worker's ``server`` entry: the
-   actor call and the in-process call of the worker's application).
+   actor call and the in-process call of the worker's application), and Ray's own floor:
+   the round trip of a trivial call of the worker actor from this process.
 2. **scale** -- ``--users`` simulated annotators (8), each with its own session on the
    sample CT (uploaded once), clicking positive points inside one organ of the reference
    labels with the built-in ``classic`` engine, back to back (no think time) for
@@ -139,6 +140,7 @@ def overhead(cluster: LocalRayCluster, clicks: int, rounds: int, log_dir: Path) 
                     trips[name].append(update.roundtrip_ms)
                     if name == "ray":
                         ingress_ms.append(update.timings_ms["cluster"] - update.timings_ms["server"])
+        ray_call_ms = ray_round_trips(cluster, servers["ray"], 200)
     finally:
         for server in servers.values():
             server.stop(timeout_s=30)
@@ -147,7 +149,29 @@ def overhead(cluster: LocalRayCluster, clicks: int, rounds: int, log_dir: Path) 
     row["difference_median_ms"] = row["ray"]["median_ms"] - row["single"]["median_ms"]
     row["ingress_median_ms"] = percentile(ingress_ms, 50)
     row["ingress_p95_ms"] = percentile(ingress_ms, 95)
+    row["ray_call_median_ms"] = percentile(ray_call_ms, 50)
+    row["ray_call_p95_ms"] = percentile(ray_call_ms, 95)
     return row
+
+
+def ray_round_trips(cluster: LocalRayCluster, server: LocalBackend, calls: int) -> List[float]:
+    """Ray's own floor: round trips of a trivial actor call (a worker's ``load``) from here."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    ray.init(address=cluster.address, namespace=server.env["SLICERFM_RAY_NAMESPACE"], log_to_driver=False)
+    try:
+        worker = ray.get_actor("slicerfm-worker-0")
+        for _ in range(10):
+            ray.get(worker.load.remote())
+        trips = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            ray.get(worker.load.remote())
+            trips.append((time.perf_counter() - start) * 1000.0)
+        return trips
+    finally:
+        ray.shutdown()
 
 
 def annotate(url: str, number: int, case, deadline: float, out: dict) -> None:

@@ -114,6 +114,17 @@ def test_new_sessions_go_to_the_least_loaded_worker_and_requests_follow_their_se
         assert len(handle.worker.state.sessions) == 2  # each session lives on its own worker only
 
 
+def test_sessions_claimed_at_the_same_moment_spread_over_the_workers(a_cluster):
+    handles, _, ingress = a_cluster
+
+    async def scenario():
+        async with http(ingress) as client:
+            return await asyncio.gather(*(claim(client) for _ in range(4)))
+
+    leases = asyncio.run(scenario())
+    assert sorted(lease[:3] for lease in leases) == ["w0-", "w0-", "w1-", "w1-"]
+
+
 def test_a_dead_workers_session_answers_410_and_new_sessions_go_elsewhere(a_cluster):
     handles, _, ingress = a_cluster
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from .settings import ClusterSettings, gpus_or_default
@@ -90,7 +90,11 @@ class WorkerState:
     load: Optional[Dict[str, Any]] = None  # None: did not answer the last time
     asked: float = 0.0
     errors: int = 0
-    extra: Dict[str, Any] = field(default_factory=dict)
+    placing: int = 0  # claims sent here and not answered yet
+    placed: int = 0  # sessions placed here since ``load`` was read
+
+    def sessions(self) -> int:
+        return (self.load or {}).get("sessions", 0) + self.placed + self.placing
 
 
 class WorkerPool:
@@ -119,7 +123,7 @@ class WorkerPool:
         async def ask(worker: WorkerState) -> None:
             try:
                 worker.load = await asyncio.wait_for(worker.handle.load.remote(), LOAD_TIMEOUT_S)
-                worker.errors = 0
+                worker.placed = worker.errors = 0
             except Exception as error:  # noqa: BLE001 -- dead, restarting or overloaded: skip it
                 worker.load = None
                 worker.errors += 1
@@ -129,11 +133,6 @@ class WorkerPool:
         await asyncio.gather(*(ask(worker) for worker in self.workers))
 
     def by_load(self, exclude=()) -> List[WorkerState]:
-        """Answering workers, fewest sessions first (then lowest index)."""
+        """Answering workers, fewest sessions (held and being placed) first, then lowest index."""
         alive = [w for w in self.workers if w.load is not None and w.index not in exclude]
-        return sorted(alive, key=lambda w: (w.load["sessions"] / max(1, w.load.get("max_sessions", 1)), w.index))
-
-    def note_claim(self, worker: WorkerState) -> None:
-        """Count a session just placed, so the next claims spread before the next refresh."""
-        if worker.load is not None:
-            worker.load = dict(worker.load, sessions=worker.load["sessions"] + 1)
+        return sorted(alive, key=lambda w: (w.sessions() / max(1, w.load.get("max_sessions", 1)), w.index))

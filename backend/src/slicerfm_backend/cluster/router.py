@@ -139,8 +139,14 @@ class Router:
         await self.pool.refresh()
         tried: List[int] = []
         last: Optional[Reply] = None
-        for worker in self.pool.by_load():
+        while True:
+            # Chosen and counted before the call: claims arriving together spread out.
+            candidates = self.pool.by_load(exclude=tried)
+            if not candidates:
+                break
+            worker = candidates[0]
             tried.append(worker.index)
+            worker.placing += 1
             try:
                 reply = await worker.handle.handle.remote(head, whole)
             except Exception as error:
@@ -148,11 +154,13 @@ class Router:
                     worker.load = None
                     continue
                 raise
+            finally:
+                worker.placing -= 1
+            if reply.status == 200:
+                worker.placed += 1
             if reply.status == STATUS[protocol.ERROR_SERVER_FULL]:
                 last = reply
                 continue
-            if reply.status == 200:
-                self.pool.note_claim(worker)
             return reply
         if last is not None:
             return error_reply(protocol.ERROR_SERVER_FULL,
