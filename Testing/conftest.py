@@ -15,6 +15,11 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Ray in tests stays on loopback: its one-machine mode binds every service to 127.0.0.1
+# (otherwise it picks the machine's network address). Read when ray is imported, so set
+# before any test module imports it; usage statistics off.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 TORCH_MARK = "pytestmark = pytest.mark.torch"
 

@@ -27,7 +27,10 @@ class SharedDict:
     """The cluster's image store as a dict (the SharedImages protocol)."""
 
     def __init__(self):
-        self.images = {}
+        self.images, self.owner_sets = {}, {}
+
+    def owners(self, image_id):
+        return set(self.owner_sets[image_id]) if image_id in self.images else None
 
     def contains(self, image_id):
         return image_id in self.images
@@ -36,7 +39,11 @@ class SharedDict:
         return self.images.get(image_id)
 
     def publish(self, image):
+        self.owner_sets.setdefault(image.image_id, set()).update(getattr(image, "owners", ()))
         return self.images.setdefault(image.image_id, image)
+
+    def add_owner(self, image_id, owner):
+        self.owner_sets.setdefault(image_id, set()).add(owner)
 
 
 class Method:

@@ -51,8 +51,11 @@ def a_ray_server(a_ray_cluster, a_namespace, tmp_path_factory):
 @pytest.fixture(scope="module")
 def a_ray_driver(a_ray_cluster, a_namespace):
     """This test process joined to the cluster, to look at (and kill) the workers."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
+    from ray._private import ray_constants
+
+    if ray_constants.ENABLE_RAY_CLUSTER:  # Testing/conftest.py sets it before ray is imported
+        pytest.fail("ray was imported in cluster mode: it would look for the cluster on the network address")
 
     ray.init(address=a_ray_cluster.address, namespace=a_namespace, log_to_driver=False)
     yield ray

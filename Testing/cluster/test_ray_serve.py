@@ -3,7 +3,6 @@
 ``serve.run`` on the local loopback cluster: a client claims a session through Serve's
 HTTP proxy and clicks; the detached workers are ended by the test."""
 
-import os
 import uuid
 
 import numpy as np
@@ -16,7 +15,6 @@ from slicerfm_client.client import SlicerFMClient
 
 @pytest.fixture(scope="module")
 def a_serve_application(a_ray_cluster):
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
     from ray import serve
 

@@ -43,7 +43,7 @@ class ImageStore:
         with self._lock:
             if image_id in self._images:
                 return True
-        return self.shared is not None and self.shared.contains(image_id)
+        return self.shared is not None and self.shared.owners(image_id) is not None
 
     def get(self, image_id: str) -> StoredImage:
         with self._lock:
@@ -105,14 +105,17 @@ class ImageStore:
 class SharedImages(Protocol):
     """Images stored once for a cluster (see :mod:`slicerfm_backend.cluster.images`)."""
 
-    def contains(self, image_id: str) -> bool:
-        """Whether the cluster holds the image."""
+    def owners(self, image_id: str) -> Optional[Set[str]]:
+        """The identities that uploaded the image, or None when the cluster does not hold it."""
 
     def fetch(self, image_id: str) -> Optional[StoredImage]:
         """The image (read-only, shared memory where possible), or None."""
 
     def publish(self, image: StoredImage) -> StoredImage:
         """Store a new upload for the cluster; returns the copy to keep in this process."""
+
+    def add_owner(self, image_id: str, owner: str) -> None:
+        """Another identity proved it holds the image."""
 
 
 class ImageUpload:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from ..imaging import StoredImage
 
@@ -25,49 +25,60 @@ log = logging.getLogger(__name__)
 
 
 class ImageDirectory:
-    """Content id -> object reference, least recently used first out past ``budget_bytes``.
+    """Content id -> object reference and owners, least recently used first out past
+    ``budget_bytes``. ``owners``: the identities that uploaded an image (the server's
+    per-user access; an upload of the same image through another worker adds its sender).
 
     References travel wrapped in a list so that Ray hands over the reference, not the image.
     """
 
     def __init__(self, budget_bytes: int):
         self.budget_bytes = int(budget_bytes)
-        self._entries: "OrderedDict[str, tuple]" = OrderedDict()  # id -> (ref, nbytes)
+        self._entries: "OrderedDict[str, list]" = OrderedDict()  # id -> [ref, nbytes, owners]
 
-    def contains(self, image_id: str) -> bool:
-        return image_id in self._entries
+    def owners(self, image_id: str) -> Optional[Set[str]]:
+        """The image's owners, or None when the cluster does not hold it."""
+        entry = self._entries.get(image_id)
+        return None if entry is None else set(entry[2])
 
     def fetch(self, image_id: str) -> Optional[List[Any]]:
+        """``[reference, owners]`` of a held image, or None."""
         entry = self._entries.get(image_id)
         if entry is None:
             return None
         self._entries.move_to_end(image_id)
-        return [entry[0]]
+        return [entry[0], set(entry[2])]
 
     def store(self, image: StoredImage) -> List[Any]:
         """Keep ``image`` (arrived as an argument) in the object store, owned here; an id
-        stored already keeps its first copy."""
+        held already keeps its first copy and gains the new owners. ``[reference, owners]``."""
         import ray
 
-        existing = self.fetch(image.image_id)
-        if existing is not None:
-            return existing
-        self._entries[image.image_id] = (ray.put(image), image.nbytes)
+        entry = self._entries.get(image.image_id)
+        if entry is None:
+            entry = self._entries[image.image_id] = [ray.put(image), image.nbytes, set()]
+        entry[2] |= set(getattr(image, "owners", ()) or ())
+        self._entries.move_to_end(image.image_id)
         self._evict(keep=image.image_id)
-        return [self._entries[image.image_id][0]]
+        return [entry[0], set(entry[2])]
+
+    def add_owner(self, image_id: str, owner: str) -> None:
+        entry = self._entries.get(image_id)
+        if entry is not None:
+            entry[2].add(owner)
 
     def _evict(self, keep: str) -> None:
-        total = sum(nbytes for _, nbytes in self._entries.values())
+        total = sum(entry[1] for entry in self._entries.values())
         for image_id in list(self._entries):
             if total <= self.budget_bytes:
                 break
             if image_id == keep:
                 continue
             total -= self._entries.pop(image_id)[1]
-            log.info("dropped image %s… from the cluster's store (budget %d bytes)", image_id[:12], self.budget_bytes)
+            log.info("dropped an image from the cluster's store (budget %d bytes)", self.budget_bytes)
 
     def stats(self) -> Dict[str, int]:
-        return {"images": len(self._entries), "bytes": sum(n for _, n in self._entries.values()),
+        return {"images": len(self._entries), "bytes": sum(entry[1] for entry in self._entries.values()),
                 "budget_bytes": self.budget_bytes}
 
 
@@ -79,19 +90,30 @@ class ClusterImages:
     def __init__(self, directory):
         self.directory = directory
 
-    def contains(self, image_id: str) -> bool:
+    def owners(self, image_id: str) -> Optional[Set[str]]:
         import ray
 
-        return bool(ray.get(self.directory.contains.remote(image_id)))
+        return ray.get(self.directory.owners.remote(image_id))
 
     def fetch(self, image_id: str) -> Optional[StoredImage]:
         import ray
 
-        refs = ray.get(self.directory.fetch.remote(image_id))
-        return None if refs is None else ray.get(refs[0])
+        found = ray.get(self.directory.fetch.remote(image_id))
+        return None if found is None else _with_owners(ray.get(found[0]), found[1])
 
     def publish(self, image: StoredImage) -> StoredImage:
         import ray
 
-        refs = ray.get(self.directory.store.remote(image))
-        return ray.get(refs[0])  # the shared copy; the upload's own array can go
+        reference, owners = ray.get(self.directory.store.remote(image))
+        return _with_owners(ray.get(reference), owners)  # the shared copy; the upload's array can go
+
+    def add_owner(self, image_id: str, owner: str) -> None:
+        import ray
+
+        ray.get(self.directory.add_owner.remote(image_id, owner))
+
+
+def _with_owners(image: StoredImage, owners: Set[str]) -> StoredImage:
+    if hasattr(image, "owners"):
+        image.owners = set(owners)
+    return image

@@ -96,8 +96,10 @@ def serve_on_ray(settings, args: argparse.Namespace) -> int:
              cluster.address or "a Ray instance started here", settings.host, settings.port, len(workers),
              ", ".join(f"{load['device']} pid {load['pid']}" for load in loads), ", ".join(settings.engines))
     try:
-        uvicorn.run(Ingress(WorkerPool(workers)), host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+        # No access log: paths hold session, image and job ids. HTTPS as the single server does.
+        uvicorn.run(Ingress(WorkerPool(workers)), host=settings.host, port=settings.port, access_log=False,
+                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5,
+                    ssl_certfile=getattr(settings, "tls_cert", None), ssl_keyfile=getattr(settings, "tls_key", None))
     finally:
         if not cluster.detached:
             stop_actors(workers, directory)

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import secrets
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from .asgi_call import BodyFeed, Lifespan, Reply, RequestHead, call, call_whole
@@ -51,6 +52,24 @@ def rss_bytes() -> int:
     return 0
 
 
+def worker_settings(settings, index: int):
+    """A worker's settings: its own state directory ``<state_dir>/worker-<index>`` (a state
+    directory belongs to one server; a restarted worker finds its sessions there again)."""
+    top = getattr(settings, "state_dir", None)
+    if top is None:
+        return settings
+    return settings.model_copy(update={"state_dir": Path(top) / f"worker-{index}"})
+
+
+def share_users(state, settings, index: int) -> None:
+    """Every worker reads the users of the top state directory (``slicerfm-backend users``)."""
+    auth = getattr(state, "auth", None)
+    if getattr(auth, "users", None) is not None and settings.state_dir is not None:
+        from ..auth.users import UserStore
+
+        auth.users = UserStore(Path(settings.state_dir).parent)
+
+
 class SessionWorker:
     """One worker: ``settings`` as for one server, ``index`` its place in the pool,
     ``directory`` the cluster's image directory actor, ``task_options`` the Ray resources
@@ -59,6 +78,7 @@ class SessionWorker:
     def __init__(self, settings, index: int, directory, task_options: Dict[str, Any]):
         from ..app import make_app
 
+        settings = worker_settings(settings, index)
         logging.basicConfig(level=str(settings.log_level).upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.index = index
@@ -70,6 +90,7 @@ class SessionWorker:
         state.images.shared = ClusterImages(directory)
         self.jobs = ClusterJobExecutor(settings, task_options)
         state.jobs.execute = self.jobs
+        share_users(state, settings, index)
         self.state = state
         self._lifespan = Lifespan(self.app)
         self._started: Optional[asyncio.Future] = None
