@@ -4,7 +4,7 @@ import argparse
 
 from slicerfm_backend import cli
 
-COMMANDS = {"serve", "engines", "evaluate", "weights", "segment", "register", "evaluate-registration"}
+COMMANDS = {"serve", "engines", "evaluate", "weights", "segment", "register", "evaluate-registration", "benchmark"}
 
 
 def commands_of(module) -> set:
@@ -28,6 +28,7 @@ def test_every_command_knows_the_function_that_runs_it():
                "segment": ["--image", "i", "--everything", "--out", "o"],
                "register": ["--fixed", "f", "--moving", "m"],
                "evaluate-registration": ["--fixed", "f", "--moving", "m", "--fixed-labels", "a",
-                                         "--moving-labels", "b"]}
+                                         "--moving-labels", "b"],
+               "benchmark": ["--quick"]}
     for command, rest in minimal.items():
         assert callable(parser.parse_args([command, *rest]).func), command

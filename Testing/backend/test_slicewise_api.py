@@ -14,6 +14,8 @@ from slicerfm_backend.engines import registry
 from slicerfm_client import errors
 from slicewise_helpers import GatedThresholdNet, disc_box, tube_volume
 
+pytestmark = pytest.mark.torch  # the slice pipeline resizes with torch
+
 ENGINE = "slices-standin"
 IJK_TO_RAS = np.diag([-0.8, -0.8, 2.5, 1.0])
 

@@ -8,6 +8,8 @@ from slicerfm_backend.engines.sam.model import longest_side_shape, resized_shape
 from slicerfm_backend.engines.slicewise.frame import Frame
 from slicerfm_backend.engines.slicewise.intensity import Intensity, ct_to_uint8, mr_bounds, mr_to_uint8
 
+pytestmark = pytest.mark.torch
+
 
 def medsam_ct_formula(volume):
     """MedSAM's pre_CT_MR.py for CT, written out: window L40/W400, min-max of the clipped

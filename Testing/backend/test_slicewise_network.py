@@ -29,6 +29,8 @@ from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicewise_helpers import small_sam
 
+pytestmark = pytest.mark.torch
+
 SIZE = 128
 
 

@@ -16,6 +16,8 @@ from slicerfm_backend.engines.slicewise import slices, walk
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicewise_helpers import ThresholdNet, disc_box, tube_volume
 
+pytestmark = pytest.mark.torch  # the slice pipeline resizes with torch
+
 
 def session(volume, spacing=(1.0, 1.0, 1.0), engine_class=MedSamEngine, net=None, **options):
     engine = engine_class("cpu", options)

@@ -7,7 +7,8 @@ Map (docs/ARCHITECTURE.md has the seams, threads and devices):
 - domain errors: ``errors.py``; settings and server state: ``settings.py``, ``state.py``
 - services: ``sessions.py``, ``image_store.py`` + ``imaging.py`` (uploads, geometry),
   ``segments.py`` + ``sparse_mask.py`` (segments, locks, undo), ``interaction.py`` (one
-  click), ``jobs.py`` + ``fair_lock.py`` (background jobs, device fairness),
+  click), ``propagation.py`` (slice engines' propagation jobs), ``jobs.py`` +
+  ``fair_lock.py`` (background jobs, device fairness),
   ``auto_segment/`` and ``registration/service.py`` (the job features)
 - engines: ``engine_core/`` (shared base, registry, manager, devices, options),
   ``engines/`` (segmentation), ``registration/``; their weights: ``weights/``

@@ -18,13 +18,14 @@ from slicerfm_client import protocol
 
 from . import __version__, serve
 from .auto_segment import cli as segment_cli
+from .benchmark import cli as benchmark_cli
 from .engine_core import cli as engines_cli
 from .evaluation import cli as evaluation_cli
 from .registration import cli as registration_cli
 from .weights import cli as weights_cli
 
-#: serve, engines, evaluate, weights, segment, register / evaluate-registration.
-SUBCOMMANDS = (serve, engines_cli, evaluation_cli, weights_cli, segment_cli, registration_cli)
+#: serve, engines, evaluate, weights, segment, register / evaluate-registration, benchmark.
+SUBCOMMANDS = (serve, engines_cli, evaluation_cli, weights_cli, segment_cli, registration_cli, benchmark_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ Writes the label map on the input image's grid (same size, spacing, origin and d
 uint8 class ids) and the label dictionary beside it (``labels.json``: ``{"labels": {id:
 {name, color, group}}, "not_computed": ..., ...}``). Without ``--server`` the engine runs in
 this process; with it the image is uploaded to that server (token from ``SLICERFM_TOKEN``)
-and the job is followed there. A progress bar (windows done/total) goes to stderr.
+and the job is followed there. Progress (windows done/total) goes to stderr: a bar on a
+terminal, a line per stage otherwise.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 from ..engine_core.cli import print_estimate
+from ..progress import StageBar
 from ..settings import add_engine_flags
 
 
@@ -32,29 +33,6 @@ def dictionary_path(out: str) -> Path:
         if name.endswith(suffix):
             return path.with_name(name[: -len(suffix)] + ".json")
     return path.with_name(name + ".json")
-
-
-class ProgressBar:
-    """A one-line text bar on ``stream`` for (stage, done, total) updates."""
-
-    def __init__(self, stream=None, width: int = 30):
-        self.stream = stream or sys.stderr  # looked up now, not at import (stderr may be redirected)
-        self.width, self.started = width, time.monotonic()
-
-    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
-        elapsed = time.monotonic() - self.started
-        if total:
-            filled = int(self.width * done / total)
-            bar = "#" * filled + "-" * (self.width - filled)
-            line = f"\r{stage:<13} [{bar}] {done}/{total}  {elapsed:6.0f} s"
-        else:
-            line = f"\r{stage:<13} {'':{self.width + 2}} {elapsed:6.0f} s"
-        self.stream.write(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 def add_parsers(subparsers) -> None:
@@ -133,7 +111,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         classes = _classes(args)
         if classes is not None and not classes:
             raise ValueError("--classes is empty")
-        bar = ProgressBar()
+        bar = StageBar()  # a bar on a terminal, a line per stage elsewhere
         runner = run_on_server if args.server else run_in_process
         try:
             labels, meta = runner(args, array, ijk_to_ras, classes, bar)

@@ -8,6 +8,7 @@
 - ``served.py``   :func:`engine_managers`: both families' managers from the settings
 - ``devices.py``  ``auto`` (CUDA, MPS, CPU), the device an engine runs on, per-device fair locks
 - ``options.py``  option parsers (``positive_int``, ``choice``, ``on_off``, ``shape3``, ...)
+- ``lru.py``      a byte-capped LRU for engines' per-image caches (embeddings, states)
 - ``cli.py``      ``slicerfm-backend engines``
 
 The families themselves: :mod:`slicerfm_backend.engines` (segmentation) and

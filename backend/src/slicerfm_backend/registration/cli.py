@@ -19,22 +19,9 @@ from typing import Optional
 import numpy as np
 
 from ..engine_core.cli import print_estimate
+from ..progress import StageBar
 from ..settings import add_engine_flags, modality_argument
 
-
-
-def progress_printer(stream=None):
-    """A ``progress(stage, done, total)`` printing a line per stage and every 2 s (to
-    ``stream``, default the current ``sys.stderr``)."""
-    last = {"stage": None, "time": 0.0}
-
-    def progress(stage: str, done: int = 0, total: int = 0) -> None:
-        now = time.monotonic()
-        if stage != last["stage"] or now - last["time"] > 2.0 or (total and done == total):
-            print(f"  {stage}" + (f" {done}/{total}" if total else ""), file=stream or sys.stderr, flush=True)
-            last["stage"], last["time"] = stage, now
-
-    return progress
 
 
 def _read(path: str, what: str):
@@ -81,18 +68,16 @@ def run_pair(args, want_warped: bool = False):
         from slicerfm_client.client import SlicerFMClient
         from slicerfm_client.registration import register
 
-        status = {"stage": None, "estimate": False}
+        status = {"estimate": False}
+        stages = StageBar()
 
         def on_progress(job: dict) -> None:
             if not status["estimate"]:
                 print_estimate(job.get("estimate_s"), "the server")
                 status["estimate"] = True
-            stage = job.get("stage")
-            if stage != status["stage"]:
-                print(f"  {stage}", file=sys.stderr, flush=True)
-                status["stage"] = stage
+            stages(job.get("stage") or job.get("state", ""), job.get("done") or 0, job.get("total") or 0)
 
-        with SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
+        with stages, SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
             out = register(client, fixed, fixed_ijk, moving, moving_ijk, engine=args.engine,
                            fixed_modality=args.fixed_modality, moving_modality=args.moving_modality,
                            fixed_mask=fixed_mask, moving_mask=moving_mask, want_warped=want_warped,
@@ -116,7 +101,8 @@ def run_pair(args, want_warped: bool = False):
                                   **_options(args))
     print_estimate(engine.estimate_s(request), engine.device)
     start, cpu = time.perf_counter(), time.process_time()
-    result = engine.register(request, progress_printer())
+    with StageBar() as progress:  # a bar per stage on a terminal, sparse lines elsewhere
+        result = engine.register(request, progress)
     runtime, cpu = time.perf_counter() - start, time.process_time() - cpu
     meta = {"engine": args.engine, "neg_jacobian_fraction": float(result.neg_jacobian_fraction),
             "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2),
@@ -156,6 +142,13 @@ def cmd_evaluate_registration(args: argparse.Namespace) -> int:
     from .evaluate import overlap_report, parse_labels
 
     try:
+        if args.plot:
+            from ..evaluation.plots import INSTALL_HINT
+
+            try:
+                import matplotlib  # noqa: F401 - checked before the registration, not after it
+            except ImportError:
+                raise ValueError(INSTALL_HINT) from None
         labels = parse_labels(args.labels)
         fixed_labels, fixed_labels_ijk = _read(args.fixed_labels, "fixed label map")
         moving_labels, moving_labels_ijk = _read(args.moving_labels, "moving label map")
@@ -181,6 +174,11 @@ def cmd_evaluate_registration(args: argparse.Namespace) -> int:
                     "engine": args.engine, "server": args.server})
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=1)
+    if args.plot:
+        from ..evaluation.plots import plot_registration
+
+        folded = {**report, "neg_jacobian_fraction": meta["neg_jacobian_fraction"]}
+        print(f"plot: {plot_registration(folded, args.plot, args.engine)}")
     return 0
 
 
@@ -236,4 +234,5 @@ def add_parsers(subparsers) -> None:
     evaluate.add_argument("--moving-labels", dest="moving_labels", required=True, help="label map on the moving grid")
     evaluate.add_argument("--labels", help="comma-separated labels to score (default: all in both maps)")
     evaluate.add_argument("--json", help="write the results as JSON to this file")
+    evaluate.add_argument("--plot", metavar="OUT.png", help="draw Dice per label before/after into this PNG")
     evaluate.set_defaults(func=cmd_evaluate_registration)

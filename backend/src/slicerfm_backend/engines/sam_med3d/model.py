@@ -17,7 +17,7 @@ points ``[1, N, 3]`` as crop voxel indices in the same (a, b, c) order, labels `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -97,17 +97,24 @@ class SamMed3DNetwork:
 
     @torch.inference_mode()
     def decode(self, embedding: torch.Tensor, points: np.ndarray, labels: np.ndarray,
-               logits: Optional[np.ndarray]) -> np.ndarray:
-        """Low-resolution logits ``(32, 32, 32)`` (float32, crop order) for ``points``
-        ``(N, 3)`` crop voxel indices (a, b, c), ``labels`` ``(N,)`` (1/0) and the previous
-        logits ``(32, 32, 32)`` (zeros when None) as mask prompt."""
+               logits) -> torch.Tensor:
+        """Low-resolution logits ``(32, 32, 32)`` (float32 tensor, crop order, on the device:
+        the next decode and the paste use them there) for ``points`` ``(N, 3)`` crop voxel
+        indices (a, b, c), ``labels`` ``(N,)`` (1/0) and the previous logits ``(32, 32, 32)``
+        (a tensor or an array; zeros when None) as mask prompt. On CUDA the call waits for
+        the result, so the time around it is the decoder's."""
         coords = torch.as_tensor(np.asarray(points, np.float32)[None], device=self.device)
         marks = torch.as_tensor(np.asarray(labels, np.int64)[None], device=self.device)
-        previous = np.zeros((LOWRES,) * 3, np.float32) if logits is None else logits
-        mask = torch.as_tensor(np.asarray(previous, np.float32)[None, None], device=self.device)
+        if logits is None:
+            mask = torch.zeros((1, 1) + (LOWRES,) * 3, dtype=torch.float32, device=self.device)
+        else:
+            mask = torch.as_tensor(logits, dtype=torch.float32, device=self.device)[None, None]
         with self._autocast():
             sparse, dense = self.model.prompt_encoder(points=(coords, marks), boxes=None, masks=mask)
             low, _ = self.model.mask_decoder(
                 image_embeddings=embedding, image_pe=self.model.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
-        return low[0, 0].float().cpu().numpy()
+        out = low[0, 0].float()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return out

@@ -12,8 +12,7 @@ points only gets the points. A propagated slice gets the padded box of the previ
 mask. Everything is computed from the segment's prompts and its current mask, so undo,
 redo, a server restart (after a re-seed) or another engine's edits need no engine state.
 
-Image embeddings are cached per image, axis and slice (a byte-capped LRU, the ``ByteLRU`` of
-``engines/sam_med3d/cache.py``,
+Image embeddings are cached per image, axis and slice (a byte-capped LRU, ``engine_core/lru.py``,
 ``embedding_cache_mb`` per image): a refinement on a slice seen before runs only the prompt
 encoder and mask decoder. Propagation encodes ``encoder_batch`` slices ahead at once.
 
@@ -103,7 +102,7 @@ class SliceStore:
     """Per image: the intensity mapping and the embedding cache (keys ``(axis, index)``)."""
 
     def __init__(self, image: ImageData, window: Tuple[float, float], cache_bytes: int):
-        from ..sam_med3d.cache import ByteLRU
+        from ...engine_core.lru import ByteLRU
 
         self.array = image.array
         self.intensity = Intensity.for_image(image.array, image.modality, window)

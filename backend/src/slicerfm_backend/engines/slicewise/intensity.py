@@ -15,8 +15,8 @@ both of them (CT with air and bone always does; the percentiles always do). Scal
 bounds makes every slice's grey levels independent of the others, so embeddings can be
 cached per slice.
 
-An image of modality "unknown" is treated as CT when it holds values <= -500 (air in
-Hounsfield units), else as MR.
+An image of modality "other" (not known) is treated as CT when it holds values <= -500 (air
+in Hounsfield units), else as MR.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Intensity:
 
     @staticmethod
     def for_image(volume: np.ndarray, modality: str, window: Tuple[float, float] = CT_WINDOW) -> "Intensity":
-        """The mapping for a volume of ``modality`` ("CT", "MR" or "unknown")."""
+        """The mapping for a volume of ``modality`` ("CT", "MR" or "other")."""
         if modality == "CT" or (modality not in ("CT", "MR") and float(np.min(volume)) <= AIR_HU):
             return Intensity("CT", level=float(window[0]), width=float(window[1]))
         low, high = mr_bounds(volume)
