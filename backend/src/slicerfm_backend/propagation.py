@@ -24,13 +24,14 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .auth.identity import LOCAL
 from .engines.base import SegmentationRequest
 from .errors import DomainError, JobCancelled
 from .imaging import StoredImage
 from .interaction import commit_result
 from .jobs import JobContext
 from .segments import Change, SegmentSet
-from .sessions import Session
+from .session import Session
 from .state import ServerState
 
 KIND = "propagate"
@@ -64,7 +65,7 @@ class _Generation:
 
 
 def start(state: ServerState, session: Session, segments: SegmentSet, name: str, engine_name: str,
-          image: StoredImage, options: Dict[str, Any]) -> Optional[dict]:
+          image: StoredImage, options: Dict[str, Any], owner: str = LOCAL.owner) -> Optional[dict]:
     """Submit the propagation of segment ``name``'s last interaction when its engine
     propagates; the job's status, or None when there is nothing to propagate. Call under
     the session's lock, right after the interaction's commit."""
@@ -101,7 +102,7 @@ def start(state: ServerState, session: Session, segments: SegmentSet, name: str,
         return _commit(ctx, generation, done, engine_name)
 
     _cancel_previous(state, session, name)
-    job = state.jobs.submit(KIND, work, engine.device, image_ids=[image.image_id])
+    job = state.jobs.submit(KIND, work, engine.device, image_ids=[image.image_id], owner=owner)
     session.propagations[name] = job.id
     return state.jobs.describe(job)
 

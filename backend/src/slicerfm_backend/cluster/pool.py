@@ -63,7 +63,7 @@ def start_actors(settings, cluster: ClusterSettings):
     lifetime = actor_lifetime(cluster)
     directory = ray.remote(ImageDirectory).options(
         name=DIRECTORY_NAME, namespace=cluster.namespace, get_if_exists=True, num_cpus=0,
-        max_restarts=-1, **lifetime).remote(settings.image_cache_bytes)
+        max_restarts=-1, **lifetime).remote(settings.budgets()["images"])
     environment = forwarded_environment()
     task_options = {"num_cpus": cluster.job_cpus, "num_gpus": gpus_or_default(cluster.job_gpus, gpus), **environment}
     worker_options = {"num_cpus": cluster.worker_cpus, "num_gpus": gpus_or_default(cluster.worker_gpus, gpus),
@@ -71,8 +71,10 @@ def start_actors(settings, cluster: ClusterSettings):
                       "max_restarts": -1, "max_task_retries": 0, "scheduling_strategy": "SPREAD",
                       "namespace": cluster.namespace, "get_if_exists": True, **lifetime}
     count = default_worker_count(cluster)
+    nodes = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
+    node_share = -(-count // nodes)  # workers on one machine (SPREAD): each takes its part of the memory
     workers = [ray.remote(SessionWorker).options(name=WORKER_NAME.format(index), **worker_options)
-               .remote(settings, index, directory, task_options) for index in range(count)]
+               .remote(settings, index, directory, task_options, node_share) for index in range(count)]
     log.info("%d session workers (%.2g GPU, %.2g CPU each), jobs as tasks with %s", count,
              worker_options["num_gpus"], worker_options["num_cpus"], task_options)
     return directory, workers

@@ -1,8 +1,11 @@
 """How the server is laid out on a Ray cluster: ``SLICERFM_RAY_*`` variables or flags.
 
 The server's own settings (:class:`slicerfm_backend.settings.Settings`) apply to every
-worker as they are: ``max_sessions``, ``max_jobs`` and the image cache are *per worker*
-(per GPU), except ``image_cache_bytes``, which also bounds the cluster's image store.
+worker as they are: ``max_sessions``, ``max_jobs``, ``max_jobs_per_user`` and the byte
+budgets are *per worker* (per GPU); the images budget also bounds the cluster's image
+store. Without ``memory_budget_bytes`` each worker takes its part of its machine's default
+budget (the workers on one machine share it). Users, tokens and OpenID Connect are the
+server's (``state_dir``); each worker keeps its sessions and images in ``state_dir/worker-N``.
 """
 
 from __future__ import annotations

@@ -52,22 +52,29 @@ def rss_bytes() -> int:
     return 0
 
 
-def worker_settings(settings, index: int):
+def worker_settings(settings, index: int, node_share: int = 1):
     """A worker's settings: its own state directory ``<state_dir>/worker-<index>`` (a state
-    directory belongs to one server; a restarted worker finds its sessions there again)."""
-    top = getattr(settings, "state_dir", None)
-    if top is None:
-        return settings
-    return settings.model_copy(update={"state_dir": Path(top) / f"worker-{index}"})
+    directory belongs to one server; a restarted worker finds its sessions there again),
+    and, unless ``memory_budget_bytes`` is set (then it is each worker's), its ``node_share``-th
+    part of the machine's default memory budget (``node_share`` workers run on one machine)."""
+    from ..memory import machine_memory_bytes
+    from ..settings import DEFAULT_MEMORY_SHARE
+
+    update: Dict[str, Any] = {}
+    if settings.state_dir is not None:
+        update["state_dir"] = Path(settings.state_dir) / f"worker-{index}"
+    if settings.memory_budget_bytes is None and node_share > 1:
+        update["memory_budget_bytes"] = int(machine_memory_bytes() * DEFAULT_MEMORY_SHARE) // node_share
+    return settings.model_copy(update=update) if update else settings
 
 
-def share_users(state, settings, index: int) -> None:
-    """Every worker reads the users of the top state directory (``slicerfm-backend users``)."""
-    auth = getattr(state, "auth", None)
-    if getattr(auth, "users", None) is not None and settings.state_dir is not None:
+def share_users(state, top_state_dir: Optional[Path]) -> None:
+    """Every worker reads the users of the server's state directory (where ``slicerfm-backend
+    users`` writes them), not of its own ``worker-<index>`` directory."""
+    if top_state_dir is not None and state.auth.users is not None:
         from ..auth.users import UserStore
 
-        auth.users = UserStore(Path(settings.state_dir).parent)
+        state.auth.users = UserStore(Path(top_state_dir))
 
 
 class SessionWorker:
@@ -75,10 +82,11 @@ class SessionWorker:
     ``directory`` the cluster's image directory actor, ``task_options`` the Ray resources
     of its job tasks."""
 
-    def __init__(self, settings, index: int, directory, task_options: Dict[str, Any]):
+    def __init__(self, settings, index: int, directory, task_options: Dict[str, Any], node_share: int = 1):
         from ..app import make_app
 
-        settings = worker_settings(settings, index)
+        top_state_dir = settings.state_dir
+        settings = worker_settings(settings, index, node_share)
         logging.basicConfig(level=str(settings.log_level).upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.index = index
@@ -90,7 +98,7 @@ class SessionWorker:
         state.images.shared = ClusterImages(directory)
         self.jobs = ClusterJobExecutor(settings, task_options)
         state.jobs.execute = self.jobs
-        share_users(state, settings, index)
+        share_users(state, top_state_dir)
         self.state = state
         self._lifespan = Lifespan(self.app)
         self._started: Optional[asyncio.Future] = None

@@ -110,12 +110,15 @@ class EngineResult:
     """The engine's answer: the segment inside ``bbox`` becomes ``mask``.
 
     ``mask`` is boolean with the shape of ``bbox``; voxels outside ``bbox`` keep their
-    previous value. ``timings_ms`` may break the engine's own time into named stages.
+    previous value. ``timings_ms`` may break the engine's own time into named stages (ms
+    only); ``counts`` holds other figures of the run (e.g. ``roi_voxels``), which
+    ``Server-Timing`` carries as descriptions, never as durations.
     """
 
     bbox: BBox
     mask: np.ndarray
     timings_ms: Dict[str, float] = field(default_factory=dict)
+    counts: Dict[str, float] = field(default_factory=dict)
 
 
 class Engine(EngineBase):

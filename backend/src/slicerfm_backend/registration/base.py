@@ -34,6 +34,8 @@ class RegistrationCapabilities:
     modalities: Tuple[str, ...] = protocol.MODALITIES
     #: The default on the CPU when it differs (e.g. 0 where one optimisation step takes minutes).
     default_io_steps_cpu: Optional[int] = None
+    #: The most ``io_steps`` a request may ask for (checked when the job is submitted).
+    max_io_steps: int = 1000
 
 
 @dataclass

@@ -201,7 +201,8 @@ class UniGradICONEngine(_GradICONEngine):
         description="uniGradICON (deep learning, 175³ network grid): deformable registration "
                     "of CT/MR pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU,
+        max_io_steps=MAX_IO_STEPS)
 
 
 class MultiGradICONEngine(_GradICONEngine):
@@ -212,4 +213,5 @@ class MultiGradICONEngine(_GradICONEngine):
         description="multiGradICON (deep learning, 175³ network grid): deformable registration "
                     "including cross-modality pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU,
+        max_io_steps=MAX_IO_STEPS)
