@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable, Tuple
 
+from slicerfm_client import protocol
+
+from ..drain import Drain
+from ..http_middleware import RequestLayer
 from .asgi_call import RequestHead
 from .pool import WorkerPool
-from .router import ClientGone, Router
+from .router import ClientGone, Router, error_reply
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,11 @@ class ReceiveBody:
 
 class Ingress:
     """ASGI application: ``lifespan`` asks the workers for their load once; ``http``
-    requests are forwarded."""
+    requests are forwarded. ``keeps_sessions``: the server has a state directory."""
 
-    def __init__(self, pool: WorkerPool):
-        self.router = Router(pool)
+    def __init__(self, pool: WorkerPool, keeps_sessions: bool = False):
+        self.router = Router(pool, keeps_sessions)
+        self.drain = Drain()  # SIGTERM: new requests answer 503 restarting, running ones finish
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -50,19 +55,23 @@ class Ingress:
             return
         if scope["type"] != "http":
             return
+        if self.drain.draining:
+            await RequestLayer.restarting(send)
+            return
         head = RequestHead(scope["method"], scope["path"], scope.get("query_string", b""),
                            list(scope.get("headers", [])), tuple(scope.get("client") or ("", 0)))
+        self.drain.enter()
         try:
             reply = await self.router.forward(head, ReceiveBody(receive))
         except ClientGone:
             return
-        except Exception:  # noqa: BLE001 -- the ingress keeps serving
-            log.exception("forwarding %s %s failed", head.method, head.path)
-            from .router import error_reply
-            from slicerfm_client import protocol
-
+        except Exception as error:  # noqa: BLE001 -- the ingress keeps serving
+            # Neither the path nor the message: both may hold ids.
+            log.error("forwarding a %s request failed (%s)", head.method, type(error).__name__)
             reply = error_reply(protocol.ERROR_INTERNAL, "the cluster's ingress failed to forward this request; "
                                 "the server log has the details")
+        finally:
+            self.drain.leave()
         await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
         await send({"type": "http.response.body", "body": reply.body})
 

@@ -92,18 +92,32 @@ def serve_on_ray(settings, args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 -- e.g. an engine that cannot start
         log.error("the cluster's workers did not start: %s", error)
         return 2
-    log.info("SlicerFM backend on Ray (%s): ingress on http://%s:%d, %d workers (%s), engines: %s",
-             cluster.address or "a Ray instance started here", settings.host, settings.port, len(workers),
-             ", ".join(f"{load['device']} pid {load['pid']}" for load in loads), ", ".join(settings.engines))
+    scheme = "https" if settings.tls_cert else "http"
+    log.info("SlicerFM backend on Ray (%s): ingress on %s://%s:%d, %d workers (%s), engines: %s, credentials: "
+             "%s, state: %s", cluster.address or "a Ray instance started here", scheme, settings.host, settings.port,
+             len(workers), ", ".join(f"{load['device']} pid {load['pid']}" for load in loads),
+             ", ".join(settings.engines), credentials(settings), settings.state_dir or "in memory")
+    from ..drain import DrainingServer
+
+    ingress = Ingress(WorkerPool(workers), keeps_sessions=settings.state_dir is not None)
+    # No access log: paths hold session, image and job ids. HTTPS as the single server does.
+    config = uvicorn.Config(ingress, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            log_level=settings.log_level.lower(), timeout_graceful_shutdown=5,
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     try:
-        # No access log: paths hold session, image and job ids. HTTPS as the single server does.
-        uvicorn.run(Ingress(WorkerPool(workers)), host=settings.host, port=settings.port, access_log=False,
-                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5,
-                    ssl_certfile=getattr(settings, "tls_cert", None), ssl_keyfile=getattr(settings, "tls_key", None))
+        # SIGTERM drains the ingress; the workers then flush their sessions as they stop.
+        DrainingServer(config, ingress.drain, settings.drain_timeout_s).run()
     finally:
         if not cluster.detached:
             stop_actors(workers, directory)
     return 0
+
+
+def credentials(settings) -> str:
+    """The kinds of credentials the workers take (as ``serve`` logs them)."""
+    from ..auth.authenticator import Authenticator
+
+    return ", ".join(Authenticator.from_settings(settings).modes()) or "none"
 
 
 def stop_actors(workers, directory) -> None:

@@ -94,6 +94,13 @@ class WorkerState:
     errors: int = 0
     placing: int = 0  # claims sent here and not answered yet
     placed: int = 0  # sessions placed here since ``load`` was read
+    down_since: Optional[float] = None  # when it was first found gone (None: answering)
+
+    def mark_down(self, now: float) -> float:
+        """Note that the worker did not answer; seconds since it was first found gone."""
+        if self.down_since is None:
+            self.down_since = now
+        return now - self.down_since
 
     def sessions(self) -> int:
         return (self.load or {}).get("sessions", 0) + self.placed + self.placing
@@ -126,6 +133,7 @@ class WorkerPool:
             try:
                 worker.load = await asyncio.wait_for(worker.handle.load.remote(), LOAD_TIMEOUT_S)
                 worker.placed = worker.errors = 0
+                worker.down_since = None
             except Exception as error:  # noqa: BLE001 -- dead, restarting or overloaded: skip it
                 worker.load = None
                 worker.errors += 1

@@ -5,12 +5,17 @@
 * a new session goes to the worker with the fewest sessions (then the next, when full);
 * a job submitted without a session goes to a worker chosen by the access token, so one
   user's jobs meet one job queue (its order and per-user limits);
+* an admin's end of a session goes to the worker named in the session id; the list of
+  sessions and ``/metrics`` are asked of every worker and merged (:mod:`.fanout`);
 * anything else (info, engines, image upload) goes to the least-loaded worker.
 
 Everything else -- access, limits, validation, the answer -- is the worker's own server.
-When a worker's process has died, its session's next request answers 410 (the client
-claims a new session and re-seeds), its jobs are reported failed with the reason, and the
-other workers go on serving.
+When a worker's process has died, its jobs are reported failed with the reason, the other
+workers go on serving, and its session's next request answers either 410 (the client
+claims a new session and re-seeds) or, where each worker keeps its sessions in a state
+directory (``keeps_sessions``), 503 ``restarting`` while Ray restarts the worker: the
+client sends the request again and the restarted worker answers it with the session it
+read back (410 only once the worker has been away longer than ``RESTART_GRACE_S``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from typing import List, Optional, Protocol, Tuple
 from slicerfm_client import protocol
 
 from ..http_errors import STATUS
+from . import fanout
 from .asgi_call import Reply, RequestHead
+from .metrics import IngressMetrics
 from .pool import WorkerPool, WorkerState
 
 log = logging.getLogger(__name__)
@@ -37,7 +44,10 @@ SESSION_ID = re.compile(r"^w(\d+)-")
 JOB_ID = re.compile(r"^w(\d+)x([0-9a-f]{4})-")
 SESSION_HEADER = protocol.HEADER_SESSION.lower().encode("latin-1")
 JOB_PATH = protocol.PATH_JOBS + "/"
+ADMIN_SESSION_PATH = protocol.PATH_ADMIN_SESSIONS + "/"
 RETRY_S = 5
+RESTART_GRACE_S = 90.0  # how long a worker that keeps its sessions may be away before they count as lost
+RESTART_RETRY_S = 2
 
 
 class ClientGone(Exception):
@@ -54,6 +64,13 @@ def error_reply(code: str, message: str, retry_after_s: Optional[int] = None) ->
     if retry_after_s is not None:
         headers.append((protocol.HEADER_RETRY_AFTER.lower().encode(), str(retry_after_s).encode()))
     return Reply(STATUS[code], headers, json.dumps({"error": code, "message": message}).encode())
+
+
+def worker_restarting() -> Reply:
+    return error_reply(protocol.ERROR_RESTARTING,
+                       "the cluster worker that holds your session is restarting; the session, its segments "
+                       "and their undo history come back with it. Try again in a few seconds (the client "
+                       "does so by itself)", retry_after_s=RESTART_RETRY_S)
 
 
 def worker_gone_for_session() -> Reply:
@@ -78,22 +95,36 @@ def is_worker_gone(error: BaseException) -> bool:
 
 
 class Router:
-    def __init__(self, pool: WorkerPool):
+    """``keeps_sessions``: the workers keep their sessions in state directories (a
+    restarted worker reads them back)."""
+
+    def __init__(self, pool: WorkerPool, keeps_sessions: bool = False):
         self.pool = pool
+        self.keeps_sessions = keeps_sessions
+        self.metrics = IngressMetrics(pool)
 
     async def forward(self, head: RequestHead, body: Body) -> Reply:
         started = time.perf_counter()
-        if head.path.startswith(JOB_PATH):
+        kind = route_kind(head)
+        if kind == "job":
             reply = await self._job(head, body)
-        elif head.header(SESSION_HEADER):
+        elif kind == "admin-session":
+            reply = await self._by_session_id(head, body, head.path[len(ADMIN_SESSION_PATH):])
+        elif kind == "admin-sessions":
+            reply = await fanout.admin_sessions(self.pool, head) or no_worker_reply()
+        elif kind == "metrics":
+            reply = await fanout.cluster_metrics(self.pool, head, self.metrics) or no_worker_reply()
+        elif kind == "session":
             reply = await self._session(head, body)
-        elif head.method == "POST" and head.path == protocol.PATH_SESSIONS:
+        elif kind == "claim":
             reply = await self._claim(head, body)
-        elif head.method == "POST" and head.path in (protocol.PATH_REGISTER, protocol.PATH_SEGMENT_AUTO):
+        elif kind == "submit":
             reply = await self._any(head, body, preferred=self._by_token(head))
         else:
             reply = await self._any(head, body)
-        return with_cluster_timing(reply, (time.perf_counter() - started) * 1000.0)
+        seconds = time.perf_counter() - started
+        self.metrics.observe(head.method, kind, reply.status, seconds)
+        return with_cluster_timing(reply, seconds * 1000.0)
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -106,8 +137,26 @@ class Router:
             return await send(worker, head, body)
         except Exception as error:
             if is_worker_gone(error):
+                self.metrics.worker_gone.inc()
+                away = worker.mark_down(time.monotonic())
+                if self.keeps_sessions and away < RESTART_GRACE_S:
+                    log.warning("worker %d is gone; its session waits for it to restart", worker.index)
+                    return worker_restarting()
                 log.warning("worker %d is gone; its session answers 410", worker.index)
                 return worker_gone_for_session()
+            raise
+
+    async def _by_session_id(self, head: RequestHead, body: Body, session_id: str) -> Reply:
+        """A request naming a session in its path (an admin ending it): its worker answers."""
+        match = SESSION_ID.match(session_id)
+        worker = self.pool.get(int(match.group(1))) if match else None
+        if worker is None:
+            return await self._any(head, body)  # the worker says what is wrong (403, 404)
+        try:
+            return await send(worker, head, body)
+        except Exception as error:
+            if is_worker_gone(error):
+                return error_reply(protocol.ERROR_NOT_FOUND, "no open session has this id (its worker stopped)")
             raise
 
     async def _job(self, head: RequestHead, body: Body) -> Reply:
@@ -123,6 +172,7 @@ class Router:
         except Exception as error:
             if not is_worker_gone(error):
                 raise
+            self.metrics.worker_gone.inc()
             return failed_job_status(job_id, gone) if head.method != "GET" or "/arrays/" not in head.path \
                 else error_reply(protocol.ERROR_JOB_NOT_FOUND, gone)
         if reply.status == 404 and b"job_not_found" in reply.body:
@@ -191,6 +241,25 @@ class Router:
     def _by_token(self, head: RequestHead) -> int:
         token = (head.header(b"authorization") or "").encode()
         return int.from_bytes(hashlib.sha256(token).digest()[:4], "big") % max(1, len(self.pool))
+
+
+def route_kind(head: RequestHead) -> str:
+    """How a request is routed (also its ``route`` label in the ingress's metrics)."""
+    if head.path.startswith(JOB_PATH):
+        return "job"
+    if head.path.startswith(ADMIN_SESSION_PATH):
+        return "admin-session"
+    if head.method == "GET" and head.path == protocol.PATH_ADMIN_SESSIONS:
+        return "admin-sessions"
+    if head.method == "GET" and head.path == protocol.PATH_METRICS:
+        return "metrics"
+    if head.header(SESSION_HEADER):
+        return "session"
+    if head.method == "POST" and head.path == protocol.PATH_SESSIONS:
+        return "claim"
+    if head.method == "POST" and head.path in (protocol.PATH_REGISTER, protocol.PATH_SEGMENT_AUTO):
+        return "submit"
+    return "other"
 
 
 def no_worker_reply() -> Reply:

@@ -46,7 +46,7 @@ class SlicerFMIngress:
         loads = await wait_ready(self.workers)
         log.info("SlicerFM ingress replica ready: %d workers on %s", len(loads),
                  ", ".join(load["device"] for load in loads))
-        return Ingress(WorkerPool(self.workers))
+        return Ingress(WorkerPool(self.workers), keeps_sessions=self.settings.state_dir is not None)
 
 
 app = serve.deployment(name="slicerfm-ingress")(SlicerFMIngress).bind()

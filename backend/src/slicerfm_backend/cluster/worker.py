@@ -40,6 +40,16 @@ def job_prefix(index: int, incarnation: str) -> str:
     return f"w{index}x{incarnation}-"
 
 
+def in_ray_actor() -> bool:
+    """Whether this runs inside a Ray actor (not in-process, as in tests)."""
+    try:
+        import ray
+
+        return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+    except ImportError:
+        return False
+
+
 def rss_bytes() -> int:
     """This process's resident memory (Linux ``/proc``; 0 elsewhere)."""
     try:
@@ -87,8 +97,10 @@ class SessionWorker:
 
         top_state_dir = settings.state_dir
         settings = worker_settings(settings, index, node_share)
-        logging.basicConfig(level=str(settings.log_level).upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if in_ray_actor():  # its own process: log as `serve` does (text or JSON lines)
+            from .. import log_setup
+
+            log_setup.configure(settings.log_level, settings.log_format)
         self.index = index
         self.incarnation = secrets.token_hex(2)
         self.app = make_app(settings)

@@ -1,0 +1,222 @@
+"""A lab's server on the cluster, in-process (the workers are real single-process servers
+behind fake Ray handles): users and ownership through the ingress, a revoked user, the
+admin's view of every worker, merged metrics, each worker's own state directory (a
+restarted worker finds its sessions) and its part of the machine's memory."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from slicerfm_backend.auth.users import UserStore
+from slicerfm_backend.cluster.ingress import Ingress
+from slicerfm_backend.cluster.pool import WorkerPool
+from slicerfm_backend.cluster.worker import SessionWorker, worker_settings
+from slicerfm_backend.memory import machine_memory_bytes
+from slicerfm_backend.settings import DEFAULT_MEMORY_SHARE, Settings
+from slicerfm_client import protocol
+
+from ingress_fakes import Handle, SharedDict
+from test_ingress import an_image
+
+CLICK = {"segment": "organ", "prompt": {"kind": "point", "positive": True, "point_kji": [4, 6, 8]}}
+
+
+class LabCluster:
+    """Two workers with a state directory holding users alice and bob (annotators), root
+    (admin) and carol (revoked); ``auth(name)`` are a user's headers."""
+
+    def __init__(self, state_dir):
+        store = UserStore(state_dir)
+        self.tokens = {name: store.add(name, role="admin" if name == "root" else "annotator")
+                       for name in ("alice", "bob", "root", "carol")}
+        store.revoke("carol")
+        self.store, self.state_dir, self.shared = store, state_dir, SharedDict()
+        self.settings = Settings(state_dir=state_dir, max_sessions=4)
+        self.handles = [Handle(self._worker(index)) for index in range(2)]
+        self.ingress = Ingress(WorkerPool(self.handles))
+
+    def _worker(self, index):
+        worker = SessionWorker(self.settings, index, directory=None, task_options={})
+        worker.state.images.shared = self.shared
+        return worker
+
+    def auth(self, name, lease=None):
+        headers = {"Authorization": f"Bearer {self.tokens[name]}"}
+        if lease:
+            headers[protocol.HEADER_SESSION] = lease
+        return headers
+
+    def restart(self, index):
+        """The worker's process ended and Ray started it again: a new server on the same
+        state directory (the old one stopped as a killed process would: nothing flushed)."""
+        old = self.handles[index].worker
+        old.state.state_dir.close()  # what the process's end does to its lock
+        self.handles[index].worker = self._worker(index)
+
+    def stop(self):
+        """What the workers' lifespan does at its end: stop jobs, flush and unlock."""
+        for handle in self.handles:
+            handle.worker.state.close()
+
+
+@pytest.fixture
+def a_lab_cluster(tmp_path):
+    cluster = LabCluster(tmp_path / "state")
+    yield cluster
+    cluster.stop()
+
+
+def http(ingress):
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=ingress), base_url="http://ingress")
+
+
+async def claim(client, headers):
+    answer = await client.post(protocol.PATH_SESSIONS, json={"client": "test"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["session"]
+
+
+async def alice_at_work(cluster, client):
+    """alice's session with her image attached and one click; ``(lease, image_id)``."""
+    lease = await claim(client, cluster.auth("alice"))
+    _, image_id, body = an_image()
+    assert (await client.put(protocol.image_path(image_id), content=body,
+                             headers=cluster.auth("alice"))).status_code == 201
+    headers = cluster.auth("alice", lease)
+    assert (await client.post(protocol.PATH_ATTACH_IMAGE, json={"image_id": image_id},
+                              headers=headers)).status_code == 200
+    assert (await client.post(protocol.PATH_INTERACT, json=CLICK, headers=headers)).status_code == 200
+    return lease, image_id
+
+
+def test_another_users_session_image_and_job_do_not_exist_for_them_through_the_ingress(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            lease, image_id = await alice_at_work(cluster, client)
+            worker = cluster.handles[int(lease[1])].worker
+            job = worker.state.jobs.submit("demo", lambda ctx: {}, "cpu", owner="user:alice")
+            bobs = await claim(client, cluster.auth("bob"))
+            assert bobs[:3] != lease[:3]  # the other worker: the image and the job live elsewhere
+            return {
+                "session": await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("bob", lease)),
+                "head": await client.head(protocol.image_path(image_id), headers=cluster.auth("bob")),
+                "head unknown": await client.head(protocol.image_path("f" * 64), headers=cluster.auth("bob")),
+                "attach": await client.post(protocol.PATH_ATTACH_IMAGE, json={"image_id": image_id},
+                                            headers=cluster.auth("bob", bobs)),
+                "job": await client.get(protocol.job_path(job.id), headers=cluster.auth("bob")),
+                "job of alice": await client.get(protocol.job_path(job.id), headers=cluster.auth("alice")),
+                "alice": await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease)),
+            }
+
+    answers = asyncio.run(scenario())
+    assert answers["session"].status_code == 410  # as for an unknown lease (docs/LAB_SERVER.md)
+    assert answers["head"].status_code == answers["head unknown"].status_code == 404
+    assert answers["attach"].status_code == 404
+    assert answers["attach"].json()["error"] == protocol.ERROR_IMAGE_NOT_FOUND
+    assert answers["job"].status_code == 404 and answers["job of alice"].status_code == 200
+    assert [s["name"] for s in answers["alice"].json()["segments"]] == ["organ"]
+
+
+def test_a_revoked_user_is_refused_by_every_worker_and_a_user_without_a_token_too(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            lease, _ = await alice_at_work(cluster, client)
+            before = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            cluster.store.revoke("alice")  # `slicerfm-backend users revoke alice` on the server's directory
+            after = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            claims = [await client.post(protocol.PATH_SESSIONS, json={}, headers=cluster.auth("alice"))
+                      for _ in range(2)]
+            carol = await client.post(protocol.PATH_SESSIONS, json={}, headers=cluster.auth("carol"))
+            anonymous = await client.post(protocol.PATH_SESSIONS, json={})
+            return before, after, claims, carol, anonymous
+
+    before, after, claims, carol, anonymous = asyncio.run(scenario())
+    assert before.status_code == 200
+    assert after.status_code == 401 and "revoked" in after.json()["message"]
+    assert [answer.status_code for answer in claims] == [401, 401]
+    assert carol.status_code == 401 and anonymous.status_code == 401
+
+
+def test_an_admin_sees_the_sessions_of_every_worker_and_ends_one_on_either(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            alice = await claim(client, cluster.auth("alice"))
+            bob = await claim(client, cluster.auth("bob"))
+            listed = await client.get(protocol.PATH_ADMIN_SESSIONS, headers=cluster.auth("root"))
+            refused = await client.get(protocol.PATH_ADMIN_SESSIONS, headers=cluster.auth("alice"))
+            rows = {row["user"]: row for row in listed.json()["sessions"]}
+            ended = await client.delete(protocol.admin_session_path(rows["bob"]["session"]),
+                                        headers=cluster.auth("root"))
+            not_admin = await client.delete(protocol.admin_session_path(rows["alice"]["session"]),
+                                            headers=cluster.auth("bob"))
+            return (alice, bob, listed, refused, ended, not_admin,
+                    await client.get(protocol.PATH_SESSION, headers=cluster.auth("bob", bob)),
+                    await client.get(protocol.PATH_SESSION, headers=cluster.auth("alice", alice)))
+
+    alice, bob, listed, refused, ended, not_admin, bobs_next, alices_next = asyncio.run(scenario())
+    assert listed.status_code == 200 and refused.status_code == 403 and not_admin.status_code == 403
+    rows = {row["user"]: row for row in listed.json()["sessions"]}
+    assert {rows["alice"]["worker"], rows["bob"]["worker"]} == {0, 1}
+    assert listed.json()["unavailable_workers"] == []
+    assert alice.split(".")[1] not in listed.text and bob.split(".")[1] not in listed.text
+    assert ended.status_code == 200
+    assert bobs_next.status_code == 410 and alices_next.status_code == 200
+
+
+def test_metrics_of_every_worker_come_labelled_by_worker_with_the_ingresss_own_for_admins_only(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            await alice_at_work(cluster, client)
+            await claim(client, cluster.auth("bob"))
+            return (await client.get(protocol.PATH_METRICS, headers=cluster.auth("root")),
+                    await client.get(protocol.PATH_METRICS, headers=cluster.auth("alice")),
+                    await client.get(protocol.PATH_METRICS))
+
+    metrics, annotator, anonymous = asyncio.run(scenario())
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'slicerfm_sessions{worker="0"} 1.0' in text and 'slicerfm_sessions{worker="1"} 1.0' in text
+    assert 'slicerfm_memory_limit_bytes{budget="images",worker="1"}' in text
+    assert 'slicerfm_ingress_request_seconds_count{method="POST",route="claim",status="200"} 2.0' in text
+    assert "slicerfm_cluster_workers_answering 2.0" in text
+    assert text.count("# TYPE slicerfm_sessions gauge") == 1  # one family, samples of both workers
+    assert annotator.status_code == 403 and anonymous.status_code == 401
+
+
+def test_a_restarted_worker_finds_its_sessions_in_its_own_state_directory(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            lease, _ = await alice_at_work(cluster, client)
+            index = int(lease[1])
+            await client.post(protocol.PATH_INTERACT, headers=cluster.auth("alice", lease), json={
+                **CLICK, "prompt": {"kind": "point", "positive": False, "point_kji": [3, 4, 5]}})
+            cluster.restart(index)
+            segments = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            undo = await client.post(protocol.PATH_UNDO, json={"segment": "organ"},
+                                     headers=cluster.auth("alice", lease))
+            return index, segments, undo
+
+    index, segments, undo = asyncio.run(scenario())
+    assert (cluster.state_dir / f"worker-{index}" / "sessions").is_dir()
+    assert not (cluster.state_dir / "sessions").exists()  # the server's own directory holds the users
+    assert segments.status_code == 200 and [s["name"] for s in segments.json()["segments"]] == ["organ"]
+    assert undo.status_code == 200  # the undo history came back too
+
+
+def test_each_worker_takes_its_part_of_the_machines_memory_unless_a_budget_is_set(tmp_path):
+    default = worker_settings(Settings(state_dir=tmp_path), 1, node_share=4)
+    assert default.state_dir == tmp_path / "worker-1"
+    whole = int(machine_memory_bytes() * DEFAULT_MEMORY_SHARE)
+    assert default.budgets()["images"] == whole // 4 // 2
+    assert worker_settings(Settings(memory_budget_bytes=10**9), 1, node_share=4).budgets()["images"] == 10**9 // 2
