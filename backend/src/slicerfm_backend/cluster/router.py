@@ -208,7 +208,7 @@ class Router:
                 worker.placing -= 1
             if reply.status == 200:
                 worker.placed += 1
-            if reply.status == STATUS[protocol.ERROR_SERVER_FULL]:
+            if is_full(reply):  # another worker may have room; any other refusal is the answer
                 last = reply
                 continue
             return reply
@@ -241,6 +241,17 @@ class Router:
     def _by_token(self, head: RequestHead) -> int:
         token = (head.header(b"authorization") or "").encode()
         return int.from_bytes(hashlib.sha256(token).digest()[:4], "big") % max(1, len(self.pool))
+
+
+def is_full(reply: Reply) -> bool:
+    """Whether a worker refused a new session for having its maximum (not, e.g., for a full
+    state directory, which another worker's answer would only hide)."""
+    if reply.status != STATUS[protocol.ERROR_SERVER_FULL]:
+        return False
+    try:
+        return json.loads(reply.body).get("error") == protocol.ERROR_SERVER_FULL
+    except (ValueError, AttributeError):
+        return False
 
 
 def route_kind(head: RequestHead) -> str:
