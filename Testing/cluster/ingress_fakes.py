@@ -1,6 +1,8 @@
 """The cluster's image store and Ray's actor handles, faked for in-process tests of the
 ingress and its workers (no Ray processes)."""
 
+import asyncio
+
 from ray import exceptions as ray_exceptions
 
 
@@ -47,3 +49,17 @@ class Handle:
 
     def __getattr__(self, name):
         return Method(self, name)
+
+
+def run(handles, scenario):
+    """``asyncio.run(scenario())``, after which the workers' applications stop in the same
+    event loop (their lifespans started in it), as a server's do at its end."""
+
+    async def whole():
+        try:
+            return await scenario()
+        finally:
+            for handle in handles:
+                await handle.worker.shutdown()
+
+    return asyncio.run(whole())

@@ -19,7 +19,7 @@ from slicerfm_backend.cluster.worker import SessionWorker
 from slicerfm_backend.settings import Settings
 from slicerfm_client import geometry, protocol, wire
 
-from ingress_fakes import Handle, SharedDict
+from ingress_fakes import Handle, SharedDict, run
 
 IJK_TO_RAS = np.diag([-0.8, -0.8, 2.5, 1.0])
 
@@ -71,7 +71,7 @@ def test_new_sessions_go_to_the_least_loaded_worker_and_requests_follow_their_se
                 assert click.status_code == 200 and "cluster;dur=" in click.headers["server-timing"]
             return leases
 
-    leases = asyncio.run(scenario())
+    leases = run(handles, scenario)
     assert sorted(lease[:3] for lease in leases) == ["w0-", "w0-", "w1-", "w1-"]
     for handle in handles:
         assert len(handle.worker.state.sessions) == 2  # each session lives on its own worker only
@@ -84,7 +84,7 @@ def test_sessions_claimed_at_the_same_moment_spread_over_the_workers(a_cluster):
         async with http(ingress) as client:
             return await asyncio.gather(*(claim(client) for _ in range(4)))
 
-    leases = asyncio.run(scenario())
+    leases = run(handles, scenario)
     assert sorted(lease[:3] for lease in leases) == ["w0-", "w0-", "w1-", "w1-"]
 
 
@@ -104,7 +104,7 @@ def test_a_dead_workers_session_answers_410_and_new_sessions_go_elsewhere(a_clus
             replacement = await claim(client)
             return gone, alive, replacement
 
-    gone, alive, replacement = asyncio.run(scenario())
+    gone, alive, replacement = run(handles, scenario)
     assert gone.status_code == 410 and gone.json()["error"] == protocol.ERROR_SESSION_EXPIRED
     assert "claim a new session" in gone.json()["message"]
     assert alive.status_code == 200
@@ -112,7 +112,7 @@ def test_a_dead_workers_session_answers_410_and_new_sessions_go_elsewhere(a_clus
 
 
 def test_when_every_worker_is_full_a_claim_answers_503_with_retry_after(a_cluster):
-    _, _, ingress = a_cluster
+    handles, _, ingress = a_cluster
 
     async def scenario():
         async with http(ingress) as client:
@@ -120,7 +120,7 @@ def test_when_every_worker_is_full_a_claim_answers_503_with_retry_after(a_cluste
                 await claim(client)
             return await client.post(protocol.PATH_SESSIONS, json={"client": "one too many"})
 
-    answer = asyncio.run(scenario())
+    answer = run(handles, scenario)
     assert answer.status_code == 503 and answer.json()["error"] == protocol.ERROR_SERVER_FULL
     assert "all 2 workers" in answer.json()["message"] and int(answer.headers["retry-after"]) > 0
 
@@ -141,7 +141,7 @@ def test_an_image_uploaded_through_one_worker_is_attached_on_the_other(a_cluster
                 assert answer.status_code == 200, answer.text
             return image_id, holders
 
-    image_id, holders = asyncio.run(scenario())
+    image_id, holders = run(handles, scenario)
     assert list(shared.images) == [image_id]
     assert holders.count(True) == 1  # decoded by one worker, fetched by the other at attach
     assert all(h.worker.state.images.holds_in_memory(image_id) for h in handles)
@@ -174,7 +174,10 @@ def test_a_large_upload_streams_to_the_worker_in_pieces(a_cluster, monkeypatch):
             return out, bool(self.left)
 
     head = RequestHead("PUT", protocol.image_path(image_id), headers=[(b"content-type", b"application/octet-stream")])
-    reply = asyncio.run(Router(WorkerPool(handles)).forward(head, Pieces()))
+    async def scenario():
+        return await Router(WorkerPool(handles)).forward(head, Pieces())
+
+    reply = run(handles, scenario)
     assert reply.status == 201, reply.body
     assert len(pushed) > 1 and sum(pushed) == len(body)
     assert np.array_equal(shared.images[image_id].array, array)
@@ -190,7 +193,7 @@ def test_a_job_of_a_dead_worker_is_reported_failed_and_an_unknown_job_id_is_not_
             wrong = await client.get(protocol.job_path("not-a-cluster-id"))
             return job, wrong
 
-    job, wrong = asyncio.run(scenario())
+    job, wrong = run(handles, scenario)
     assert job.status_code == 200 and job.json()["state"] == "failed"
     assert "submit the job again" in job.json()["error"]["message"]
     assert wrong.status_code == 404 and wrong.json()["error"] == protocol.ERROR_JOB_NOT_FOUND

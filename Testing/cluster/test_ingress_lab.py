@@ -1,9 +1,7 @@
 """A lab's server on the cluster, in-process (the workers are real single-process servers
 behind fake Ray handles): users and ownership through the ingress, a revoked user, the
 admin's view of every worker, merged metrics, each worker's own state directory (a
-restarted worker finds its sessions) and its part of the machine's memory."""
-
-import asyncio
+worker started again finds its sessions) and its part of the machine's memory."""
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ from slicerfm_backend.memory import machine_memory_bytes
 from slicerfm_backend.settings import DEFAULT_MEMORY_SHARE, Settings
 from slicerfm_client import protocol
 
-from ingress_fakes import Handle, SharedDict
+from ingress_fakes import Handle, SharedDict, run
 from test_ingress import an_image
 
 CLICK = {"segment": "organ", "prompt": {"kind": "point", "positive": True, "point_kji": [4, 6, 8]}}
@@ -47,24 +45,16 @@ class LabCluster:
             headers[protocol.HEADER_SESSION] = lease
         return headers
 
-    def restart(self, index):
-        """The worker's process ended and Ray started it again: a new server on the same
-        state directory (the old one stopped as a killed process would: nothing flushed)."""
-        old = self.handles[index].worker
-        old.state.state_dir.close()  # what the process's end does to its lock
+    async def restart(self, index):
+        """The worker stops and Ray starts it again: a new server on the same state
+        directory. (A process killed mid-session: Testing/cluster/test_ray_lab.py.)"""
+        await self.handles[index].worker.shutdown()
         self.handles[index].worker = self._worker(index)
-
-    def stop(self):
-        """What the workers' lifespan does at its end: stop jobs, flush and unlock."""
-        for handle in self.handles:
-            handle.worker.state.close()
 
 
 @pytest.fixture
 def a_lab_cluster(tmp_path):
-    cluster = LabCluster(tmp_path / "state")
-    yield cluster
-    cluster.stop()
+    return LabCluster(tmp_path / "state")
 
 
 def http(ingress):
@@ -111,7 +101,7 @@ def test_another_users_session_image_and_job_do_not_exist_for_them_through_the_i
                 "alice": await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease)),
             }
 
-    answers = asyncio.run(scenario())
+    answers = run(cluster.handles, scenario)
     assert answers["session"].status_code == 410  # as for an unknown lease (docs/LAB_SERVER.md)
     assert answers["head"].status_code == answers["head unknown"].status_code == 404
     assert answers["attach"].status_code == 404
@@ -135,7 +125,7 @@ def test_a_revoked_user_is_refused_by_every_worker_and_a_user_without_a_token_to
             anonymous = await client.post(protocol.PATH_SESSIONS, json={})
             return before, after, claims, carol, anonymous
 
-    before, after, claims, carol, anonymous = asyncio.run(scenario())
+    before, after, claims, carol, anonymous = run(cluster.handles, scenario)
     assert before.status_code == 200
     assert after.status_code == 401 and "revoked" in after.json()["message"]
     assert [answer.status_code for answer in claims] == [401, 401]
@@ -160,7 +150,7 @@ def test_an_admin_sees_the_sessions_of_every_worker_and_ends_one_on_either(a_lab
                     await client.get(protocol.PATH_SESSION, headers=cluster.auth("bob", bob)),
                     await client.get(protocol.PATH_SESSION, headers=cluster.auth("alice", alice)))
 
-    alice, bob, listed, refused, ended, not_admin, bobs_next, alices_next = asyncio.run(scenario())
+    alice, bob, listed, refused, ended, not_admin, bobs_next, alices_next = run(cluster.handles, scenario)
     assert listed.status_code == 200 and refused.status_code == 403 and not_admin.status_code == 403
     rows = {row["user"]: row for row in listed.json()["sessions"]}
     assert {rows["alice"]["worker"], rows["bob"]["worker"]} == {0, 1}
@@ -181,7 +171,7 @@ def test_metrics_of_every_worker_come_labelled_by_worker_with_the_ingresss_own_f
                     await client.get(protocol.PATH_METRICS, headers=cluster.auth("alice")),
                     await client.get(protocol.PATH_METRICS))
 
-    metrics, annotator, anonymous = asyncio.run(scenario())
+    metrics, annotator, anonymous = run(cluster.handles, scenario)
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert 'slicerfm_sessions{worker="0"} 1.0' in text and 'slicerfm_sessions{worker="1"} 1.0' in text
@@ -192,7 +182,7 @@ def test_metrics_of_every_worker_come_labelled_by_worker_with_the_ingresss_own_f
     assert annotator.status_code == 403 and anonymous.status_code == 401
 
 
-def test_a_restarted_worker_finds_its_sessions_in_its_own_state_directory(a_lab_cluster):
+def test_a_worker_started_again_finds_its_sessions_in_its_own_state_directory(a_lab_cluster):
     cluster = a_lab_cluster
 
     async def scenario():
@@ -201,13 +191,13 @@ def test_a_restarted_worker_finds_its_sessions_in_its_own_state_directory(a_lab_
             index = int(lease[1])
             await client.post(protocol.PATH_INTERACT, headers=cluster.auth("alice", lease), json={
                 **CLICK, "prompt": {"kind": "point", "positive": False, "point_kji": [3, 4, 5]}})
-            cluster.restart(index)
+            await cluster.restart(index)
             segments = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
             undo = await client.post(protocol.PATH_UNDO, json={"segment": "organ"},
                                      headers=cluster.auth("alice", lease))
             return index, segments, undo
 
-    index, segments, undo = asyncio.run(scenario())
+    index, segments, undo = run(cluster.handles, scenario)
     assert (cluster.state_dir / f"worker-{index}" / "sessions").is_dir()
     assert not (cluster.state_dir / "sessions").exists()  # the server's own directory holds the users
     assert segments.status_code == 200 and [s["name"] for s in segments.json()["segments"]] == ["organ"]
