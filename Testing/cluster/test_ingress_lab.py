@@ -3,8 +3,13 @@ behind fake Ray handles): users and ownership through the ingress, a revoked use
 admin's view of every worker, merged metrics, each worker's own state directory (a
 worker started again finds its sessions) and its part of the machine's memory."""
 
+import json
+import time
+
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from slicerfm_backend.auth.users import UserStore
 from slicerfm_backend.cluster.ingress import Ingress
@@ -210,3 +215,54 @@ def test_each_worker_takes_its_part_of_the_machines_memory_unless_a_budget_is_se
     whole = int(machine_memory_bytes() * DEFAULT_MEMORY_SHARE)
     assert default.budgets()["images"] == whole // 4 // 2
     assert worker_settings(Settings(memory_budget_bytes=10**9), 1, node_share=4).budgets()["images"] == 10**9 // 2
+
+
+def test_openid_connect_users_are_known_to_every_worker_and_meet_only_their_own_sessions(tmp_path):
+    key, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}))
+    issuer, audience = "https://login.example.org/realms/lab", "slicerfm"
+    settings = Settings(oidc_issuer=issuer, oidc_audience=audience, oidc_jwks=str(jwks), max_sessions=4)
+    handles = [Handle(SessionWorker(settings, index, directory=None, task_options={})) for index in range(2)]
+    ingress = Ingress(WorkerPool(handles))
+
+    def bearer(user, signer=key, **claims):
+        now = int(time.time())
+        token = jwt.encode({"iss": issuer, "aud": audience, "iat": now, "exp": now + 300,
+                            "preferred_username": user, **claims}, signer, algorithm="RS256", headers={"kid": "k1"})
+        return {"Authorization": f"Bearer {token}"}
+
+    async def scenario():
+        async with http(ingress) as client:
+            leases = [await claim(client, bearer("dana")) for _ in range(2)]
+            others = [await client.get(protocol.PATH_SESSION, headers={
+                **bearer("erin"), protocol.HEADER_SESSION: lease}) for lease in leases]
+            own = [await client.get(protocol.PATH_SESSION, headers={
+                **bearer("dana"), protocol.HEADER_SESSION: lease}) for lease in leases]
+            listed = await client.get(protocol.PATH_ADMIN_SESSIONS, headers=bearer("ops", roles=["slicerfm-admin"]))
+            forged = await client.post(protocol.PATH_SESSIONS, json={}, headers=bearer("dana", signer=stranger))
+            return leases, others, own, listed, forged
+
+    leases, others, own, listed, forged = run(handles, scenario)
+    assert sorted(lease[:3] for lease in leases) == ["w0-", "w1-"]
+    assert [answer.status_code for answer in others] == [410, 410]
+    assert [answer.status_code for answer in own] == [200, 200]
+    assert sorted((row["user"], row["worker"]) for row in listed.json()["sessions"]) == [("dana", 0), ("dana", 1)]
+    assert forged.status_code == 401
+
+
+def test_a_draining_ingress_answers_restarting_so_clients_wait_for_it(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            lease = await claim(client, cluster.auth("alice"))
+            cluster.ingress.drain.draining = True  # what SIGTERM does (lab's DrainingServer)
+            refused = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            cluster.ingress.drain.draining = False
+            return refused, cluster.ingress.drain.in_flight
+
+    refused, in_flight = run(cluster.handles, scenario)
+    assert refused.status_code == 503 and refused.json()["error"] == protocol.ERROR_RESTARTING
+    assert int(refused.headers["retry-after"]) > 0 and in_flight == 0
