@@ -187,9 +187,11 @@ class PageDriver:
 
     def choose(self, select_id: str, option) -> None:
         """Open a drop-down list (its field, as a user clicks it) and pick ``option`` (its
-        text, or a compiled regular expression)."""
+        text, or a compiled regular expression). The option is looked for in the open menu only:
+        a menu closed a moment ago stays in the page while it fades out, with the same options."""
         self.page.locator(".v-select", has=self.page.locator(f"#{select_id}")).click()
-        self.page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+        menu = self.page.locator(".v-overlay--active")
+        menu.get_by_role("option", name=option, exact=isinstance(option, str)).click()
 
     def press(self, selector: str) -> None:
         self.page.click(selector)
