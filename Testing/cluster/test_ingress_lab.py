@@ -192,21 +192,27 @@ def test_a_worker_started_again_finds_its_sessions_in_its_own_state_directory(a_
 
     async def scenario():
         async with http(cluster.ingress) as client:
-            lease, _ = await alice_at_work(cluster, client)
+            lease, image_id = await alice_at_work(cluster, client)
             index = int(lease[1])
             await client.post(protocol.PATH_INTERACT, headers=cluster.auth("alice", lease), json={
                 **CLICK, "prompt": {"kind": "point", "positive": False, "point_kji": [3, 4, 5]}})
             await cluster.restart(index)
+            cluster.shared.images.clear()  # the cluster's store dropped the image meanwhile
             segments = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
             undo = await client.post(protocol.PATH_UNDO, json={"segment": "organ"},
                                      headers=cluster.auth("alice", lease))
-            return index, segments, undo
+            click = await client.post(protocol.PATH_INTERACT, json=CLICK, headers=cluster.auth("alice", lease))
+            return index, image_id, segments, undo, click
 
-    index, segments, undo = run(cluster.handles, scenario)
-    assert (cluster.state_dir / f"worker-{index}" / "sessions").is_dir()
+    index, image_id, segments, undo, click = run(cluster.handles, scenario)
+    own = cluster.state_dir / f"worker-{index}"
+    uploaded_through = cluster.state_dir / f"worker-{1 - index}"  # the least-loaded worker took the upload
+    assert (uploaded_through / "images" / f"{image_id}.sfm").is_file()
+    assert (own / "sessions").is_dir() and (own / "images" / f"{image_id}.sfm").is_file()
     assert not (cluster.state_dir / "sessions").exists()  # the server's own directory holds the users
     assert segments.status_code == 200 and [s["name"] for s in segments.json()["segments"]] == ["organ"]
     assert undo.status_code == 200  # the undo history came back too
+    assert click.status_code == 200, click.text  # and the image, from this worker's own directory
 
 
 def test_each_worker_takes_its_part_of_the_machines_memory_unless_a_budget_is_set(tmp_path):

@@ -122,9 +122,26 @@ class ImageStore:
             existing = self._images.get(image_id)
             if existing is None:
                 self._images[image_id] = image
-                return image
-        self.budget.release(reserved)
-        return existing
+        if existing is not None:
+            self.budget.release(reserved)
+            return existing
+        self._write_copy(image)
+        return image
+
+    def _write_copy(self, image: StoredImage) -> None:
+        """Keep an image that came from the cluster in this server's state directory too, so
+        that its sessions find it after a restart even once the cluster's store dropped it.
+        A failed write leaves the image usable (the cluster still holds it): logged only."""
+        if self.files is None or self.files.exists(image.image_id):
+            return
+        writer = self.files.writer(image.image_id)
+        try:
+            writer.write(wire.encode(image.array, {"ijk_to_ras": image.ijk_to_ras.tolist(),
+                                                   "modality": image.modality}))
+            writer.commit(image.owners)
+        except DomainError as error:
+            log.warning("an image from the cluster's store was not written to the state directory: %s",
+                        error.message)
 
     def _load(self, image_id: str) -> StoredImage:
         if self.files is None or not self.files.exists(image_id):
