@@ -4,6 +4,7 @@ admin's view of every worker, merged metrics, each worker's own state directory 
 worker started again finds its sessions) and its part of the machine's memory."""
 
 import json
+import threading
 import time
 
 import httpx
@@ -29,13 +30,13 @@ class LabCluster:
     """Two workers with a state directory holding users alice and bob (annotators), root
     (admin) and carol (revoked); ``auth(name)`` are a user's headers."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, **settings):
         store = UserStore(state_dir)
         self.tokens = {name: store.add(name, role="admin" if name == "root" else "annotator")
                        for name in ("alice", "bob", "root", "carol")}
         store.revoke("carol")
         self.store, self.state_dir, self.shared = store, state_dir, SharedDict()
-        self.settings = Settings(state_dir=state_dir, max_sessions=4)
+        self.settings = Settings(state_dir=state_dir, max_sessions=4, **settings)
         self.handles = [Handle(self._worker(index)) for index in range(2)]
         self.ingress = Ingress(WorkerPool(self.handles))
 
@@ -113,6 +114,30 @@ def test_another_users_session_image_and_job_do_not_exist_for_them_through_the_i
     assert answers["attach"].json()["error"] == protocol.ERROR_IMAGE_NOT_FOUND
     assert answers["job"].status_code == 404 and answers["job of alice"].status_code == 200
     assert [s["name"] for s in answers["alice"].json()["segments"]] == ["organ"]
+
+
+def test_a_users_jobs_from_sessions_on_both_workers_meet_one_queue_and_its_per_user_limit(tmp_path):
+    cluster = LabCluster(tmp_path / "state", max_jobs_per_user=1)
+    release = threading.Event()
+    for handle in cluster.handles:  # the job's work waits (no Ray here): the first job stays running
+        handle.worker.state.jobs.execute = lambda work, ctx: release.wait(30) and {}
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            first, image_id = await alice_at_work(cluster, client)
+            second = await claim(client, cluster.auth("alice"))
+            body = {"engine": "classic", "fixed": {"image_id": image_id}, "moving": {"image_id": image_id}}
+            try:
+                return first, second, [await client.post(protocol.PATH_REGISTER, json=body,
+                                                          headers=cluster.auth("alice", lease))
+                                       for lease in (first, second)]
+            finally:
+                release.set()
+
+    first, second, (accepted, refused) = run(cluster.handles, scenario)
+    assert first[:3] != second[:3]  # her two sessions live on two workers
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 503 and "you already have 1" in refused.json()["message"]
 
 
 def test_a_revoked_user_is_refused_by_every_worker_and_a_user_without_a_token_too(a_lab_cluster):

@@ -3,8 +3,9 @@
 * a job's requests (``/api/jobs/<id>...``) go to the worker named in the job id;
 * a request with a session lease goes to the worker named in the session id;
 * a new session goes to the worker with the fewest sessions (then the next, when full);
-* a job submitted without a session goes to a worker chosen by the access token, so one
-  user's jobs meet one job queue (its order and per-user limits);
+* a job submitted with credentials goes to a worker chosen by the access token, so one
+  user's jobs meet one job queue (its order and per-user limits) from any of their
+  sessions; without credentials to the session's worker, or the least-loaded one;
 * an admin's end of a session goes to the worker named in the session id; the list of
   sessions and ``/metrics`` are asked of every worker and merged (:mod:`.fanout`);
 * anything else (info, engines, image upload) goes to the least-loaded worker.
@@ -238,8 +239,12 @@ class Router:
                     break
         return no_worker_reply()
 
-    def _by_token(self, head: RequestHead) -> int:
+    def _by_token(self, head: RequestHead) -> Optional[int]:
+        """The worker whose job queue takes this caller's jobs (None without credentials:
+        everyone is the same local user, so the least-loaded worker)."""
         token = (head.header(b"authorization") or "").encode()
+        if not token:
+            return None
         return int.from_bytes(hashlib.sha256(token).digest()[:4], "big") % max(1, len(self.pool))
 
 
@@ -264,13 +269,14 @@ def route_kind(head: RequestHead) -> str:
         return "admin-sessions"
     if head.method == "GET" and head.path == protocol.PATH_METRICS:
         return "metrics"
+    submit = head.method == "POST" and head.path in (protocol.PATH_REGISTER, protocol.PATH_SEGMENT_AUTO)
+    if submit and head.header(b"authorization"):
+        return "submit"  # by the user's token, whatever session sent it: one queue per user
     if head.header(SESSION_HEADER):
         return "session"
     if head.method == "POST" and head.path == protocol.PATH_SESSIONS:
         return "claim"
-    if head.method == "POST" and head.path in (protocol.PATH_REGISTER, protocol.PATH_SEGMENT_AUTO):
-        return "submit"
-    return "other"
+    return "submit" if submit else "other"
 
 
 def no_worker_reply() -> Reply:
