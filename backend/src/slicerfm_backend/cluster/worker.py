@@ -9,11 +9,14 @@ worker adds is wiring:
 * session ids start with ``w<index>-`` and job ids with ``w<index>x<incarnation>-``, so
   the ingress finds the worker from an id alone;
 * its image store's shared tier is the cluster's (:mod:`.images`);
-* its job manager runs engine work as Ray tasks (:mod:`.jobs`).
+* its job manager runs engine work as Ray tasks (:mod:`.jobs`);
+* its state directory is ``<state_dir>/worker-<index>``, its users those of ``<state_dir>``,
+  its memory budget its part of the machine's (:func:`worker_settings`).
 
-The actor is restarted by Ray when its process dies (``max_restarts``); the new
-incarnation starts empty, so a session held by the old one answers 410 and the client
-claims a new session and re-seeds its segments.
+The actor is restarted by Ray when its process dies (``max_restarts``). With a state
+directory the new incarnation reads its sessions back (the same leases go on); without
+one it starts empty, so a session held by the old one answers 410 and the client claims a
+new session and re-seeds its segments. Jobs die with their incarnation.
 """
 
 from __future__ import annotations
