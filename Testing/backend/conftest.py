@@ -128,3 +128,9 @@ class LabServer:
 @pytest.fixture
 def a_lab_server(a_server_factory, tmp_path):
     return LabServer(a_server_factory, tmp_path / "state")
+
+
+@pytest.fixture
+def a_lab_server_sharing_images(a_server_factory, tmp_path):
+    """A :class:`LabServer` with ``share_images`` on: every user may attach every image."""
+    return LabServer(a_server_factory, tmp_path / "state", share_images=True)

@@ -166,6 +166,15 @@ def test_another_users_image_cannot_be_read_registered_attached_or_probed(a_lab_
     bob.attach_image(image_id)
 
 
+def test_an_image_is_shared_between_users_when_the_server_says_so(a_lab_server_sharing_images, a_ct_like_volume):
+    lab = a_lab_server_sharing_images
+    image_id = lab.client("alice").upload_image(*a_ct_like_volume, "CT")
+    bob = lab.client("bob")
+    bob.connect(heartbeat=False)
+    assert bob.has_image(image_id)
+    bob.attach_image(image_id)  # without uploading it himself
+
+
 def test_no_image_id_job_id_or_token_reaches_any_log_line(a_server_factory, a_ct_like_volume, caplog):
     server = a_server_factory(token="a-token-never-logged")
     client = server.client(token="a-token-never-logged")

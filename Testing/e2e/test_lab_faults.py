@@ -6,7 +6,8 @@
   ``restarting`` with Retry-After, and a client sending one waits through the restart;
 * memory comes back (the process's resident memory, VmRSS) after rejected requests that
   used to keep it: a seed declaring a huge array, a failed upload of a gigabyte of zeros,
-  and five clients gone mid-upload (issue 14, finding 2).
+  and five clients gone mid-upload (issue 14, finding 2), and after sessions with a long
+  undo history end (build item 4).
 """
 
 import json
@@ -257,3 +258,31 @@ def test_memory_comes_back_after_requests_that_used_to_keep_it(a_server_process,
     assert rss < baseline + slack
     assert "Traceback" not in server.log_path.read_text()
     client.add_point("liver", (10, 15, 25), True, engine="sphere")  # and it goes on serving
+
+
+def test_memory_comes_back_after_sessions_with_long_histories_end(a_server_process):
+    server = a_server_process()
+    rng = np.random.default_rng(1)
+    shape = (64, 256, 256)  # 4 M voxels: a random full-image seed is a ~0.5 MB undo step at best
+    array = rng.integers(0, 200, shape, dtype=np.uint8)
+    holder = SlicerFMClient(server.url)
+    holder.connect("holder", heartbeat=False)
+    image_id = holder.set_image(array, np.eye(4), "CT")  # stays attached: its voxels are not what is measured
+    baseline = settle(server, 0, 0)
+    annotators = []
+    for n in range(4):
+        client = SlicerFMClient(server.url)
+        client.connect(f"annotator {n}", heartbeat=False)
+        client.attach_image(image_id)
+        for step in range(10):
+            client.seed(f"organ {step % 2}", rng.random(shape) < 0.5)
+        annotators.append(client)
+    grown = server.rss()
+    for client in annotators:
+        client.close()
+    rss = settle(server, baseline, 40 * MB)
+    print(f"resident memory: {baseline / MB:.0f} MB with the image attached, {grown / MB:.0f} MB with four "
+          f"sessions of 10 random full-image seeds each, {rss / MB:.0f} MB after they ended")
+    assert grown > baseline + 60 * MB, "the sessions did not use enough memory for the test to mean anything"
+    assert rss < baseline + 40 * MB
+    holder.add_point("liver", (10, 15, 25), True, engine="sphere")  # the server goes on

@@ -3,7 +3,8 @@
 Each simulated annotator claims its own session, attaches the sample CT (uploaded once, by
 the first annotator; the others find it on the server), and clicks positive points inside
 one organ of the reference label map, with a think time between clicks; every
-``CLICKS_PER_SEGMENT`` clicks it starts a new segment. A click is one
+``CLICKS_PER_SEGMENT`` clicks it starts a new segment on the next organ (so one annotator
+alone clicks the same mix of organs as eight together: the alone phase is the baseline). A click is one
 ``POST /api/session/interact`` through the real client; its round trip is reported to
 locust as request "click", and every click's round trip, device wait (the ``queue`` entry of
 ``Server-Timing``) and queue position go to ``$SLICERFM_LOAD_RECORDS`` (one JSON line each).
@@ -75,10 +76,14 @@ class Annotator(User):
         with _upload_lock:  # the first annotator uploads, the others find the image
             self.client.set_image(image, ijk_to_ras, "CT")
         self.random = random.Random(number)
-        self.organ = list(ORGANS)[number % len(ORGANS)]
-        self.voxels = voxels[self.organ]
+        self.number = number
         self.clicks = 0
-        self.segment = f"{self.organ}-{number}-0"
+        self._start_segment(0)
+
+    def _start_segment(self, index: int) -> None:
+        organ = list(ORGANS)[(self.number + index) % len(ORGANS)]
+        self.voxels = sample_case()[2][organ]
+        self.segment = f"{organ}-{self.number}-{index}"
 
     def on_stop(self) -> None:
         self.client.close()
@@ -86,7 +91,7 @@ class Annotator(User):
     @task
     def click(self) -> None:
         if self.clicks and self.clicks % CLICKS_PER_SEGMENT == 0:
-            self.segment = f"{self.segment.rsplit('-', 1)[0]}-{self.clicks}"
+            self._start_segment(self.clicks // CLICKS_PER_SEGMENT)
         self.clicks += 1
         point = self.voxels[self.random.randrange(len(self.voxels))]
         start = time.perf_counter()
@@ -100,7 +105,7 @@ class Annotator(User):
                             response_length=0 if error else update.wire_bytes, exception=error,
                             context={})
         if error is None:
-            _record({"t": time.time(), "user": self.segment.rsplit("-", 1)[0],
+            _record({"t": time.time(), "user": f"annotator{self.number}",
                      "roundtrip_ms": elapsed_ms, "queue_ms": update.timings_ms.get("queue"),
                      "engine_ms": update.timings_ms.get("engine"),
                      "server_ms": update.timings_ms.get("server"),

@@ -81,7 +81,7 @@ def run_phase(url: str, users: int, seconds: float, tokens: List[str], think: st
     ahead = [r["ahead"] for r in ok if r.get("ahead") is not None]
     return {"users": users, "seconds": seconds, "wall_s": round(wall, 1), "clicks": len(ok),
             "errors": len(errors), "error_examples": errors[:5], "locust_exit": done.returncode,
-            "locust_tail": done.stderr[-2000:] if done.returncode not in (0, 1) else "",
+            "locust_tail": done.stderr[-2000:] if done.returncode not in (0,) else "",
             "roundtrip_p50_ms": percentile(roundtrip, 50), "roundtrip_p95_ms": percentile(roundtrip, 95),
             "queue_p50_ms": percentile(queue, 50), "queue_p95_ms": percentile(queue, 95),
             "engine_p50_ms": percentile(engine, 50), "engine_p95_ms": percentile(engine, 95),
@@ -141,6 +141,9 @@ def main() -> int:
         print("the server log holds a traceback:\n" + server_log[-3000:])
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
+    if not alone["clicks"] or not shared["clicks"]:
+        print("a phase made no click: locust said\n" + (alone["locust_tail"] or shared["locust_tail"]))
+        return 1
     return 1 if alone["errors"] or shared["errors"] or "Traceback" in server_log else 0
 
 

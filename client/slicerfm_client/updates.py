@@ -20,9 +20,10 @@ class MaskUpdate:
     engine.<stage>, commit, encode, server) and ``roundtrip_ms`` the
     client-measured total. ``wire_bytes`` is the response body size. ``propagation`` is the
     status of the propagation job a slice engine (medsam, sam) started after this change
-    (see :mod:`slicerfm_client.propagation`), else None. ``notes`` holds the header's other
-    figures (``queue.ahead``: requests ahead of this one for the device when it arrived;
-    ``engine.<count>``).
+    (see :mod:`slicerfm_client.propagation`), else None; ``propagation_error`` the server's
+    ``{"error", "message"}`` when it could not start one (e.g. ``server_full``), else None.
+    ``notes`` holds the header's other figures (``queue.ahead``: requests ahead of this one
+    for the device when it arrived; ``engine.<count>``).
     """
 
     segment: str
@@ -35,6 +36,7 @@ class MaskUpdate:
     roundtrip_ms: float = 0.0
     wire_bytes: int = 0
     propagation: Optional[Dict[str, Any]] = None
+    propagation_error: Optional[Dict[str, Any]] = None
     notes: Dict[str, str] = field(default_factory=dict)
 
     @property
@@ -98,4 +100,5 @@ def mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float = 0.0
         roundtrip_ms=roundtrip_ms,
         wire_bytes=nbytes,
         propagation=meta.get("propagation"),
+        propagation_error=meta.get("propagation_error"),
     )

@@ -71,6 +71,7 @@ class Job:
         self.downloaded = False
         self.dropped = False
         self.cancel_requested = threading.Event()
+        self.committed = False  # the work's result is final: a late cancel no longer applies
 
     def describe(self, now: float, queue_position: Optional[int] = None) -> dict:
         """The status dict answered by ``GET /api/jobs/{id}`` (see docs/PROTOCOL.md)."""
@@ -122,6 +123,13 @@ class JobContext:
             self._job.device_wait_s += ticket.wait_s
             yield
         self.check_cancelled()
+
+    def commit_point(self, stage: str = "committed") -> None:
+        """The work has made its result permanent (e.g. written a segment): from now on the
+        job ends ``done`` even when a cancel arrives, since what it did cannot be taken back
+        by cancelling. ``stage`` tells a client polling meanwhile (``"committed"``)."""
+        self._job.committed = True
+        self._job.stage = str(stage)
 
     def add_array(self, name: str, array: np.ndarray, meta: Optional[dict] = None) -> None:
         """Store a result array, downloadable as ``GET /api/jobs/{id}/arrays/{name}``; its
@@ -251,7 +259,8 @@ class JobManager:
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
         try:
             result = self.execute(work, ctx)
-            ctx.check_cancelled()
+            if not job.committed:  # a committed result stands: cancelling cannot undo it
+                ctx.check_cancelled()
             job.result = dict(result or {})
             job.state = DONE
         except JobCancelled:

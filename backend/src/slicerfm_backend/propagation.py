@@ -127,6 +127,10 @@ def _commit(ctx: JobContext, generation: _Generation, done, engine_name: str) ->
         change = Change(generation.name, None, np.zeros((0, 0, 0), bool))
         if result.mask.size and not np.array_equal(segment.mask.region(result.bbox), result.mask):
             change = commit_result(segments, segment, result, list(segment.prompts), engine_name)
+        # Under the session's lock, before any later change to the segment can be made: the
+        # job now ends done (a cancel arriving from here on no longer applies), and a client
+        # that changed the segment afterwards sees "committed" until then.
+        ctx.commit_point()
         meta = segments.change_meta(change)
     ctx.add_array("mask", change.values.view(np.uint8), meta)
     return {"segment": generation.name, "bbox_kji": meta["bbox_kji"], "voxels": meta["voxels"], **done.summary}

@@ -1,4 +1,4 @@
-"""Devices: which one ``auto`` means here, which one an engine runs on, and their locks.
+"""Devices: which one ``auto`` means here, which one an engine runs on, and who shares it.
 
 ``auto`` is CUDA when torch sees a GPU, else Apple's MPS where torch has it, else the CPU;
 without torch installed (the base server) it is the CPU. An engine runs on the server's

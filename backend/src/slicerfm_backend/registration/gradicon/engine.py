@@ -16,7 +16,7 @@ Pipeline per pair (moving onto fixed):
 Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
 conversion frees what the run held and becomes an EngineError; on the CPU a run whose
 estimated memory exceeds ``MemAvailable`` is refused before it starts
-(:func:`.run.check_host_memory`). ``step`` (in a job, the job's fair device lock for one
+(:func:`.run.check_host_memory`). ``step`` (in a job, a device scheduler slot for one
 step) wraps every network step.
 
 Options (``--engine-option unigradicon.network_shape=175,175,175``): ``network_shape`` (three
