@@ -297,3 +297,23 @@ def test_a_draining_ingress_answers_restarting_so_clients_wait_for_it(a_lab_clus
     refused, in_flight = run(cluster.handles, scenario)
     assert refused.status_code == 503 and refused.json()["error"] == protocol.ERROR_RESTARTING
     assert int(refused.headers["retry-after"]) > 0 and in_flight == 0
+
+
+def test_ids_that_name_no_worker_meet_the_credential_check_first_as_on_one_server(a_lab_cluster):
+    cluster = a_lab_cluster
+
+    async def scenario():
+        async with http(cluster.ingress) as client:
+            lease = {protocol.HEADER_SESSION: "not-a-lease.secret"}
+            return [
+                await client.get(protocol.PATH_SEGMENTS, headers=lease),
+                await client.get(protocol.PATH_SEGMENTS, headers={**lease, **cluster.auth("bob")}),
+                await client.get(protocol.job_path("not-a-cluster-id")),
+                await client.get(protocol.job_path("not-a-cluster-id"), headers=cluster.auth("bob")),
+                await client.delete(protocol.admin_session_path("w9-0123456789abcdef")),
+                await client.delete(protocol.admin_session_path("w9-0123456789abcdef"), headers=cluster.auth("bob")),
+                await client.delete(protocol.admin_session_path("w9-0123456789abcdef"), headers=cluster.auth("root")),
+            ]
+
+    statuses = [answer.status_code for answer in run(cluster.handles, scenario)]
+    assert statuses == [401, 410, 401, 404, 401, 403, 404]

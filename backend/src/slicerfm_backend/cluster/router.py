@@ -132,8 +132,8 @@ class Router:
     async def _session(self, head: RequestHead, body: Body) -> Reply:
         match = SESSION_ID.match(head.header(SESSION_HEADER) or "")
         worker = self.pool.get(int(match.group(1))) if match else None
-        if worker is None:
-            return worker_gone_for_session()
+        if worker is None:  # names no worker: any worker answers (401 first, else 410), as one server would
+            return await self._any(head, body)
         try:
             return await send(worker, head, body)
         except Exception as error:
@@ -156,16 +156,16 @@ class Router:
         try:
             return await send(worker, head, body)
         except Exception as error:
-            if is_worker_gone(error):
-                return error_reply(protocol.ERROR_NOT_FOUND, "no open session has this id (its worker stopped)")
+            if is_worker_gone(error):  # another worker answers: 401/403 to non-admins, 404 to an admin
+                return await self._any(head, body)
             raise
 
     async def _job(self, head: RequestHead, body: Body) -> Reply:
         job_id = head.path[len(JOB_PATH):].split("/", 1)[0]
         match = JOB_ID.match(job_id)
         worker = self.pool.get(int(match.group(1))) if match else None
-        if worker is None:
-            return error_reply(protocol.ERROR_JOB_NOT_FOUND, "no such job: the id is wrong")
+        if worker is None:  # names no worker: any worker answers (401 first, else 404), as one server would
+            return await self._any(head, body)
         gone = ("the cluster worker that held this job stopped (its process ended or was restarted), "
                 "so its progress and results are lost; submit the job again")
         try:
