@@ -4,8 +4,8 @@ overhead and memory (docs/SCALE.md).
 Starts a one-node Ray cluster on loopback (Testing/ray_cluster.py: ``ray start --head``,
 dashboard and usage statistics off) and, one after the other, on the same machine:
 
-1. **overhead** -- one user, ``--overhead-clicks`` clicks with the ``bench_ball`` engine of
-   ``protocol_overhead.py`` (a ball around the click: the engine's time is negligible), on
+1. **overhead** -- one user, ``--overhead-clicks`` clicks with the ``bench_ball`` engine
+   (``slicerfm_backend.benchmark.ball``: a ball around the click, negligible compute), on
    ``serve`` and on ``serve --ray`` with one worker, rounds interleaved. Printed: median
    and p95 round trip of each, their difference, and the ingress's own share on the Ray
    path (its ``cluster`` Server-Timing entry minus the worker's ``server`` entry: the
@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE.parent / "Testing"))
 
 from bench_common import proc_status, require_data  # noqa: E402
 from ray_cluster import LocalRayCluster  # noqa: E402
+from slicerfm_backend.benchmark.ball import PLUGIN_SPEC  # noqa: E402
 from slicerfm_client.client import SlicerFMClient  # noqa: E402
 from slicerfm_client.launcher import LocalBackend  # noqa: E402
 
@@ -82,7 +83,7 @@ def load_case():
 def start_server(kind: str, workers: int, cluster: Optional[LocalRayCluster], engines: List[str],
                  log_dir: Path) -> LocalBackend:
     env = dict(os.environ, SLICERFM_MAX_SESSIONS="32",
-               SLICERFM_ENGINE_PLUGINS="bench_ball=protocol_overhead:BallEngine",
+               SLICERFM_ENGINE_PLUGINS=PLUGIN_SPEC,
                PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     extra: List[str] = []
     if kind == "ray":
