@@ -317,3 +317,31 @@ def test_ids_that_name_no_worker_meet_the_credential_check_first_as_on_one_serve
 
     statuses = [answer.status_code for answer in run(cluster.handles, scenario)]
     assert statuses == [401, 410, 401, 404, 401, 403, 404]
+
+
+def test_with_a_state_directory_a_gone_workers_session_waits_for_its_restart_instead_of_410(a_lab_cluster):
+    cluster = a_lab_cluster
+    ingress = Ingress(WorkerPool(cluster.handles), keeps_sessions=True)  # as serve --ray with --state-dir
+
+    async def scenario():
+        async with http(ingress) as client:
+            lease = await claim(client, cluster.auth("alice"))
+            handle = cluster.handles[int(lease[1])]
+            handle.dead = True  # its process died; Ray is restarting it
+            waiting = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            state = ingress.router.pool.workers[int(lease[1])]
+            state.down_since -= 3600  # away for an hour: the session counts as lost
+            lost = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            handle.dead = False  # back, with the session read from its state directory
+            back = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            handle.dead = True  # and dies again later: a new wait, not the old absence
+            again = await client.get(protocol.PATH_SEGMENTS, headers=cluster.auth("alice", lease))
+            handle.dead = False
+            return waiting, lost, back, again
+
+    waiting, lost, back, again = run(cluster.handles, scenario)
+    assert again.status_code == 503
+    assert waiting.status_code == 503 and waiting.json()["error"] == protocol.ERROR_RESTARTING
+    assert int(waiting.headers["retry-after"]) > 0
+    assert lost.status_code == 410
+    assert back.status_code == 200

@@ -135,7 +135,9 @@ class Router:
         if worker is None:  # names no worker: any worker answers (401 first, else 410), as one server would
             return await self._any(head, body)
         try:
-            return await send(worker, head, body)
+            reply = await send(worker, head, body)
+            worker.down_since = None  # it answers (again)
+            return reply
         except Exception as error:
             if is_worker_gone(error):
                 self.metrics.worker_gone.inc()
