@@ -1,20 +1,33 @@
-"""Which view renders first: the one the user works in at once, the others a moment later.
+"""When each view renders: the one the user works in first, the others after its frame.
 
 Every view of a tab renders on the tab's one event loop (software GL on the main thread,
 trame-rca's scheduler per view), and most changes ask every view to render: moving the
 mouse in Place mode moves the markups preview point in all four views, a placed point or a
-result changes all of them. Rendered in whatever order the requests came, the view that was
-clicked waited for the other three (the 3D view alone 40-120 ms) before its frame went out,
-and the click's mouse events waited behind those renders on the way in.
+result changes all of them. Rendered in the order the requests came, the clicked view's
+frame waited for the other three (the 3D view alone 40-120 ms), and the click's next mouse
+event -- trame-rca's page sends one event at a time, each after the previous one's answer --
+waited behind those renders on the way in.
 
-Here the view that last received the user's input (mouse or key events on its interactor)
-is *active*: its render requests go to trame-rca at once. The other views' requests are
-held and coalesced; they are released one view per event-loop turn once the user's input
-and the active view's own requests have been quiet for ``quiet_s`` (its frame is encoded
-and on its way) and no click is waiting for the server (``busy``), or at the latest
-``max_defer_s`` after the first held request -- so a placed point and its result usually
-cost the other views one render instead of two, and the active view's input and frames do
-not queue behind them. Before any input every view renders at once.
+The view that last received the user's input (mouse or key events on its interactor) is
+*active*; the others are *background* views.
+
+- The active view renders at once, except during a burst of input: a request that comes
+  less than ``burst_s`` after an input event waits until the input pauses for ``burst_s``
+  (at most ``burst_max_s``), so the press and release of a click, sent one after the other,
+  reach the Logic without waiting for the preview frame of the mouse move before them. And
+  while a click waits for the server (``busy``) the active view waits for its result, at
+  most ``busy_hold_s``: a quick result is shown together with its point in one frame (the
+  point alone was a frame the page decoded for nothing, its render competing for the CPU
+  with the engine); a slow one shows the point after ``busy_hold_s``.
+- Background views' requests are held and coalesced. They are released one view per
+  event-loop turn (input that arrives in between is handled first) once the input has been
+  quiet for ``quiet_s`` and no click waits for the server (``busy``), or at the latest
+  ``max_defer_s`` after the first held request -- and in any case only when the active
+  view has no render under way and finished its last one ``settle_s`` ago (its frame is
+  encoded and sent first). A placed point and its result then usually cost the other views
+  one render instead of two.
+
+Before any input every view renders at once (a page that just opened gets all its frames).
 """
 
 from __future__ import annotations
@@ -63,21 +76,26 @@ class PrioritizedRender(ScheduledRenderStrategy):
 
 
 class RenderPriority:
-    """Orders the render requests of a tab's views (see the module's docstring).
+    """Decides when the render requests of a tab's views go through (module docstring).
 
-    busy: True while a click waits for the server (the other views then wait for its result).
-    quiet_s / max_defer_s: seconds without input or an active view's request before held
-    views render / longest hold.
+    busy: True while a click waits for the server (background views wait for its result).
+    Times in seconds.
     """
 
-    def __init__(self, busy: Callable[[], bool] = lambda: False, quiet_s: float = 0.1,
-                 max_defer_s: float = 0.6):
+    def __init__(self, busy: Callable[[], bool] = lambda: False, *, burst_s: float = 0.02,
+                 burst_max_s: float = 0.06, busy_hold_s: float = 0.2, quiet_s: float = 0.3,
+                 settle_s: float = 0.05, max_defer_s: float = 0.6):
         self.busy = busy
-        self.quiet_s, self.max_defer_s = quiet_s, max_defer_s
+        self.burst_s, self.burst_max_s, self.busy_hold_s = burst_s, burst_max_s, busy_hold_s
+        self.quiet_s, self.settle_s, self.max_defer_s = quiet_s, settle_s, max_defer_s
         self.active: Optional[PrioritizedRender] = None
-        self._last_input = 0.0          # last input, or render request of the active view (s)
-        self._held: Dict[PrioritizedRender, float] = {}     # view -> first held request (s)
-        self._timer: Optional[asyncio.TimerHandle] = None
+        self._last_input = 0.0           # last input event (monotonic s)
+        self._active_asked = 0.0         # last render of the active view let through
+        self._active_done = 0.0          # ... and when one of its renders last ended
+        self._active_since: Optional[float] = None     # the active view's request waits since
+        self._held: Dict[PrioritizedRender, float] = {}  # background view -> first request
+        self._timer: Optional[asyncio.Handle] = None
+        self._timer_due = 0.0
         self._observed = []
 
     def install(self, view) -> Optional[PrioritizedRender]:
@@ -90,6 +108,9 @@ class RenderPriority:
             return None
         strategy = PrioritizedRender(inner, self, view.get_singleton_tag())
         view.set_scheduled_render(strategy)
+        window = view.render_window()
+        tag = window.AddObserver("EndEvent", lambda *_: self._rendered(strategy))
+        self._observed.append((window, tag))
         interactor = view.interactor()
         for event in INPUT_EVENTS:
             tag = interactor.AddObserver(event, lambda *_: self.note_input(strategy), OBSERVER_PRIORITY)
@@ -97,63 +118,112 @@ class RenderPriority:
         return strategy
 
     def note_input(self, view: PrioritizedRender) -> None:
-        """The user acts in ``view``: it becomes the active one; a view that was held
-        renders now."""
+        """The user acts in ``view``: it becomes the active view (a request of it that was
+        held as a background view is kept as the active view's)."""
         self._last_input = time.monotonic()
         if view is not self.active:
-            self.active = view
-            if self._held.pop(view, None) is not None:
-                view.render_now()
+            previous, self.active = self.active, view
+            if previous is not None and self._active_since is not None:
+                self._held.setdefault(previous, self._active_since)
+                self._active_since = None
+            first = self._held.pop(view, None)
+            if first is not None:
+                self._active_since = first
+                self._arm(0.0)
 
     def request(self, view: PrioritizedRender) -> None:
-        if self.active is None or view is self.active:
-            if self.active is not None:
-                self._last_input = time.monotonic()
+        now = time.monotonic()
+        if self.active is None:
             view.render_now()
-            return
-        self._held.setdefault(view, time.monotonic())
-        self._arm(self.quiet_s)
+        elif view is self.active:
+            if self._active_since is None:
+                self._active_since = now
+            self._service_active(now)
+        else:
+            self._held.setdefault(view, now)
+            self._arm(self.quiet_s)
+
+    def _service_active(self, now: float) -> bool:
+        """Render the active view's waiting request when nothing holds it; else arm the timer
+        for when it may go. True when it rendered."""
+        waited = now - self._active_since
+        burst_left = self.burst_s - (now - self._last_input)
+        if burst_left > 0.0 and waited < self.burst_max_s:
+            self._arm(min(burst_left, self.burst_max_s - waited))
+            return False
+        if waited < self.busy_hold_s and self.busy():
+            self._arm(self.busy_hold_s - waited)     # or sooner: the result asks to render
+            return False
+        self._render_active(now)
+        return True
+
+    def _render_active(self, now: float) -> None:
+        self._active_since = None
+        self._active_asked = now
+        self.active.render_now()
+
+    def _rendered(self, view: PrioritizedRender) -> None:
+        if view is self.active:
+            self._active_done = time.monotonic()
+
+    def _active_settling(self, now: float) -> float:
+        """Seconds until the active view's latest frame is out of the way (0: it is)."""
+        if self._active_asked > self._active_done and now - self._active_asked < 1.0:
+            return self.settle_s                     # its render has not run yet
+        return max(self.settle_s - (now - self._active_done), 0.0)
 
     def _arm(self, delay_s: float) -> None:
-        if self._timer is not None:
-            return
+        """Call :meth:`_due` in ``delay_s`` (or sooner, when it is due sooner already)."""
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:               # no loop (tests building views): render at once
+        except RuntimeError:              # no event loop (views used without a server)
             self._release_all()
             return
+        due = time.monotonic() + max(0.0, delay_s)
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()
+        self._timer_due = due
         self._timer = loop.call_later(max(0.0, delay_s), self._due)
 
     def _due(self) -> None:
         self._timer = None
-        if not self._held:
-            return
         now = time.monotonic()
-        oldest = min(self._held.values())
-        waiting = max(self.quiet_s - (now - self._last_input), 0.0)
-        if (waiting > 0.0 or self.busy()) and now - oldest < self.max_defer_s:
-            self._arm(min(max(waiting, 0.02), self.max_defer_s - (now - oldest)))
+        if self._active_since is not None and not self._service_active(now):
             return
-        self._release_one()
+        if self._held:
+            self._due_background(now)
 
-    def _release_one(self) -> None:
-        """Render one held view; the next one on the next loop turn, so that input that
-        arrived meanwhile is handled in between."""
-        view = next(iter(self._held))
+    def _due_background(self, now: float) -> None:
+        settling = self._active_settling(now)
+        if settling > 0.0:
+            self._arm(settling)
+            return
+        oldest = min(self._held.values())
+        wait = self.quiet_s - (now - self._last_input)
+        if (wait > 0.0 or self.busy()) and now - oldest < self.max_defer_s:
+            self._arm(min(max(wait, 0.02), self.max_defer_s - (now - oldest)))
+            return
+        view = next(iter(self._held))     # one view now, the next one on the next loop turn
         del self._held[view]
         view.render_now()
         if self._held:
+            self._timer_due = now
             self._timer = asyncio.get_running_loop().call_soon(self._due)
 
     def _release_all(self) -> None:
-        held, self._held = list(self._held), {}
-        for view in held:
+        views = list(self._held)
+        if self._active_since is not None and self.active is not None:
+            views.append(self.active)
+        self._held, self._active_since = {}, None
+        for view in views:
             view.render_now()
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for interactor, tag in self._observed:
-            interactor.RemoveObserver(tag)
+        for subject, tag in self._observed:
+            subject.RemoveObserver(tag)
         self._observed.clear()
