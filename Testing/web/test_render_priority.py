@@ -188,3 +188,16 @@ def test_input_in_another_view_makes_it_the_one_that_renders_first(a_layout):
         assert green.renders() == 2
 
     asyncio.run(scenario())
+
+
+def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_layout):
+    priority, views, _ = a_layout
+
+    async def scenario():
+        with priority.ignoring(["Red", "Green", "Yellow"]):
+            request_all(views)                       # a 3D-only node changed
+        assert [v.renders() for v in views.values()] == [0, 0, 0, 1]
+        request_all(views)
+        assert [v.renders() for v in views.values()] == [1, 1, 1, 2]
+
+    asyncio.run(scenario())

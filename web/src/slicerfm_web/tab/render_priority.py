@@ -33,9 +33,10 @@ Before any input every view renders at once (a page that just opened gets all it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 from trame_slicer.views import ScheduledRenderStrategy
 
@@ -96,6 +97,7 @@ class RenderPriority:
         self._held: Dict[PrioritizedRender, float] = {}  # background view -> first request
         self._timer: Optional[asyncio.Handle] = None
         self._timer_due = 0.0
+        self._ignored: frozenset = frozenset()
         self._observed = []
 
     def install(self, view) -> Optional[PrioritizedRender]:
@@ -131,7 +133,19 @@ class RenderPriority:
                 self._active_since = first
                 self._arm(0.0)
 
+    @contextlib.contextmanager
+    def ignoring(self, names: Iterable[str]) -> Iterator[None]:
+        """Drop the render requests of the views named (singleton tags) inside the block:
+        for changes that those views do not show (e.g. a node displayed in 3D only)."""
+        before, self._ignored = self._ignored, self._ignored | frozenset(names)
+        try:
+            yield
+        finally:
+            self._ignored = before
+
     def request(self, view: PrioritizedRender) -> None:
+        if view.name in self._ignored:
+            return
         now = time.monotonic()
         if self.active is None:
             view.render_now()

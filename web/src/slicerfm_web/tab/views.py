@@ -124,6 +124,11 @@ class Views:
         self._fitted_sizes = None
         self.volume_node = None
 
+    def only_3d(self):
+        """A context in which the slice views ignore render requests (changes of nodes that
+        only the 3D views show)."""
+        return self.render_priority.ignoring(view.get_singleton_tag() for view in self.slice_views())
+
     def slice_views(self) -> Iterable:
         return self.app.view_manager.get_slice_views()
 
