@@ -1,8 +1,10 @@
 """The order in which a tab's views render (``slicerfm_web.tab.render_priority``), without
 a browser: views stand in with VTK objects for their render window and interactor and a
-counter for trame-rca's scheduler; the real asyncio loop runs the timers."""
+counter for trame-rca's scheduler; a real asyncio loop runs the timers (in a thread of its
+own: Playwright's sync API keeps a loop running in the main thread of the browser tests)."""
 
 import asyncio
+import threading
 
 import pytest
 from vtkmodules.vtkCommonCore import vtkObject
@@ -79,6 +81,24 @@ async def until(condition, timeout_s=10.0):
         await asyncio.sleep(0.005)
 
 
+def run(scenario) -> None:
+    """``asyncio.run(scenario())`` on a thread of its own; its failure is raised here."""
+    failures = []
+
+    def target():
+        try:
+            asyncio.run(scenario())
+        except BaseException as error:       # noqa: BLE001 -- handed to the test's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the scenario did not finish"
+    if failures:
+        raise failures[0]
+
+
 def request_all(views):
     for view in views.values():
         view._scheduled_render.schedule_render()
@@ -91,7 +111,7 @@ def test_every_view_renders_at_once_before_any_input(a_layout):
         request_all(views)
         assert [v.renders() for v in views.values()] == [1, 1, 1, 1]
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_the_clicked_view_renders_first_and_the_others_once_after_its_frame(a_layout):
@@ -111,7 +131,7 @@ def test_the_clicked_view_renders_first_and_the_others_once_after_its_frame(a_la
         await asyncio.sleep(0.2)
         assert all(v.renders() == 1 for v in others)  # coalesced: one render each
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_the_clicked_view_waits_while_the_mouse_events_of_a_click_come_in(a_layout):
@@ -129,7 +149,7 @@ def test_the_clicked_view_waits_while_the_mouse_events_of_a_click_come_in(a_layo
         await asyncio.sleep(0.1)
         assert red.renders() == 1                    # one frame for both
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_a_quick_result_comes_in_the_same_frame_as_its_point_and_a_slow_ones_point_shows(a_layout):
@@ -153,7 +173,7 @@ def test_a_quick_result_comes_in_the_same_frame_as_its_point_and_a_slow_ones_poi
         red._scheduled_render.schedule_render()
         await until(lambda: red.renders() == 2)      # the point shows after busy_hold_s
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_the_other_views_wait_for_the_result_but_not_longer_than_max_defer(a_layout):
@@ -169,7 +189,7 @@ def test_the_other_views_wait_for_the_result_but_not_longer_than_max_defer(a_lay
         assert green.renders() == 0
         await until(lambda: green.renders() == 1)    # max_defer_s passed
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_input_in_another_view_makes_it_the_one_that_renders_first(a_layout):
@@ -187,7 +207,7 @@ def test_input_in_another_view_makes_it_the_one_that_renders_first(a_layout):
         green._scheduled_render.schedule_render()
         assert green.renders() == 2
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_layout):
@@ -200,4 +220,4 @@ def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_lay
         request_all(views)
         assert [v.renders() for v in views.values()] == [1, 1, 1, 2]
 
-    asyncio.run(scenario())
+    run(scenario)
