@@ -201,3 +201,24 @@ def test_gpu_results_join_the_report_as_their_own_section(a_document, tmp_path):
     text = (out / "BENCHMARKS.md").read_text()
     assert "NVIDIA H200 (CUDA 13.0" in text and "| bf16 | 30.0 | 4.0 | 1.00 GiB |" in text
     assert (out / "benchmarks" / "gpu.png").read_bytes()[:8] == PNG
+
+
+def test_a_run_stopped_part_way_keeps_the_sections_it_measured_and_update_goes_on(monkeypatch, tmp_path):
+    from slicerfm_backend.benchmark import sections
+
+    def stopped(quick, engines, log):  # the user presses Ctrl-C during the second section
+        raise KeyboardInterrupt
+
+    first = sections.Section("codecs", "first", (), lambda quick, engines, log: a_codecs_section())
+    monkeypatch.setattr(sections, "SECTIONS", [first, sections.Section("dice", "stopped", (), stopped)])
+    with pytest.raises(KeyboardInterrupt):
+        main(["benchmark", "--quick", "--out", str(tmp_path)])
+    assert set(runner.load(tmp_path / "benchmarks" / "figures.json")["sections"]) == {"codecs"}
+
+    monkeypatch.setattr(sections, "SECTIONS", [first, sections.Section(
+        "dice", "resumed", (), lambda quick, engines, log: a_codecs_section())])
+    from slicerfm_backend.benchmark import report  # a dice report needs dice figures; the figures are the point here
+
+    monkeypatch.setattr(report, "build", lambda document, drawn, folder: "")
+    assert main(["benchmark", "--quick", "--sections", "dice", "--update", "--out", str(tmp_path)]) == 0
+    assert set(runner.load(tmp_path / "benchmarks" / "figures.json")["sections"]) == {"codecs", "dice"}
