@@ -55,8 +55,8 @@ class View:
         """Its render window finished a render (VTK's EndEvent)."""
         self.window.InvokeEvent("EndEvent")
 
-    def mouse(self):
-        self.iren.InvokeEvent("MouseMoveEvent")
+    def mouse(self, event="MouseMoveEvent"):
+        self.iren.InvokeEvent(event)
 
 
 @pytest.fixture
@@ -142,8 +142,8 @@ def test_the_clicked_view_waits_while_the_mouse_events_of_a_click_come_in(a_layo
         red.mouse()
         red._scheduled_render.schedule_render()      # the preview point moved
         assert red.renders() == 0
-        red.iren.InvokeEvent("LeftButtonPressEvent")
-        red.iren.InvokeEvent("LeftButtonReleaseEvent")
+        red.mouse("LeftButtonPressEvent")
+        red.mouse("LeftButtonReleaseEvent")
         red._scheduled_render.schedule_render()      # the point placed
         await until(lambda: red.renders() == 1)
         await asyncio.sleep(0.1)
@@ -219,5 +219,23 @@ def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_lay
         assert [v.renders() for v in views.values()] == [0, 0, 0, 1]
         request_all(views)
         assert [v.renders() for v in views.values()] == [1, 1, 1, 2]
+
+    run(scenario)
+
+
+def test_a_drag_renders_the_active_view_at_once(a_layout):
+    priority, views, _ = a_layout
+    red = views["Red"]
+
+    async def scenario():
+        red.mouse("LeftButtonPressEvent")
+        for moves in range(1, 4):                     # window/level or pan with the button held
+            red.mouse()
+            red._scheduled_render.schedule_render()
+            assert red.renders() == moves
+        red.mouse("LeftButtonReleaseEvent")
+        red._scheduled_render.schedule_render()
+        assert red.renders() == 3                     # a click's end: waits for the pause
+        await until(lambda: red.renders() == 4)
 
     run(scenario)

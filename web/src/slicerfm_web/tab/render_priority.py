@@ -11,10 +11,12 @@ waited behind those renders on the way in.
 The view that last received the user's input (mouse or key events on its interactor) is
 *active*; the others are *background* views.
 
-- The active view renders at once, except during a burst of input: a request that comes
-  less than ``burst_s`` after an input event waits until the input pauses for ``burst_s``
-  (at most ``burst_max_s``), so the press and release of a click, sent one after the other,
-  reach the Logic without waiting for the preview frame of the mouse move before them. And
+- The active view renders at once, except during a burst of input with no button held: a
+  request that comes less than ``burst_s`` after an input event waits until the input
+  pauses for ``burst_s`` (at most ``burst_max_s``), so the press and release of a click,
+  sent one after the other, reach the Logic without waiting for the preview frame of the
+  mouse move before them. (While a button is held -- a drag: pan, zoom, window/level --
+  frames go at once, at trame-rca's rate.) And
   while a click waits for the server (``busy``) the active view waits for its result, at
   most ``busy_hold_s``: a quick result is shown together with its point in one frame (the
   point alone was a frame the page decoded for nothing, its render competing for the CPU
@@ -91,6 +93,7 @@ class RenderPriority:
         self.quiet_s, self.settle_s, self.max_defer_s = quiet_s, settle_s, max_defer_s
         self.active: Optional[PrioritizedRender] = None
         self._last_input = 0.0           # last input event (monotonic s)
+        self._dragging = False           # a mouse button is held in the active view
         self._active_asked = 0.0         # last render of the active view let through
         self._active_done = 0.0          # ... and when one of its renders last ended
         self._active_since: Optional[float] = None     # the active view's request waits since
@@ -115,14 +118,20 @@ class RenderPriority:
         self._observed.append((window, tag))
         interactor = view.interactor()
         for event in INPUT_EVENTS:
-            tag = interactor.AddObserver(event, lambda *_: self.note_input(strategy), OBSERVER_PRIORITY)
+            tag = interactor.AddObserver(event, lambda _caller, name: self.note_input(strategy, name),
+                                         OBSERVER_PRIORITY)
             self._observed.append((interactor, tag))
         return strategy
 
-    def note_input(self, view: PrioritizedRender) -> None:
-        """The user acts in ``view``: it becomes the active view (a request of it that was
-        held as a background view is kept as the active view's)."""
+    def note_input(self, view: PrioritizedRender, event: str = "MouseMoveEvent") -> None:
+        """The user acts in ``view`` (``event``: the interactor event's name): it becomes the
+        active view (a request of it that was held as a background view is kept as the
+        active view's)."""
         self._last_input = time.monotonic()
+        if event.endswith("ButtonPressEvent"):
+            self._dragging = True
+        elif event.endswith("ButtonReleaseEvent"):
+            self._dragging = False
         if view is not self.active:
             previous, self.active = self.active, view
             if previous is not None and self._active_since is not None:
@@ -162,7 +171,7 @@ class RenderPriority:
         for when it may go. True when it rendered."""
         waited = now - self._active_since
         burst_left = self.burst_s - (now - self._last_input)
-        if burst_left > 0.0 and waited < self.burst_max_s:
+        if burst_left > 0.0 and waited < self.burst_max_s and not self._dragging:
             self._arm(min(burst_left, self.burst_max_s - waited))
             return False
         if waited < self.busy_hold_s and self.busy():
