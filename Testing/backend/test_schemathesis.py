@@ -26,7 +26,7 @@ from slicerfm_client import geometry, protocol, wire
 TOKEN = "schemathesis-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EXAMPLES = int(os.environ.get("SLICERFM_SCHEMATHESIS_EXAMPLES", "8"))
-STEPS = int(os.environ.get("SLICERFM_SCHEMATHESIS_STEPS", "100"))
+STEPS = int(os.environ.get("SLICERFM_SCHEMATHESIS_STEPS", "300"))
 SESSION_OPERATIONS = [("get", protocol.PATH_SESSION), ("delete", protocol.PATH_SESSION),
                       ("post", protocol.PATH_HEARTBEAT), ("get", protocol.PATH_SEGMENTS),
                       ("get", protocol.PATH_LABELMAP), ("post", protocol.PATH_INTERACT), ("post", protocol.PATH_UNDO),
@@ -118,7 +118,10 @@ def test_no_sequence_of_requests_gets_a_server_error(a_fuzzed_server):
 
     # No shrinking: a sequence depends on the server's state, so replaying a shorter one is
     # not the same test (hypothesis would call that flaky); the failing sequence is reported as found.
+    # Derandomized: the short default run draws the same sequences every time (drawn at random,
+    # ten sequences sometimes never attached the image, and the check below failed by chance).
     Sequences.run(settings=settings(max_examples=max(1, STEPS // 10), stateful_step_count=10, deadline=None,
+                                    derandomize=True,
                                     suppress_health_check=list(HealthCheck), database=None,
                                     phases=[Phase.explicit, Phase.generate]))
     # the sequences got past the session and image checks: a session attached the image
