@@ -13,6 +13,7 @@ beforehand), so that sequences reach past the session and image checks.
 
 import copy
 import os
+import random
 
 import numpy as np
 import pytest
@@ -103,6 +104,8 @@ def test_no_generated_request_gets_a_server_error(case, a_fuzzed_server):
 def test_no_sequence_of_requests_gets_a_server_error(a_fuzzed_server):
     server = a_fuzzed_server
     base = SCHEMA.as_state_machine()
+    attached = []  # the sequences' attaches that succeeded
+    random.seed(0)  # schemathesis also draws from Python's global generator: same draws whatever ran before
 
     class Sequences(base):
         def get_call_kwargs(self, case):
@@ -110,6 +113,8 @@ def test_no_sequence_of_requests_gets_a_server_error(a_fuzzed_server):
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             assert_no_server_error(response, case)
+            if case.path == protocol.PATH_ATTACH_IMAGE and response.status_code == 200:
+                attached.append(case)
 
         def teardown(self):
             # Each sequence starts from the same server: the sessions it claimed end (else the
@@ -118,12 +123,12 @@ def test_no_sequence_of_requests_gets_a_server_error(a_fuzzed_server):
 
     # No shrinking: a sequence depends on the server's state, so replaying a shorter one is
     # not the same test (hypothesis would call that flaky); the failing sequence is reported as found.
-    # Derandomized: the short default run draws the same sequences every time (drawn at random,
-    # ten sequences sometimes never attached the image, and the check below failed by chance).
+    # Derandomized (and the global generator seeded above): the short default run draws the same
+    # sequences every time (drawn at random, ten sequences sometimes never attached the image, and
+    # the check below failed by chance).
     Sequences.run(settings=settings(max_examples=max(1, STEPS // 10), stateful_step_count=10, deadline=None,
                                     derandomize=True,
                                     suppress_health_check=list(HealthCheck), database=None,
                                     phases=[Phase.explicit, Phase.generate]))
     # the sequences got past the session and image checks: a session attached the image
-    reached = server.state.metrics.requests.labels("POST", protocol.PATH_ATTACH_IMAGE, "200")._sum.get()
-    assert reached > 0
+    assert attached
