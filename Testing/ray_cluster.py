@@ -153,6 +153,11 @@ class LocalRayCluster:
                 return index
         return None
 
+    def pids(self) -> List[int]:
+        """Every process of every node of this cluster."""
+        return [int(entry.name) for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and self.node_of(int(entry.name)) is not None]
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             text = (self.folder / "head.log").read_text(errors="replace")

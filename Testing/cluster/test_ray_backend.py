@@ -316,8 +316,7 @@ def test_on_two_nodes_sessions_use_both_images_cross_and_a_failed_node_costs_onl
                                  timeout=60)["pid"] for i in (0, 1)]
         on_node = {a_ray_cluster.node_of(pid): pid for pid in pids}
         assert set(on_node) == {0, 1}, on_node  # SPREAD: one worker on each node
-        cluster_pids = [pid for pid in map(int, os.listdir("/proc")) if a_ray_cluster.node_of(pid) is not None]
-        addresses = listening_addresses(cluster_pids)
+        addresses = listening_addresses(a_ray_cluster.pids())
         assert addresses and all(is_loopback(address) for address in addresses), addresses
 
         first, second = two_clients_on_two_workers(backend.url)
