@@ -110,6 +110,7 @@ class WorkerState:
     placed: int = 0  # sessions placed here since ``load`` was read
     down_since: Optional[float] = None  # when it was first found gone (None: answering)
     abandoned: Set[str] = field(default_factory=set)  # leases to end once it answers again
+    probing: Optional["asyncio.Future"] = None  # the load call asking whether a gone worker is back
 
     def abandon(self, lease: str) -> None:
         """End this session when the worker answers again (a request of it was running
@@ -177,8 +178,11 @@ class WorkerPool:
         return worker.load is not None
 
     async def is_back(self, worker: WorkerState) -> bool:
-        """Whether a worker found gone answers again (asked now)."""
-        return await self._ask(worker)
+        """Whether a worker found gone answers again (asked now; the requests arriving
+        meanwhile share the one question)."""
+        if worker.probing is None or worker.probing.done():
+            worker.probing = asyncio.ensure_future(self._ask(worker))
+        return await asyncio.shield(worker.probing)
 
     def by_load(self, exclude=()) -> List[WorkerState]:
         """Answering workers, fewest sessions (held and being placed) first, then lowest index."""
