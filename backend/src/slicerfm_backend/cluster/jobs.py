@@ -116,7 +116,6 @@ class ClusterJobExecutor:
             return True
         return False
 
-
     def step(self, job_id: str, begin: bool) -> bool:
         """A task sharing this worker's device starts (``begin``) or ends one device step:
         a slot of the device's scheduler for the job's owner, after any waiting click

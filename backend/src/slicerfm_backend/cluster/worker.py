@@ -28,6 +28,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from ..errors import DomainError
 from .asgi_call import BodyFeed, Lifespan, Reply, RequestHead, call, call_whole
 from .images import ClusterImages
 from .jobs import ClusterJobExecutor
@@ -145,8 +146,7 @@ class SessionWorker:
         """What the ingress chooses by: sessions held, and who this is."""
         return {"index": self.index, "incarnation": self.incarnation, "sessions": len(self.state.sessions),
                 "max_sessions": self.state.settings.max_sessions, "pid": os.getpid(), "node": self.node,
-                "rss_bytes": rss_bytes(),
-                "device": self.state.engines.device, "device_queue": self.device_queue()}
+                "rss_bytes": rss_bytes(), "device": self.state.engines.device, "device_queue": self.device_queue()}
 
     def device_queue(self) -> Dict[str, int]:
         """Slots held and waiting (by priority) on this worker's device schedulers."""
@@ -193,11 +193,14 @@ class SessionWorker:
         """End the sessions of these leases: a request of each was running when the
         previous incarnation died, so whether it was applied is unknown (the ingress told
         the client 410; it re-seeds a new session). How many were ended."""
+        return await asyncio.to_thread(self._abandon, list(leases))  # ending waits for the session's lock
+
+    def _abandon(self, leases) -> int:
         ended = 0
         for lease in leases:
             try:
                 session = self.state.sessions.get(lease, activity=False)
-            except Exception:  # noqa: BLE001 -- not here (no state directory, expired): nothing to end
+            except DomainError:  # not here (no state directory, expired): nothing to end
                 continue
             ended += self.state.sessions.end_where(lambda s, doomed=session: s is doomed,
                                                    "ended: a request of it was running when its worker died")
