@@ -117,7 +117,7 @@ class LocalRayCluster:
 
     def add_node(self, cpus: int = 2, timeout_s: float = 240.0) -> subprocess.Popen:
         """Start another node (its own raylet, object store, workers) joined to the head;
-        returns its ``ray start`` process once the head counts it alive."""
+        returns its ``ray start`` process once that says the node runs."""
         log_path = self.folder / f"node-{len(self.nodes) + 1}.log"
         with open(log_path, "ab") as log:
             node = subprocess.Popen([sys.executable, "-c", JOIN_ON_LOOPBACK, "start", "--block",

@@ -270,7 +270,6 @@ def test_a_job_whose_process_dies_in_a_step_is_reported_failed_and_frees_the_dev
     assert worker_load(a_ray_driver, worker)["device_queue"]["busy"] == 0  # not held by the dead task
 
 
-
 def test_a_long_job_holds_its_workers_device_one_step_at_a_time_and_clicks_go_first(
         a_pair, a_ray_driver, a_gate):
     client, (fixed, moving) = a_pair
@@ -334,6 +333,7 @@ def test_on_two_nodes_sessions_use_both_images_cross_and_a_failed_node_costs_onl
         with pytest.raises(errors.SessionExpiredError):
             node_client.add_point("block", (10, 5, 5), False)
         node_client.connect("cluster-test", heartbeat=False)  # what the module does after a 410
+        assert node_client.has_image(image_id)  # the image store lives on the head: nothing to upload
         node_client.set_image(image, IJK_TO_RAS, "CT")
         node_client.seed("block", copy)
         labels, segments = node_client.labelmap()
