@@ -107,7 +107,7 @@ class TabApp:
         self.downloads = Downloads(lambda: (self.workspace.volume(), self.workspace.segmentation()))
         self.auto = AutoPanel(state, self.session, self.workspace, config.auto_engine_names())
         self.registration = RegistrationPanel(state, self.session, self.workspace)
-        self.clicks = ViewClicks(self.workspace.tools, self.workspace.views)
+        self.clicks = ViewClicks(self.workspace.tools, self.workspace.views, self.session.click_received)
         self._register_triggers()
         build_page(self.server, self.workspace.views, config.title)
         self.lifetime = Lifetime(self.server, config.grace_s, config.unclaimed_s)

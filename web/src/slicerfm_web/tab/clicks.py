@@ -24,54 +24,38 @@ Coordinate systems:
   integer pixel trame-rca's events give (it scales x and width alike, so the ratio is kept);
 - the slice node's ``XYToRAS`` (4x4) maps that display pixel ``(x, y, 0, 1)`` to world RAS
   (mm) on the slice the view shows; that is where Slicer's markups put the point
-  (:func:`click_ras` computes it, for tests and the benchmark).
+  (``Testing/web/test_browser_clicks.py`` checks in Chromium that both paths give the same
+  point).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Tuple
 
-import numpy as np
+from vtkmodules.vtkWebCore import vtkRemoteInteractionAdapter
 
 from SlicerFMLib.prompt_nodes import NEGATIVE, POSITIVE
 
 #: the tools whose clicks take the one-message path (the box is dragged: trame-rca's path)
 POINT_TOOLS = (POSITIVE, NEGATIVE)
-#: vtkRemoteInteractionAdapter's device-pixel-ratio tolerance (its default)
-PIXEL_TOLERANCE = 1e-5
 
 
 def click_position(x: float, y: float, width: float, height: float) -> Tuple[float, float, float, float]:
     """Check a click's position from the page (CSS px, ``y`` up from the bottom edge, within
     the element of ``width`` x ``height``); ValueError when it is not a finite position
     inside a non-empty element."""
-    values = [float(v) for v in (x, y, width, height)]
+    try:
+        values = [float(v) for v in (x, y, width, height)]
+    except (TypeError, ValueError):
+        raise ValueError("a click position must be four numbers") from None
     if not all(math.isfinite(v) for v in values):
         raise ValueError("a click position must be finite numbers")
     x, y, width, height = values
     if width < 1 or height < 1 or not (0 <= x <= width and 0 <= y <= height):
         raise ValueError(f"the click ({x:.1f}, {y:.1f}) is outside its {width:.0f}x{height:.0f} view")
     return x, y, width, height
-
-
-def display_pixel(x: float, y: float, width: float, height: float,
-                  window_size: Sequence[int]) -> Tuple[int, int]:
-    """The render window's display pixel (origin bottom-left) of a position in the view's
-    element (CSS px, ``y`` up), as ``vtkRemoteInteractionAdapter`` computes it."""
-    return (int((x / width + PIXEL_TOLERANCE) * window_size[0]),
-            int((y / height + PIXEL_TOLERANCE) * window_size[1]))
-
-
-def click_ras(slice_node, x: float, y: float, width: float, height: float,
-              window_size: Sequence[int]) -> np.ndarray:
-    """World RAS (mm, 3 floats) where a click at ``(x, y)`` of the view's element (CSS px,
-    ``y`` up) lands: the slice node's ``XYToRAS`` applied to its display pixel."""
-    px, py = display_pixel(x, y, width, height, window_size)
-    matrix = slice_node.GetXYToRAS()
-    return np.array([matrix.GetElement(r, 0) * px + matrix.GetElement(r, 1) * py + matrix.GetElement(r, 3)
-                     for r in range(3)], dtype=np.float64)
 
 
 def click_events(x: float, y: float, width: float, height: float) -> list:
@@ -86,9 +70,10 @@ class ViewClicks:
     view's interactor (module docstring). ``tools``: the tab's :class:`PromptTools`;
     ``views``: its :class:`Views`."""
 
-    def __init__(self, tools, views):
+    def __init__(self, tools, views, on_click: Callable[[], None] = lambda: None):
         self.tools = tools
         self.views = views
+        self.on_click = on_click
         self.count = 0
         tools.state.view_clicks = 0     # clicks taken through this path (the tests read it)
 
@@ -101,18 +86,10 @@ class ViewClicks:
         if view is None:
             raise ValueError(f"no slice view named {view_name!r}")
         x, y, width, height = click_position(x, y, width, height)
-        from vtkmodules.vtkWebCore import vtkRemoteInteractionAdapter
-
+        self.on_click()
         interactor = view.interactor()
         for event in click_events(x, y, width, height):
             vtkRemoteInteractionAdapter.ProcessEvent(interactor, json.dumps(event))
         self.count += 1
         self.tools.state.view_clicks = self.count
         return True
-
-    def expected_ras(self, view_name: str, x: float, y: float, width: float,
-                     height: float) -> Optional[np.ndarray]:
-        view = self.views.view_by_name(str(view_name))
-        if view is None:
-            return None
-        return click_ras(view.get_view_node(), x, y, width, height, view.render_window().GetSize())
