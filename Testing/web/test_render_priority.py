@@ -210,24 +210,6 @@ def test_input_in_another_view_makes_it_the_one_that_renders_first(a_layout):
     run(scenario)
 
 
-def test_after_a_jump_from_the_page_the_active_view_renders_at_once_and_the_others_after_a_pause(a_layout):
-    priority, views, _ = a_layout
-    red, others = views["Red"], [views[t] for t in ("Green", "Yellow", "ThreeD")]
-
-    async def scenario():
-        red.mouse()
-        await asyncio.sleep(0.2)                     # the input is long quiet
-        priority.note_jump()                         # the go-to field moved every view
-        request_all(views)
-        assert red.renders() == 1
-        red.rendered()
-        await asyncio.sleep(0.05)                    # a click may come now: nothing in its way
-        assert all(v.renders() == 0 for v in others)
-        await until(lambda: all(v.renders() == 1 for v in others))   # quiet_s later
-
-    run(scenario)
-
-
 def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_layout):
     priority, views, _ = a_layout
 

@@ -22,8 +22,7 @@ The view that last received the user's input (mouse or key events on its interac
   point alone was a frame the page decoded for nothing, its render competing for the CPU
   with the engine); a slow one shows the point after ``busy_hold_s``.
 - Background views' requests are held and coalesced. They are released one view per
-  event-loop turn (input that arrives in between is handled first) once the input -- and
-  any jump of the views asked for in the page (:meth:`RenderPriority.note_jump`) -- has been
+  event-loop turn (input that arrives in between is handled first) once the input has been
   quiet for ``quiet_s`` and no click waits for the server (``busy``), or at the latest
   ``max_defer_s`` after the first held request -- and in any case only when the active
   view has no render under way and finished its last one ``settle_s`` ago (its frame is
@@ -94,7 +93,6 @@ class RenderPriority:
         self.quiet_s, self.settle_s, self.max_defer_s = quiet_s, settle_s, max_defer_s
         self.active: Optional[PrioritizedRender] = None
         self._last_input = 0.0           # last input event (monotonic s)
-        self._last_jump = 0.0            # last jump of the views asked for in the page
         self._dragging = False           # a mouse button is held in the active view
         self._active_asked = 0.0         # last render of the active view let through
         self._active_done = 0.0          # ... and when one of its renders last ended
@@ -143,12 +141,6 @@ class RenderPriority:
             if first is not None:
                 self._active_since = first
                 self._arm(0.0)
-
-    def note_jump(self) -> None:
-        """The page moved the views (its go-to field): the other views wait as after input
-        (``quiet_s``), so a click that follows at once is not queued behind their renders;
-        the active view renders at once."""
-        self._last_jump = time.monotonic()
 
     @contextlib.contextmanager
     def ignoring(self, names: Iterable[str]) -> Iterator[None]:
@@ -232,7 +224,7 @@ class RenderPriority:
             self._arm(settling)
             return
         oldest = min(self._held.values())
-        wait = self.quiet_s - (now - max(self._last_input, self._last_jump))
+        wait = self.quiet_s - (now - self._last_input)
         if (wait > 0.0 or self.busy()) and now - oldest < self.max_defer_s:
             self._arm(min(max(wait, 0.02), self.max_defer_s - (now - oldest)))
             return

@@ -187,7 +187,6 @@ class Views:
     def jump_to(self, ras) -> None:
         """Move every slice view so that it passes through ``ras`` (3 floats, mm)."""
         r, a, s = (float(v) for v in ras)
-        self.render_priority.note_jump()
         for view in self.slice_views():
             with view.trigger_modified_once():
                 view.get_view_node().JumpSliceByOffsetting(r, a, s)
