@@ -1,68 +1,60 @@
-"""Dice per simulated click for the issue's structures, through a real server and the client.
+"""Dice per simulated click for the classic engine's benchmark structures (issue 18).
 
-Same path as ``slicerfm-backend evaluate`` (one server process for all cases): the CT organs
-spleen (1), right and left kidney (2, 3), liver (5), stomach (6) on
-abdomen_ct/example_ct.nii.gz with example_seg_fast_force_split.nii.gz, and edema on
-brain_flair. Prints Dice after 1, 3, 5, 10 clicks, clicks to 0.85 and the mean over the CT
-organs at 5 clicks.
+Same path as ``slicerfm-backend evaluate``: the simulated user drives a real server process
+through the client (``--in-process`` runs the engine in this process instead, for quick
+iterations; the figures are the same, the latency is the engine's alone). Cases come from
+:func:`slicerfm_backend.evaluation.suite.issue18_cases`: the five large CT organs, small and
+thin CT structures, the abdominal MR organs, FLAIR edema and the 30 brain structures of
+``brain_pair`` subject B. Prints the Markdown table (per structure: Dice after 1, 3, 5, 10
+clicks, clicks to 0.85, worst single-click drop, latency) and the per-group means.
 
-    .venv/bin/python benchmarks/dice_table.py [--engine classic] [--clicks 10] [--json OUT]
+    .venv/bin/python benchmarks/dice_table.py [--groups ct_large,brain] [--clicks 10]
+        [--json OUT.json] [--markdown OUT.md] [--in-process] [--engine classic]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from pathlib import Path
 
-import numpy as np
-
-from bench_common import DATA, require_data
-from slicerfm_backend.evaluation.evaluate import evaluate_with_client, load_case
-from slicerfm_client.client import SlicerFMClient
-from slicerfm_client.launcher import LocalBackend, default_command
-
-CT = ("abdomen_ct/example_ct.nii.gz", "abdomen_ct/example_seg_fast_force_split.nii.gz", "CT")
-CASES = [
-    ("spleen", *CT, 1), ("kidney_right", *CT, 2), ("kidney_left", *CT, 3),
-    ("liver", *CT, 5), ("stomach", *CT, 6),
-    ("flair_edema", "brain_flair/BraTS2021_01646_img.nii.gz",
-     "brain_flair/BraTS2021_01646_edema_label.nii.gz", "MR", 1),
-]
-CT_ORGANS = {"spleen", "kidney_right", "kidney_left", "liver", "stomach"}
-
-
-def at(dices, clicks):
-    """Dice after ``clicks`` clicks (the last value when the simulation stopped early)."""
-    return dices[min(clicks, len(dices)) - 1]
+from bench_common import require_data
+from slicerfm_backend.evaluation.suite import GOALS, issue18_cases, markdown_table, run_cases
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="classic")
     parser.add_argument("--clicks", type=int, default=10)
-    parser.add_argument("--json")
+    parser.add_argument("--groups", default=",".join(GOALS), help="comma-separated: " + ", ".join(GOALS))
+    parser.add_argument("--only", help="comma-separated structure names (within the groups)")
+    parser.add_argument("--in-process", action="store_true", help="run the engine in this process")
+    parser.add_argument("--json", help="write the per-structure figures here")
+    parser.add_argument("--markdown", help="write the table here")
     args = parser.parse_args()
-    require_data()
-    rows = {}
-    with LocalBackend(default_command(), engines=[args.engine]) as backend:
-        with SlicerFMClient(backend.url) as client:
-            client.connect("dice_table")
-            for name, image, label, modality, label_id in CASES:
-                array, ijk_to_ras, reference, spacing = load_case(str(DATA / image), str(DATA / label), label_id)
-                result = evaluate_with_client(client, array, ijk_to_ras, reference, spacing,
-                                              args.engine, args.clicks, modality, verbose=False)
-                rows[name] = result
-    print(f"engine {args.engine}, {args.clicks} simulated clicks, through a real server and the client")
-    print(f"{'structure':<14}{'@1':>8}{'@3':>8}{'@5':>8}{'@10':>8}{'to 0.85':>9}{'median ms':>11}{'max ms':>9}")
-    for name, result in rows.items():
-        dices, latency = result["dice"], np.asarray(result["latency_s"]) * 1000
-        print(f"{name:<14}" + "".join(f"{at(dices, n):8.3f}" for n in (1, 3, 5, 10))
-              + f"{str(result['clicks_to']['0.85']):>9}{np.median(latency):11.0f}{latency.max():9.0f}")
-    mean5 = np.mean([at(rows[n]["dice"], 5) for n in CT_ORGANS])
-    print(f"mean Dice at 5 clicks over the CT organs: {mean5:.3f}")
+    data = require_data()
+    cases = issue18_cases(data, args.groups.split(","))
+    if args.only:
+        cases = [c for c in cases if c.name in set(args.only.split(","))]
+    load = os.getloadavg()
+
+    def progress(case, row):
+        print(f"{case.group:<11}{case.name:<32}" + " ".join(f"{d:.3f}" for d in row["dice"])
+              + f"  ({row['seconds']:.1f} s)", flush=True)
+
+    start = time.perf_counter()
+    results = run_cases(cases, data, args.clicks, args.engine, in_process=args.in_process, on_case=progress)
+    table = markdown_table(results)
+    how = "engine in-process" if args.in_process else "through a real server and the client"
+    header = (f"engine {args.engine}, {args.clicks} simulated clicks, {how}; {time.perf_counter() - start:.0f} s; "
+              f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f}\n\n")
+    print("\n" + header + table)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(header + table)
     return 0
 
 

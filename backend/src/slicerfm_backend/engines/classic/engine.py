@@ -26,8 +26,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
-from .grid import WorkingGrid
-from .intensity import MIN_SPREAD_CT, box_class, click_class, looks_like_ct
+from .grid import COARSE_MM, FINE_MM, WorkingGrid
+from .intensity import MIN_SPREAD_CT, box_class, click_class, fits, looks_like_ct
 from .region import cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm)
@@ -35,7 +35,12 @@ GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
 MAX_EXTENT_MM = 330.0  # the ROI never grows beyond this per axis: a click cannot flood the body
 MAX_GROWS = 4
 MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
-SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm)
+SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm) ...
+SMOOTH_FINE = 0.5  # ... on the fine grid at most this many working voxels (keeps thin structures)
+THIN_MM = 12.0  # a segment whose first click lies less deep than this in its class works on the fine grid
+BOX_FINE_MM = 40.0  # ... and so does one whose first box has a side shorter than this
+PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
+MAX_LEVELS = 256  # segments whose grid choice is remembered per image
 
 Vec = np.ndarray  # int (3,) working-grid voxel index
 
@@ -85,9 +90,10 @@ class ClassicEngine(Engine):
         t0 = time.perf_counter()
         timings: Dict[str, float] = {}
         image, cache = request.image, request.cache
-        grid = cache.get("classic_grid")
-        if grid is None or grid.image is not image.array:
-            grid = cache["classic_grid"] = WorkingGrid(image.array, image.spacing_kji)
+        grids = cache.get("classic_grids")
+        if grids is None or grids[COARSE_MM].image is not image.array:
+            grids = cache["classic_grids"] = {t: WorkingGrid(image.array, image.spacing_kji, t) for t in (COARSE_MM, FINE_MM)}
+            cache["classic_levels"] = {}
             cache["classic_ct"] = None
         if cache.get("classic_ct") is None:
             if image.modality in ("CT", "MR"):
@@ -95,6 +101,10 @@ class ClassicEngine(Engine):
             else:
                 step = tuple(slice(None, None, max(1, n // 32)) for n in image.array.shape)
                 cache["classic_ct"] = looks_like_ct(image.array[step])
+        t = time.perf_counter()
+        grid = grids[self._level(grids, request.prompts[0], cache, timings)]
+        _tick(timings, "level", t)
+        timings["working_mm"] = float(min(grid.spacing))
         prompts = _Prompts(request.prompts, grid)
         last = request.prompts[-1]
         if last.kind == "point" and not last.positive:
@@ -103,6 +113,18 @@ class ClassicEngine(Engine):
             result = self._positive(grid, prompts, request, cache["classic_ct"], timings)
         _tick(timings, "total", t0)
         return result
+
+    def _level(self, grids, first: Prompt, cache, timings) -> float:
+        """The working grid of a segment (``FINE_MM`` or ``COARSE_MM``), chosen from its first
+        prompt: fine for a box with a short side or a click that lies shallow in its intensity
+        class (a small or thin structure), else coarse. Remembered per first prompt."""
+        key = (first.kind, first.point_kji, first.box_kji)
+        levels = cache["classic_levels"]
+        if key not in levels:
+            if len(levels) >= MAX_LEVELS:
+                levels.pop(next(iter(levels)))
+            levels[key] = FINE_MM if _shallow(grids[COARSE_MM], first, cache["classic_ct"]) else COARSE_MM
+        return levels[key]
 
     def _positive(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
         """Add the object the last prompt (positive click or box) marks."""
@@ -203,9 +225,35 @@ class ClassicEngine(Engine):
         crop = grid.crop(lo, hi)
         _tick(timings, "grid", t)
         t = time.perf_counter()
-        img = ndimage.gaussian_filter(crop, sigma=SMOOTH_MM / np.array(grid.spacing), mode="nearest")
+        img = ndimage.gaussian_filter(crop, sigma=_smoothing(grid), mode="nearest")
         _tick(timings, "smooth", t)
         return crop, img
+
+
+def _smoothing(grid: WorkingGrid) -> np.ndarray:
+    """Gaussian sigma (working voxels per axis) of the pre-smoothing on ``grid``."""
+    sigma = SMOOTH_MM / np.array(grid.spacing)
+    return np.minimum(sigma, SMOOTH_FINE) if grid.target_mm == FINE_MM else sigma
+
+
+def _shallow(grid: WorkingGrid, first: Prompt, is_ct: bool) -> bool:
+    """Whether the structure a segment's first prompt marks is small or thin (see ``_level``)."""
+    spacing = np.array(grid.spacing)
+    f = np.array(grid.factors)
+    top = np.array(grid.image.shape) - 1
+    if first.kind == "box":
+        a, b = (np.clip(np.round(np.asarray(c, float)), 0, top) for c in first.box_kji)
+        return bool(np.min((np.abs(b - a) + 1) * spacing / f) < BOX_FINE_MM)
+    p = np.clip(np.round(np.asarray(first.point_kji, float)).astype(int), 0, top) // f
+    half = np.ceil(PROBE_MM / spacing).astype(int)
+    lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, np.array(grid.shape))
+    img = ndimage.gaussian_filter(grid.crop(lo, hi), sigma=_smoothing(grid), mode="nearest")
+    v = tuple(int(c) for c in p - lo)
+    cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else None)
+    inside = fits(img, cls)
+    inside[v] = True
+    depth = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing)[1:-1, 1:-1, 1:-1][v]
+    return bool(depth < THIN_MM)
 
 
 def _grow_roi(compute: Callable, lo: Vec, hi: Vec, limit: Tuple[Vec, Vec], spacing: np.ndarray):

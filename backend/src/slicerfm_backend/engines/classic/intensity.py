@@ -48,8 +48,10 @@ def fits(values: np.ndarray, cls: IntensityClass) -> np.ndarray:
 
 
 def click_class(img: np.ndarray, p: Voxel, spacing: np.ndarray, floor: Optional[float]) -> IntensityClass:
-    """Class of a click at ``p``: the main mode near it, bounded by the local histogram."""
-    mean, spread = dominant_class(ball_values(img, p, SAMPLE_MM, spacing), floor)
+    """Class of a click at ``p``: the mode of the values near it that resemble the clicked
+    voxel's own (a click in a thin structure is not described by the tissue around it),
+    bounded by the local histogram."""
+    mean, spread = dominant_class(ball_values(img, p, SAMPLE_MM, spacing), floor, start=float(img[p]))
     return interval(ball_values(img, p, HIST_MM, spacing), mean, spread)
 
 
@@ -75,22 +77,31 @@ def box_class(img: np.ndarray, a: np.ndarray, b: np.ndarray, floor: Optional[flo
     return marker, cls
 
 
-def dominant_class(values: np.ndarray, floor: Optional[float]) -> Tuple[float, float]:
+def dominant_class(values: np.ndarray, floor: Optional[float], start: Optional[float] = None) -> Tuple[float, float]:
     """Robust ``(mean, spread)`` of the main intensity mode of ``values``.
 
-    Median and MAD, then once more over the values near that median, so that a sample ball
-    straddling an edge or a gas pocket describes the tissue that fills most of it.
-    ``floor`` bounds the spread from below; None means ``MIN_SPREAD_MR`` of the mean (MR).
+    Median and MAD, then twice more over the values near that median, so that a sample ball
+    straddling an edge or a gas pocket describes the tissue that fills most of it. With
+    ``start`` (the clicked voxel's value) the first centre is ``start`` instead: the mode of
+    the values that resemble the clicked voxel. ``floor`` bounds the spread from below; None
+    means ``MIN_SPREAD_MR`` of the mean (MR).
     """
-    med = float(np.median(values))
     if floor is None:
-        floor = max(MIN_SPREAD_MR * abs(med), 1e-6)
-    spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
-    near = values[np.abs(values - med) <= 2.0 * spread]
-    if near.size >= 5:
+        floor = max(MIN_SPREAD_MR * abs(float(np.median(values))), 1e-6)
+    if start is None:
+        med = float(np.median(values))
+        spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
+    else:
+        # Start narrow around the clicked value, so a click in a thin structure surrounded
+        # by another tissue keeps its own mode; each round lets the window widen.
+        med, spread = start, floor
+    for _ in range(3):
+        near = values[np.abs(values - med) <= 2.5 * spread]
+        if near.size < 5:
+            break
         med = float(np.median(near))
-        spread = 1.4826 * float(np.median(np.abs(near - med)))
-    return med, max(spread, floor)
+        spread = max(1.4826 * float(np.median(np.abs(near - med))), floor)
+    return med, spread
 
 
 def interval(values: np.ndarray, mean: float, spread: float) -> IntensityClass:

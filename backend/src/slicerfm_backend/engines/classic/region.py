@@ -27,12 +27,12 @@ from .intensity import IntensityClass, Voxel, fits
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)
 DEPTH_MAX_MM = 50.0  # depths are measured up to this (mm); bounds the work per seed
-EXTENT_FACTOR = 6.0  # a grown region stays within this many times the seed's depth (mm) ...
-EXTENT_MIN_MM = 30.0  # ... or this distance (mm), whichever is larger
+EXTENT_FACTOR = 2.5  # a grown region stays within this many times the seed's depth (mm) ...
+EXTENT_MIN_MM = 5.0  # ... or this distance (mm), whichever is larger
 REFINE_FACTOR = 3.0  # a click outside the segment adds within this many times min(depth, gap) ...
-REFINE_MIN_MM = 15.0  # ... or this distance (mm): it fills in what is missing near it
+REFINE_MIN_MM = 5.0  # ... or this distance (mm): it fills in what is missing near it
 SNAP_CONTRAST = 2.0  # snapping needs outside tissue at least this many class half-widths away
-FAR_MIN_MM = 10.0  # a cut with no positive click in reach keeps the segment beyond max(this, FAR_FACTOR x depth)
+FAR_MIN_MM = 4.0  # a cut with no positive click in reach keeps the segment beyond max(this, FAR_FACTOR x depth)
 FAR_FACTOR = 2.0
 CORE_PROTECT = 1.5  # a cut keeps the segment's voxels deeper than this many times the click's depth
 
