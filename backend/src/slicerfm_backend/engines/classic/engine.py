@@ -27,8 +27,8 @@ from scipy import ndimage
 
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
-from .intensity import MIN_SPREAD_CT, box_class, click_class, fits, looks_like_ct
-from .region import cut, grow
+from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
+from .region import LARGE, SMALL, cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm)
 GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
@@ -37,9 +37,10 @@ MAX_GROWS = 4
 MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
 SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm) ...
 SMOOTH_FINE = 0.5  # ... on the fine grid at most this many working voxels (keeps thin structures)
-THIN_MM = 12.0  # a segment whose first click lies less deep than this in its class works on the fine grid
+THIN_MM = 8.0  # a segment whose first click lies less deep than this in its class works on the fine grid
 BOX_FINE_MM = 40.0  # ... and so does one whose first box has a side shorter than this
 PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
+MIN_REGION_VOXELS = 8  # a small structure's click whose own mode grows fewer voxels uses the main mode
 MAX_LEVELS = 256  # segments whose grid choice is remembered per image
 
 Vec = np.ndarray  # int (3,) working-grid voxel index
@@ -99,8 +100,8 @@ class ClassicEngine(Engine):
             if image.modality in ("CT", "MR"):
                 cache["classic_ct"] = image.modality == "CT"
             else:
-                step = tuple(slice(None, None, max(1, n // 32)) for n in image.array.shape)
-                cache["classic_ct"] = looks_like_ct(image.array[step])
+                cache["classic_ct"] = looks_like_ct(_sample(image.array))
+            cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(_sample(image.array).astype(np.float32))
         t = time.perf_counter()
         grid = grids[self._level(grids, request.prompts[0], cache, timings)]
         _tick(timings, "level", t)
@@ -123,13 +124,14 @@ class ClassicEngine(Engine):
         if key not in levels:
             if len(levels) >= MAX_LEVELS:
                 levels.pop(next(iter(levels)))
-            levels[key] = FINE_MM if _shallow(grids[COARSE_MM], first, cache["classic_ct"]) else COARSE_MM
+            levels[key] = FINE_MM if _shallow(grids[COARSE_MM], first, cache["classic_ct"], cache["classic_mr_scale"]) else COARSE_MM
         return levels[key]
 
     def _positive(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
         """Add the object the last prompt (positive click or box) marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
-        floor = MIN_SPREAD_CT if is_ct else None
+        small = grid.target_mm == FINE_MM
+        floor = MIN_SPREAD_CT if is_ct else (MR_FLOOR * request.cache["classic_mr_scale"] if small else None)
         if request.prompts[-1].kind == "box":
             a, b = prompts.boxes[-1]
             bound: Optional[Tuple[Vec, Vec]] = (a, b + 1)
@@ -157,14 +159,19 @@ class ClassicEngine(Engine):
                 v = tuple(int(c) for c in prompts.points[-1][0] - lo)
                 seed = np.zeros(img.shape, bool)
                 seed[v] = True
-                cls = click_class(img, v, spacing, floor)
-            negatives = [(q, click_class(img, q, spacing, floor)) for q in prompts.inside(lo, hi, False)]
+                cls = click_class(img, v, spacing, floor, own=small)
+            negatives = [(q, click_class(img, q, spacing, floor, own=small)) for q in prompts.inside(lo, hi, False)]
             gap = None
             if request.prompts[-1].kind == "point":
                 before = grid.downsample_mask(request.previous.region(grid.to_image_bbox(lo, hi)), lo, hi)
                 if before.any() and not before[v]:
                     gap = float(ndimage.distance_transform_edt(~before, sampling=spacing)[v])
-            region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap)
+            region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, SMALL if small else LARGE)
+            if small and request.prompts[-1].kind == "point" and np.count_nonzero(region) < MIN_REGION_VOXELS:
+                # The clicked voxel's own mode is not a tissue here (a click amid mixed content):
+                # fall back to the main mode around it.
+                cls = click_class(img, v, spacing, floor)
+                region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, SMALL)
             _tick(timings, "grow", t)
             return region, region
 
@@ -210,7 +217,8 @@ class ClassicEngine(Engine):
             return EngineResult(one, request.previous.region(one), timings)
         _, img = self._crop(grid, lo, hi, timings)
         t = time.perf_counter()
-        removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing)
+        style = SMALL if grid.target_mm == FINE_MM else LARGE
+        removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing, style)
         _tick(timings, "cut", t)
         t = time.perf_counter()
         values = previous & ~grid.upsample(removed, lo, hi)
@@ -236,24 +244,35 @@ def _smoothing(grid: WorkingGrid) -> np.ndarray:
     return np.minimum(sigma, SMOOTH_FINE) if grid.target_mm == FINE_MM else sigma
 
 
-def _shallow(grid: WorkingGrid, first: Prompt, is_ct: bool) -> bool:
+def _sample(array: np.ndarray) -> np.ndarray:
+    """About 32^3 voxels of ``array`` on a regular lattice."""
+    return array[tuple(slice(None, None, max(1, n // 32)) for n in array.shape)]
+
+
+def _shallow(grid: WorkingGrid, first: Prompt, is_ct: bool, mr_range: float) -> bool:
     """Whether the structure a segment's first prompt marks is small or thin (see ``_level``)."""
+    return _first_depth(grid, first, is_ct, mr_range) < THIN_MM
+
+
+def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool, mr_range: float) -> float:
+    """Depth (mm) of the first prompt in its intensity class on ``grid``; for a box, its
+    shortest side."""
     spacing = np.array(grid.spacing)
     f = np.array(grid.factors)
     top = np.array(grid.image.shape) - 1
     if first.kind == "box":
         a, b = (np.clip(np.round(np.asarray(c, float)), 0, top) for c in first.box_kji)
-        return bool(np.min((np.abs(b - a) + 1) * spacing / f) < BOX_FINE_MM)
+        return float(np.min((np.abs(b - a) + 1) * spacing / f)) * THIN_MM / BOX_FINE_MM
     p = np.clip(np.round(np.asarray(first.point_kji, float)).astype(int), 0, top) // f
     half = np.ceil(PROBE_MM / spacing).astype(int)
     lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, np.array(grid.shape))
     img = ndimage.gaussian_filter(grid.crop(lo, hi), sigma=_smoothing(grid), mode="nearest")
     v = tuple(int(c) for c in p - lo)
-    cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else None)
+    cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else MR_FLOOR * mr_range, own=True)
     inside = fits(img, cls)
     inside[v] = True
     depth = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing)[1:-1, 1:-1, 1:-1][v]
-    return bool(depth < THIN_MM)
+    return float(depth)
 
 
 def _grow_roi(compute: Callable, lo: Vec, hi: Vec, limit: Tuple[Vec, Vec], spacing: np.ndarray):
