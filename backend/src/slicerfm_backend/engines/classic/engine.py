@@ -28,7 +28,7 @@ from scipy import ndimage
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
-from .region import LARGE, SMALL, cut, grow
+from .region import LARGE, MEDIUM, SMALL, Style, cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm)
 GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
@@ -36,9 +36,11 @@ MAX_EXTENT_MM = 330.0  # the ROI never grows beyond this per axis: a click canno
 MAX_GROWS = 4
 MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
 SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm) ...
-SMOOTH_FINE = 0.5  # ... on the fine grid at most this many working voxels (keeps thin structures)
-THIN_MM = 8.0  # a segment whose first click lies less deep than this in its class works on the fine grid
-BOX_FINE_MM = 40.0  # ... and so does one whose first box has a side shorter than this
+SMOOTH_FINE = 0.5  # ... for small and thin structures at most this many working voxels
+MEDIUM_BELOW_MM = 8.5  # a segment whose first click lies less deep than this in its class works on the
+#                        fine grid with conservative refinement clicks (MEDIUM) ...
+SMALL_BELOW_MM = 6.5  # ... and, less deep than this, with a conservative first click too (SMALL)
+BOX_DEPTH = 0.25  # a box counts as a click this many times its shortest side deep
 PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
 MIN_REGION_VOXELS = 8  # a small structure's click whose own mode grows fewer voxels uses the main mode
 MAX_LEVELS = 256  # segments whose grid choice is remembered per image
@@ -103,35 +105,45 @@ class ClassicEngine(Engine):
                 cache["classic_ct"] = looks_like_ct(_sample(image.array))
             cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(_sample(image.array).astype(np.float32))
         t = time.perf_counter()
-        grid = grids[self._level(grids, request.prompts[0], cache, timings)]
+        target, style = self._level(grids, request.prompts[0], cache)
+        grid = grids[target]
         _tick(timings, "level", t)
         timings["working_mm"] = float(min(grid.spacing))
         prompts = _Prompts(request.prompts, grid)
         last = request.prompts[-1]
         if last.kind == "point" and not last.positive:
-            result = self._negative(grid, prompts, request, cache["classic_ct"], timings)
+            result = self._negative(grid, style, prompts, request, timings)
         else:
-            result = self._positive(grid, prompts, request, cache["classic_ct"], timings)
+            result = self._positive(grid, style, prompts, request, cache["classic_ct"], timings)
         _tick(timings, "total", t0)
         return result
 
-    def _level(self, grids, first: Prompt, cache, timings) -> float:
-        """The working grid of a segment (``FINE_MM`` or ``COARSE_MM``), chosen from its first
-        prompt: fine for a box with a short side or a click that lies shallow in its intensity
-        class (a small or thin structure), else coarse. Remembered per first prompt."""
+    def _level(self, grids, first: Prompt, cache) -> Tuple[float, Style]:
+        """The working grid (``FINE_MM`` or ``COARSE_MM``) and :class:`.region.Style` of a
+        segment, from the depth of its first prompt in its intensity class on the fine grid (a
+        box: a quarter of its shortest side): small and thin structures get the fine grid and
+        conservative reaches. Remembered per first prompt."""
         key = (first.kind, first.point_kji, first.box_kji)
         levels = cache["classic_levels"]
         if key not in levels:
             if len(levels) >= MAX_LEVELS:
                 levels.pop(next(iter(levels)))
-            levels[key] = FINE_MM if _shallow(grids[COARSE_MM], first, cache["classic_ct"], cache["classic_mr_scale"]) else COARSE_MM
+            fine = grids[FINE_MM]
+            depth = _first_depth(fine, first, cache["classic_ct"])
+            if depth <= float(np.max(fine.spacing)) + 1e-3:
+                # A click at most one voxel deep in its own class sits amid mixed content (gas,
+                # fluid and wall of a stomach) or noise: no small structure of one tissue.
+                style = LARGE
+            else:
+                style = SMALL if depth < SMALL_BELOW_MM else MEDIUM if depth < MEDIUM_BELOW_MM else LARGE
+            levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style)
         return levels[key]
 
-    def _positive(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
+    def _positive(self, grid, style: Style, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
         """Add the object the last prompt (positive click or box) marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
-        small = grid.target_mm == FINE_MM
-        floor = MIN_SPREAD_CT if is_ct else (MR_FLOOR * request.cache["classic_mr_scale"] if small else None)
+        own = style.own_class
+        floor = MIN_SPREAD_CT if is_ct else (MR_FLOOR * request.cache["classic_mr_scale"] if own else None)
         if request.prompts[-1].kind == "box":
             a, b = prompts.boxes[-1]
             bound: Optional[Tuple[Vec, Vec]] = (a, b + 1)
@@ -146,7 +158,7 @@ class ClassicEngine(Engine):
             lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
 
         def compute(lo: Vec, hi: Vec):
-            raw, img = self._crop(grid, lo, hi, timings)
+            raw, img = self._crop(grid, style, lo, hi, timings)
             t = time.perf_counter()
             allowed = np.ones(img.shape, bool)
             if bound is not None:
@@ -159,19 +171,19 @@ class ClassicEngine(Engine):
                 v = tuple(int(c) for c in prompts.points[-1][0] - lo)
                 seed = np.zeros(img.shape, bool)
                 seed[v] = True
-                cls = click_class(img, v, spacing, floor, own=small)
-            negatives = [(q, click_class(img, q, spacing, floor, own=small)) for q in prompts.inside(lo, hi, False)]
+                cls = click_class(img, v, spacing, floor, own=own)
+            negatives = [(q, click_class(img, q, spacing, floor, own=own)) for q in prompts.inside(lo, hi, False)]
             gap = None
             if request.prompts[-1].kind == "point":
                 before = grid.downsample_mask(request.previous.region(grid.to_image_bbox(lo, hi)), lo, hi)
                 if before.any() and not before[v]:
                     gap = float(ndimage.distance_transform_edt(~before, sampling=spacing)[v])
-            region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, SMALL if small else LARGE)
-            if small and request.prompts[-1].kind == "point" and np.count_nonzero(region) < MIN_REGION_VOXELS:
+            region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, style)
+            if own and request.prompts[-1].kind == "point" and np.count_nonzero(region) < MIN_REGION_VOXELS:
                 # The clicked voxel's own mode is not a tissue here (a click amid mixed content):
                 # fall back to the main mode around it.
                 cls = click_class(img, v, spacing, floor)
-                region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, SMALL)
+                region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, style)
             _tick(timings, "grow", t)
             return region, region
 
@@ -187,7 +199,7 @@ class ClassicEngine(Engine):
         timings["roi_voxels"] = float(np.prod(hi - lo))
         return EngineResult(bbox, values, timings)
 
-    def _negative(self, grid, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
+    def _negative(self, grid, style: Style, prompts: _Prompts, request, timings) -> EngineResult:
         """Remove the part of the segment the last (negative) click marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         n = prompts.points[-1][0]
@@ -215,9 +227,8 @@ class ClassicEngine(Engine):
             pt = tuple(int(np.clip(c, 0, s - 1)) for c, s in zip(pt, grid.image.shape))
             one = (pt, tuple(c + 1 for c in pt))
             return EngineResult(one, request.previous.region(one), timings)
-        _, img = self._crop(grid, lo, hi, timings)
+        _, img = self._crop(grid, style, lo, hi, timings)
         t = time.perf_counter()
-        style = SMALL if grid.target_mm == FINE_MM else LARGE
         removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing, style)
         _tick(timings, "cut", t)
         t = time.perf_counter()
@@ -227,21 +238,22 @@ class ClassicEngine(Engine):
         return EngineResult(bbox, values, timings)
 
     @staticmethod
-    def _crop(grid: WorkingGrid, lo: Vec, hi: Vec, timings) -> Tuple[np.ndarray, np.ndarray]:
+    def _crop(grid: WorkingGrid, style: Style, lo: Vec, hi: Vec, timings) -> Tuple[np.ndarray, np.ndarray]:
         """The working-grid image over ``[lo, hi)``: ``(raw, smoothed)``."""
         t = time.perf_counter()
         crop = grid.crop(lo, hi)
         _tick(timings, "grid", t)
         t = time.perf_counter()
-        img = ndimage.gaussian_filter(crop, sigma=_smoothing(grid), mode="nearest")
+        img = ndimage.gaussian_filter(crop, sigma=_smoothing(grid, style), mode="nearest")
         _tick(timings, "smooth", t)
         return crop, img
 
 
-def _smoothing(grid: WorkingGrid) -> np.ndarray:
-    """Gaussian sigma (working voxels per axis) of the pre-smoothing on ``grid``."""
+def _smoothing(grid: WorkingGrid, style: Style = LARGE) -> np.ndarray:
+    """Gaussian sigma (working voxels per axis) of the pre-smoothing on ``grid``: ``SMOOTH_MM``,
+    at most ``SMOOTH_FINE`` voxels for small and thin structures (which it would blur away)."""
     sigma = SMOOTH_MM / np.array(grid.spacing)
-    return np.minimum(sigma, SMOOTH_FINE) if grid.target_mm == FINE_MM else sigma
+    return np.minimum(sigma, SMOOTH_FINE) if style is SMALL else sigma
 
 
 def _sample(array: np.ndarray) -> np.ndarray:
@@ -249,12 +261,7 @@ def _sample(array: np.ndarray) -> np.ndarray:
     return array[tuple(slice(None, None, max(1, n // 32)) for n in array.shape)]
 
 
-def _shallow(grid: WorkingGrid, first: Prompt, is_ct: bool, mr_range: float) -> bool:
-    """Whether the structure a segment's first prompt marks is small or thin (see ``_level``)."""
-    return _first_depth(grid, first, is_ct, mr_range) < THIN_MM
-
-
-def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool, mr_range: float) -> float:
+def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool) -> float:
     """Depth (mm) of the first prompt in its intensity class on ``grid``; for a box, its
     shortest side."""
     spacing = np.array(grid.spacing)
@@ -262,13 +269,13 @@ def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool, mr_range: float)
     top = np.array(grid.image.shape) - 1
     if first.kind == "box":
         a, b = (np.clip(np.round(np.asarray(c, float)), 0, top) for c in first.box_kji)
-        return float(np.min((np.abs(b - a) + 1) * spacing / f)) * THIN_MM / BOX_FINE_MM
+        return float(np.min((np.abs(b - a) + 1) * spacing / f)) * BOX_DEPTH
     p = np.clip(np.round(np.asarray(first.point_kji, float)).astype(int), 0, top) // f
     half = np.ceil(PROBE_MM / spacing).astype(int)
     lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, np.array(grid.shape))
     img = ndimage.gaussian_filter(grid.crop(lo, hi), sigma=_smoothing(grid), mode="nearest")
     v = tuple(int(c) for c in p - lo)
-    cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else MR_FLOOR * mr_range, own=True)
+    cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else None, own=True)
     inside = fits(img, cls)
     inside[v] = True
     depth = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing)[1:-1, 1:-1, 1:-1][v]

@@ -33,9 +33,10 @@ class Style:
     A segment's first click reaches at least ``max(first_min_mm, first_factor x d)`` mm from
     itself (``d``: its depth in its class) and at most ``max(first_max_mm, max_factor x d)``;
     a later click at ``gap`` mm from the segment reaches between ``max(refine_min_mm,
-    refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With ``adaptive`` the reach grows from the
+    refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With ``adaptive_first`` / ``adaptive_refine`` the reach grows from the
     minimum towards the maximum as :func:`_reach` allows, else it is the maximum (large
-    structures). A cut with no positive click near keeps what lies farther than
+    structures). ``own_class``: a click's class is its own voxel's mode (see
+    :func:`.intensity.click_class`). A cut with no positive click near keeps what lies farther than
     ``max(far_min_mm, FAR_FACTOR x depth)`` from the click.
     """
 
@@ -47,13 +48,20 @@ class Style:
     max_factor: float
     refine_max_factor: float
     far_min_mm: float
-    adaptive: bool
+    adaptive_first: bool
+    adaptive_refine: bool
+    own_class: bool
 
 
 LARGE = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=3.0, refine_min_mm=15.0,
-              max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive=False)
+              max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive_first=False,
+              adaptive_refine=False, own_class=False)
+MEDIUM = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
+               max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=False,
+               adaptive_refine=True, own_class=True)
 SMALL = Style(first_factor=2.5, first_min_mm=5.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
-              max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive=True)
+              max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=True,
+              adaptive_refine=True, own_class=True)
 
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)
@@ -240,7 +248,7 @@ def seeded_opening(
         scale = min(depth, gap)
         low = max(style.refine_min_mm, style.refine_factor * scale)
         high = max(low, style.refine_max_factor * scale)
-    if not style.adaptive:
+    if not (style.adaptive_first if gap is None else style.adaptive_refine):
         high = low
 
     sl = _crop(points, np.ceil(high / spacing).astype(int), shape)
