@@ -4,17 +4,22 @@ No weights, CPU only, deterministic. Each interaction edits the segment locally,
 can only change what it points at:
 
 - a positive click (or a box) *adds* the object it marks: voxels of its intensity class
-  reached from it through a seeded opening, split by a marker watershed from any negative
-  click of the segment it would swallow (see :func:`.region.grow`);
+  reached from it through a seeded opening, split by a compact marker watershed from any
+  negative click of the segment it would swallow (see :func:`.region.grow`);
 - a negative click *removes* its watershed basin from the connected part of the segment it
   lies in, competing with the positive clicks there (:func:`.region.cut`); outside
   the segment it changes nothing.
 
-All work happens on a working grid of about 2 mm voxels (block means of the image, filled
-lazily and cached per image; see :mod:`.grid`) inside a region of interest (ROI)
-around the click, which grows on every side the result touches (large organs) up to
-``MAX_EXTENT_MM`` per axis and ``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the answer's bounding box stay untouched.
-Arrays are numpy ``(k, j, i)``; spacings are mm along the same axes.
+A segment's first prompt sets its working grid and :class:`.region.Style` (see
+``ClassicEngine._level``): a click shallow in its intensity class marks a small or thin
+structure, which is segmented on a ~1 mm grid (``FINE_MM``, the image's own voxels where
+they are coarser), with its click's own intensity mode and reaches that grow only as far as
+the structure is closed by edges; a large one on a ~2 mm grid (``COARSE_MM``) with reaches set
+by its depth. Grids hold block means of the image, filled lazily and cached per image (see
+:mod:`.grid`). All work happens inside a region of interest (ROI) around the click, which
+grows on every side the result touches (large organs) up to ``MAX_EXTENT_MM`` per axis and
+``MAX_ROI_VOXELS`` in all. Earlier segment edits outside the answer's bounding box stay
+untouched. Arrays are numpy ``(k, j, i)``; spacings are mm along the same axes.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ from skimage.segmentation import watershed
 from .intensity import IntensityClass, Voxel, fits
 
 
+COMPACTNESS = 0.3  # small structures' marker watersheds: distance cost per voxel vs edges in spreads per voxel
+
+
 @dataclass(frozen=True)
 class Style:
     """How far clicks reach, for large structures (coarse grid) or small and thin ones (fine).
@@ -34,9 +37,10 @@ class Style:
     itself (``d``: its depth in its class) and at most ``max(first_max_mm, max_factor x d)``;
     a later click at ``gap`` mm from the segment reaches between ``max(refine_min_mm,
     refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With ``adaptive_first`` / ``adaptive_refine`` the reach grows from the
-    minimum towards the maximum as :func:`_reach` allows, else it is the maximum (large
+    minimum towards the maximum as :func:`_reach` allows, else it is the minimum (large
     structures). ``own_class``: a click's class is its own voxel's mode (see
-    :func:`.intensity.click_class`). A cut with no positive click near keeps what lies farther than
+    :func:`.intensity.click_class`). ``compactness``: of the marker watersheds (0: split along
+    edges only; see :func:`edge_cost`). A cut with no positive click near keeps what lies farther than
     ``max(far_min_mm, FAR_FACTOR x depth)`` from the click.
     """
 
@@ -51,17 +55,18 @@ class Style:
     adaptive_first: bool
     adaptive_refine: bool
     own_class: bool
+    compactness: float
 
 
 LARGE = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=3.0, refine_min_mm=15.0,
               max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive_first=False,
-              adaptive_refine=False, own_class=False)
+              adaptive_refine=False, own_class=False, compactness=0.0)
 MEDIUM = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
                max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=False,
-               adaptive_refine=True, own_class=True)
+               adaptive_refine=True, own_class=True, compactness=COMPACTNESS)
 SMALL = Style(first_factor=2.5, first_min_mm=5.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
               max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=True,
-              adaptive_refine=True, own_class=True)
+              adaptive_refine=True, own_class=True, compactness=COMPACTNESS)
 
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)
@@ -71,7 +76,6 @@ SHELL_DENSE = 0.4  # ... while the region fills at least this fraction of the ne
 SHELL_SMALL = 0.15  # ... or adds less than this fraction of its volume
 SNAP_CONTRAST = 2.0  # snapping needs outside tissue at least this many class half-widths away
 FAR_FACTOR = 2.0  # a cut with no positive click in reach keeps the segment beyond max(far_min_mm, this x depth)
-COMPACTNESS = 0.3  # marker watersheds: cost per voxel of distance, against edges in spreads per voxel
 CORE_PROTECT = 1.5  # a cut keeps the segment's voxels deeper than this many times the click's depth
 
 
@@ -107,7 +111,7 @@ def grow(
         markers = competing_markers(region, [], inside, spacing)
         markers[seed & (markers == 0)] = 1
         spread = max((cls[2] - cls[1]) / 2, 1e-6)
-        basins = watershed(edge_cost(img, spacing, spread), markers, mask=region, compactness=COMPACTNESS)
+        basins = watershed(edge_cost(img, spacing, spread), markers, mask=region, compactness=style.compactness)
         region = keep_seeded(basins == 1, seed)
     region = snap_boundary(raw, region, cls[0], SNAP_CONTRAST * (cls[2] - cls[1]) / 2)
     return fill_holes(region) & (allowed | seed)
@@ -149,7 +153,7 @@ def cut(
             return part  # a small blob: the click removes all of it
     values = img[part]
     spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
-    basins = watershed(edge_cost(img, spacing, spread), markers, mask=part, compactness=COMPACTNESS)
+    basins = watershed(edge_cost(img, spacing, spread), markers, mask=part, compactness=style.compactness)
     return basins == 2
 
 
