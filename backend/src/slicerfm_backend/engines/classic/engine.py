@@ -33,7 +33,7 @@ from scipy import ndimage
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
-from .region import LARGE, MEDIUM, SMALL, Style, cut, grow
+from .region import LARGE, SMALL, Style, cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm)
 GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
@@ -42,9 +42,7 @@ MAX_GROWS = 4
 MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
 SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm) ...
 SMOOTH_FINE = 0.5  # ... for small and thin structures at most this many working voxels
-MEDIUM_BELOW_MM = 8.5  # a segment whose first click lies less deep than this in its class works on the
-#                        fine grid with conservative refinement clicks (MEDIUM) ...
-SMALL_BELOW_MM = 6.5  # ... and, less deep than this, with a conservative first click too (SMALL)
+SMALL_BELOW_MM = 6.5  # a segment whose first click lies less deep than this in its class is small or thin
 BOX_DEPTH = 0.25  # a box counts as a click this many times its shortest side deep
 PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
 MIN_REGION_VOXELS = 8  # a small structure's click whose own mode grows fewer voxels uses the main mode
@@ -127,7 +125,8 @@ class ClassicEngine(Engine):
         """The working grid (``FINE_MM`` or ``COARSE_MM``) and :class:`.region.Style` of a
         segment, from the depth of its first prompt in its intensity class on the fine grid (a
         box: a quarter of its shortest side): small and thin structures get the fine grid and
-        conservative reaches. Remembered per first prompt."""
+        the ``SMALL`` style, others the coarse grid and the ``LARGE`` style (the engine as it
+        was before styles). Remembered per first prompt."""
         key = (first.kind, first.point_kji, first.box_kji)
         levels = cache["classic_levels"]
         if key not in levels:
@@ -135,12 +134,10 @@ class ClassicEngine(Engine):
                 levels.pop(next(iter(levels)))
             fine = grids[FINE_MM]
             depth = _first_depth(fine, first, cache["classic_ct"])
-            if depth <= float(np.max(fine.spacing)) + 1e-3:
-                # A click at most one voxel deep in its own class sits amid mixed content (gas,
-                # fluid and wall of a stomach) or noise: no small structure of one tissue.
-                style = LARGE
-            else:
-                style = SMALL if depth < SMALL_BELOW_MM else MEDIUM if depth < MEDIUM_BELOW_MM else LARGE
+            # A click at most one voxel deep in its own class sits amid mixed content (gas,
+            # fluid and wall of a stomach) or noise: no small structure of one tissue.
+            one_voxel = depth <= float(np.max(fine.spacing)) + 1e-3
+            style = SMALL if depth < SMALL_BELOW_MM and not one_voxel else LARGE
             levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style)
         return levels[key]
 

@@ -36,9 +36,9 @@ class Style:
     A segment's first click reaches at least ``max(first_min_mm, first_factor x d)`` mm from
     itself (``d``: its depth in its class) and at most ``max(first_max_mm, max_factor x d)``;
     a later click at ``gap`` mm from the segment reaches between ``max(refine_min_mm,
-    refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With ``adaptive_first`` / ``adaptive_refine`` the reach grows from the
-    minimum towards the maximum as :func:`_reach` allows, else it is the minimum (large
-    structures). ``own_class``: a click's class is its own voxel's mode (see
+    refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With
+    ``adaptive`` the reach grows from the minimum towards the maximum as :func:`_reach`
+    allows, else it is the minimum (large structures: the engine as it was before styles). ``own_class``: a click's class is its own voxel's mode (see
     :func:`.intensity.click_class`). ``compactness``: of the marker watersheds (0: split along
     edges only; see :func:`edge_cost`). A cut with no positive click near keeps what lies farther than
     ``max(far_min_mm, FAR_FACTOR x depth)`` from the click.
@@ -52,21 +52,17 @@ class Style:
     max_factor: float
     refine_max_factor: float
     far_min_mm: float
-    adaptive_first: bool
-    adaptive_refine: bool
+    adaptive: bool
     own_class: bool
     compactness: float
 
 
 LARGE = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=3.0, refine_min_mm=15.0,
-              max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive_first=False,
-              adaptive_refine=False, own_class=False, compactness=0.0)
-MEDIUM = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
-               max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=False,
-               adaptive_refine=True, own_class=True, compactness=COMPACTNESS)
+              max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive=False, own_class=False,
+              compactness=0.0)
 SMALL = Style(first_factor=2.5, first_min_mm=5.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
-              max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive_first=True,
-              adaptive_refine=True, own_class=True, compactness=COMPACTNESS)
+              max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive=True, own_class=True,
+              compactness=COMPACTNESS)
 
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)
@@ -252,7 +248,7 @@ def seeded_opening(
         scale = min(depth, gap)
         low = max(style.refine_min_mm, style.refine_factor * scale)
         high = max(low, style.refine_max_factor * scale)
-    if not (style.adaptive_first if gap is None else style.adaptive_refine):
+    if not style.adaptive:
         high = low
 
     sl = _crop(points, np.ceil(high / spacing).astype(int), shape)
