@@ -23,8 +23,7 @@ from .class_catalogue import ClassCatalogue
 from .connection import describe_error
 from .job_progress import INFO, WARNING, JobProgress, ServerJobLogic
 from .label_segments import ImportReport, import_label_map
-from .logic import volume_modality
-from .volume_io import volume_to_array
+from .volume_io import volume_modality, volume_to_array
 
 ENGINE = "vista3d"
 

@@ -2,7 +2,8 @@
 
 "local": the module starts ``slicerfm-backend serve`` itself on 127.0.0.1 with a free port
 (``slicerfm_client.launcher.LocalBackend``), from a configured executable or Python
-environment, and stops it on disconnect or when Slicer exits. "remote": a URL and an
+environment, in a clean environment (:func:`launch_environment`), and stops it on
+disconnect or when Slicer exits. "remote": a URL and an
 optional access token. Either way one ``SlicerFMClient`` holds one session.
 
 Qt-free and MRML-free: the Logic calls ``connect``/``reconnect`` from its worker thread.
@@ -16,11 +17,13 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from slicerfm_client import errors
 from slicerfm_client.client import SlicerFMClient, normalise_url
-from slicerfm_client.launcher import LocalBackend, default_command
+from slicerfm_client.launcher import LocalBackend, clean_environment, default_command
+
+from .client_setup import running_in_slicer_app
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,42 @@ def backend_command(backend: str) -> List[str]:
     return [str(path)]
 
 
+def launch_environment() -> Dict[str, str]:
+    """The environment the local backend starts in.
+
+    Inside Slicer: ``slicer.util.startupEnvironment()``, the environment Slicer was started
+    in, without what its launcher added for Slicer's own Python and libraries
+    (``PYTHONHOME``, ``PYTHONPATH``, ``PYTHONNOUSERSITE``, library paths:
+    ``SuperBuild/External_python.cmake``; Slicer's script repository recommends it for
+    starting external programs, ``Docs/developer_guide/script_repository/gui.md``; available
+    in 5.8 and later). Elsewhere: this process's environment. Either way without Python's
+    runtime variables (:func:`slicerfm_client.launcher.clean_environment`).
+    """
+    if running_in_slicer_app():
+        import slicer
+
+        return clean_environment(slicer.util.startupEnvironment())
+    return clean_environment(os.environ)
+
+
+def configured_test_backend(environ: Optional[Dict[str, str]] = None,
+                            which: Callable[[str], Optional[str]] = shutil.which
+                            ) -> Tuple[Optional[str], str]:
+    """The backend the module's self-test should start: ``(backend, "")`` from
+    ``SLICERFM_BACKEND`` (an executable or Python environment) or ``slicerfm-backend`` on
+    PATH; ``(None, reason)`` when neither is configured (the test is skipped then)."""
+    environ = os.environ if environ is None else environ
+    configured = (environ.get("SLICERFM_BACKEND") or "").strip()
+    if configured:
+        return configured, ""
+    found = which(BACKEND_EXECUTABLE)
+    if found:
+        return found, ""
+    return None, ("no SlicerFM backend configured: set SLICERFM_BACKEND to a "
+                  f"'{BACKEND_EXECUTABLE}' executable or its Python environment (CMake: "
+                  "-DSLICERFM_TEST_BACKEND=...), or put it on PATH")
+
+
 def describe_error(error: BaseException, settings: Optional[ConnectionSettings] = None) -> str:
     """A message for the user: what went wrong and what to do. Never contains the token."""
     message = str(error)
@@ -139,7 +178,9 @@ class Connection:
     generation must be seeded again. Not thread-safe: used by one thread at a time (the
     Logic's worker)."""
 
-    def __init__(self):
+    def __init__(self, environment: Callable[[], Dict[str, str]] = launch_environment):
+        #: () -> the local backend's environment variables (see :func:`launch_environment`)
+        self.environment = environment
         self.settings: Optional[ConnectionSettings] = None
         self.client: Optional[SlicerFMClient] = None
         self.local_backend: Optional[LocalBackend] = None
@@ -186,6 +227,7 @@ class Connection:
         engines = [e.strip() for e in settings.engines.split(",") if e.strip()] or ["classic"]
         device = None if settings.device in ("", "auto") else settings.device
         self.local_backend = LocalBackend(command, engines=engines, device=device,
+                                          env=self.environment(),
                                           log_path=settings.log_path or None)
         return self.local_backend.start()
 

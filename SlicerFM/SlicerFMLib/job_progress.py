@@ -8,15 +8,14 @@ test) reads :meth:`JobProgress.snapshot`. :meth:`JobProgress.cancel` sets the
 ``threading.Event`` that ``wait_job`` watches: the client then asks the server to cancel
 (``DELETE /api/jobs/{id}``) and raises ``JobCancelledError``.
 
-:class:`ServerJobLogic` is the common run cycle of such a feature, like the interactive
-Logic's: prepare on the main thread (read MRML into plain arrays), execute on the runner
-(network only, never MRML), apply on the main thread (write MRML). It is Qt-free.
+:class:`ServerJobLogic` is the base of such a feature: the prepare -> run -> apply cycle
+of :mod:`SlicerFMLib.cycle` (shared with interactive clicks) plus progress, cancel and one
+run at a time. It is Qt-free.
 """
 
 from __future__ import annotations
 
 import abc
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -24,12 +23,11 @@ from typing import Any, Callable, Dict, Optional
 
 from slicerfm_client import errors
 
-from .connection import Connection, describe_error
-from .worker import InlineRunner, Task
+from .cycle import ERROR, INFO, WARNING, FeatureLogic
+from .worker import Task
 
-log = logging.getLogger(__name__)
+__all__ = ["ERROR", "INFO", "WARNING", "JobProgress", "ProgressSnapshot", "ServerJobLogic"]
 
-INFO, WARNING, ERROR = "info", "warning", "error"
 IDLE, LOCAL_STAGE = "idle", "local"
 
 
@@ -114,25 +112,23 @@ class JobProgress:
             raise errors.JobCancelledError("cancelled before the job was sent", code="cancelled")
 
 
-class ServerJobLogic(abc.ABC):
+class ServerJobLogic(FeatureLogic, abc.ABC):
     """Base of the registration and automatic segmentation Logics.
 
     connection: the module's :class:`~SlicerFMLib.connection.Connection` (shared with the
     interactive Logic; its client serialises requests). runner: an ``InlineRunner`` (the
     default: blocking calls that raise, for the console) or a ``BackgroundWorker`` of its
-    own (the widget), so that a long job never delays interactive clicks.
-    Callbacks: ``messageCallback(text, level)``, ``changedCallback()``,
-    ``progressListener(snapshot)`` (worker thread!). ``pollSeconds``: how often the job's
-    status is asked for while it runs.
+    own (the module's Logic gives each feature one), so that a long job never delays
+    interactive clicks. Callbacks: those of :class:`~SlicerFMLib.cycle.FeatureLogic`, and
+    ``progressListener(snapshot)`` (worker thread!); a front end may as well read
+    ``progress.snapshot()`` on a timer. ``pollSeconds``: how often the job's status is
+    asked for while it runs.
     """
 
     description = "job"
 
-    def __init__(self, connection: Connection, runner=None):
-        self.connection = connection
-        self.runner = runner or InlineRunner()
-        self.messageCallback: Optional[Callable[[str, str], None]] = None
-        self.changedCallback: Optional[Callable[[], None]] = None
+    def __init__(self, connection, runner=None):
+        super().__init__(connection, runner)
         self.progressListener: Optional[Callable[[ProgressSnapshot], None]] = None
         self.progress = JobProgress()
         self.pollSeconds = 0.5
@@ -152,20 +148,17 @@ class ServerJobLogic(abc.ABC):
         return client
 
     def _launch(self, payload, on_done: Optional[Callable] = None) -> Task:
-        """Run ``self._execute(payload, progress)`` on the runner; ``self._apply(payload,
-        result)`` on the main thread afterwards. Refuses a second run while one is going."""
+        """Run ``self._execute(payload, progress)`` on the runner and ``self._apply(payload,
+        result)`` on the main thread afterwards (the shared cycle). Refuses a second run
+        while one is going."""
         if self.running:
             raise RuntimeError(f"a {self.description} is already running: wait for it or cancel it")
         progress = JobProgress(self.progressListener)
         self.progress = progress
         self.lastError = None
 
-        def done(result):
-            try:
-                outcome = self._apply(payload, result)
-            except (ValueError, RuntimeError) as error:      # e.g. a result that does not fit
-                failed(error)
-                return
+        def apply(payload, result):
+            outcome = self._apply(payload, result)
             self._changed()
             if on_done is not None:
                 on_done(outcome)
@@ -178,20 +171,17 @@ class ServerJobLogic(abc.ABC):
                 if self.runner.synchronous:
                     raise error
                 return
-            self._notify(f"{self.description} failed: "
-                         f"{describe_error(error, self.connection.settings)}", ERROR)
             self._changed()
-            if self.runner.synchronous:
-                raise error
+            self._report(error, prefix=f"{self.description} failed: ")
 
         def cancelled(_result):
             self._notify(f"{self.description} cancelled", INFO)
             self._changed()
 
         progress.local("starting")
-        self.task = self.runner.submit(self._execute, payload, progress,
-                                       description=self.description, on_done=done,
-                                       on_error=failed, on_cancelled=cancelled)
+        self.task = self._cycle(payload, lambda p: self._execute(p, progress), apply,
+                                description=self.description, on_error=failed,
+                                on_cancelled=cancelled)
         return self.task
 
     def cancel(self) -> None:
@@ -206,12 +196,3 @@ class ServerJobLogic(abc.ABC):
     @abc.abstractmethod
     def _apply(self, payload, result):
         """Main thread: write the result into the scene; return the outcome for on_done."""
-
-    def _notify(self, text: str, level: str) -> None:
-        getattr(log, level)("SlicerFM: %s", text)
-        if self.messageCallback is not None:
-            self.messageCallback(text, level)
-
-    def _changed(self) -> None:
-        if self.changedCallback is not None:
-            self.changedCallback()

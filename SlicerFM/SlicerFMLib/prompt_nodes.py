@@ -37,7 +37,7 @@ def _style(node, role: str) -> None:
     if role != BOX:
         display.SetGlyphScale(2.0)
         display.SetPointLabelsVisibility(False)
-        node.SetMarkupLabelFormat("+%d" if role == POSITIVE else "-%d")
+        node.SetControlPointLabelFormat("+%d" if role == POSITIVE else "-%d")
 
 
 def prompt_nodes(scene) -> Dict[str, object]:

@@ -23,11 +23,10 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 import numpy as np
 
 from .job_progress import INFO, JobProgress, ServerJobLogic
-from .logic import volume_modality
 from .segment_io import segment_to_mask
 from .transform_nodes import CONVENTION_ATTRIBUTE, carry_segments, place_registration
 from .transform_nodes import resample_volume
-from .volume_io import volume_to_array
+from .volume_io import volume_modality, volume_to_array
 
 MODALITIES = ("auto", "CT", "MR", "other")
 ENGINES = ("classic", "unigradicon", "multigradicon")

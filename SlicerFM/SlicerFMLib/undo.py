@@ -14,6 +14,8 @@ Two mechanisms exist in Slicer, and this module serves both:
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
 
 def enable_scene_undo(segmentation_node) -> None:
     """Turn on MRML scene undo for ``segmentation_node`` (and the scene's undo flag)."""
@@ -36,3 +38,43 @@ def save_state_for_undo(segmentation_node, history=None) -> bool:
         return False
     scene.SaveStateForUndo(segmentation_node)
     return True
+
+
+class SegmentEditorHistory:
+    """``SaveState()`` for the Logics (their ``segmentationHistory``): an undo state in the
+    Segment Editor when its widget already exists and edits the same segmentation (so that
+    its Undo undoes SlicerFM edits too), otherwise MRML scene undo (:func:`save_state_for_undo`).
+
+    It never creates the Segment Editor's widget: creating it
+    (``slicer.modules.segmenteditor.widgetRepresentation()``) creates the "SegmentEditor"
+    parameter node, whose default overwrite mode "all segments" would from then on apply to
+    SlicerFM's writes and erase other segments.
+
+    segmentation(): the segmentation node about to be written.
+    existing_editor(): the Segment Editor's ``qMRMLSegmentEditorWidget`` if its module widget
+    exists, else None -- inside Slicer :func:`existing_segment_editor`.
+    """
+
+    def __init__(self, segmentation: Callable[[], Any],
+                 existing_editor: Callable[[], Optional[Any]]):
+        self.segmentation = segmentation
+        self.existing_editor = existing_editor
+
+    def SaveState(self) -> bool:
+        node = self.segmentation()
+        editor = self.existing_editor()
+        if editor is not None and node is not None and editor.segmentationNode() is node:
+            editor.saveStateForUndo()
+            return True
+        return save_state_for_undo(node)
+
+
+def existing_segment_editor(modules) -> Optional[Any]:
+    """The Segment Editor's ``qMRMLSegmentEditorWidget`` when its module widget exists, else
+    None, without creating it. ``modules``: ``slicer.modules``. Slicer sets the attribute
+    ``slicer.modules.SegmentEditorWidget`` only when the scripted module's widget is created
+    (``qSlicerScriptedLoadableModuleWidget::setPythonSource`` ->
+    ``setModuleAttribute("slicer.modules", className, self)``), and ``SegmentEditor.py``
+    keeps the editor in its ``editor`` attribute (None before ``setup``)."""
+    widget = getattr(modules, "SegmentEditorWidget", None)
+    return getattr(widget, "editor", None) if widget is not None else None

@@ -97,3 +97,9 @@ def update_volume_from_array(volume_node, array_kji: np.ndarray,
         volume_node.SetIJKToRASMatrix(numpy_to_matrix(ijk_to_ras_local))
     volume_node.SetAndObserveImageData(image)
     volume_node.EndModify(was_modifying)
+
+
+def volume_modality(volume_node, default: str = "unknown") -> str:
+    """"CT" or "MR" from the node's ``DICOM.Modality`` attribute, else ``default``."""
+    value = (volume_node.GetAttribute("DICOM.Modality") or "").upper()
+    return value if value in ("CT", "MR") else default

@@ -3,16 +3,17 @@
 ``BackgroundWorker`` runs one task at a time in a single thread (``concurrent.futures``)
 and hands each finished task back through :meth:`BackgroundWorker.poll`, which the caller
 runs on the main thread: callbacks, and so every MRML change they make, happen there and
-never in the worker thread. In Slicer a :class:`QtWorkerPump` calls ``poll`` from a
-``qt.QTimer``; tests and scripts call :meth:`BackgroundWorker.wait` instead. This part is
-Qt-free; only ``QtWorkerPump`` imports ``qt`` (on first use).
+never in the worker thread. A front end polls from its event loop through
+:class:`SlicerFMLib.pump.WorkerPump` (in Slicer on a ``qt.QTimer``); tests and scripts call
+:meth:`BackgroundWorker.wait` instead. Qt-free.
 
 ``InlineRunner`` has the same interface but runs each task at once in the calling thread
 (Slicer's Python console, scripts): simple, blocking, exceptions raised to the caller.
 
 Cancelling: a task not started yet is dropped; a running one cannot be interrupted (it is
 an HTTP request), so its result is handed to ``on_cancelled`` instead of ``on_done`` and
-the caller decides how to stay consistent (the Logic re-seeds the segment).
+the caller decides how to stay consistent (the Logic re-seeds the segment). A cancelled
+task always reaches ``on_cancelled``: with None when it never ran or failed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Optional
+from typing import Any, Callable, Deque, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ class Task:
 def _deliver(task: Task) -> None:
     """Run the task's callback for its outcome (main thread)."""
     task.delivered = True
-    if task.cancelled:
-        if task.error is None and task.on_cancelled is not None:
-            task.on_cancelled(task.result)
+    if task.cancelled:      # always reported, so that callers waiting for it move on
+        if task.on_cancelled is not None:
+            task.on_cancelled(task.result if task.error is None else None)
         return
     if task.error is not None:
         if task.on_error is None:
@@ -97,6 +98,10 @@ class BackgroundWorker:
     def current(self) -> Optional[Task]:
         """The oldest undelivered task (the one running, or waiting to be delivered)."""
         return self._tasks[0] if self._tasks else None
+
+    def pending_futures(self) -> List[concurrent.futures.Future]:
+        """The futures of the undelivered tasks (what a pump may wait on)."""
+        return [task.future for task in self._tasks]
 
     def poll(self) -> int:
         """Deliver every finished task, oldest first, stopping at the first unfinished one.
@@ -153,6 +158,9 @@ class InlineRunner:
     def current(self) -> Optional[Task]:
         return None
 
+    def pending_futures(self) -> list:
+        return []
+
     def poll(self) -> int:
         return 0
 
@@ -164,53 +172,3 @@ class InlineRunner:
 
     def shutdown(self) -> None:
         """Nothing to shut down."""
-
-
-class QtWorkerPump:
-    """Polls a BackgroundWorker from a ``qt.QTimer`` on Slicer's main thread.
-
-    ``on_slow(task)`` is called once per task that has been pending for ``slow_after_s``
-    seconds (show a progress dialog then, not for quick calls); ``on_idle()`` when no task
-    is left after a slow one (hide it). The timer runs from ``start()`` to ``stop()``
-    (tasks may be submitted from VTK observers, e.g. a point placed in a view); a tick
-    with nothing pending costs next to nothing. Needs Slicer's ``qt`` module.
-    """
-
-    def __init__(self, worker: BackgroundWorker, on_slow: Callback = None,
-                 on_idle: Optional[Callable[[], None]] = None, interval_ms: int = 30,
-                 slow_after_s: float = 0.8):
-        import qt  # Slicer's PythonQt; this class is only used inside Slicer
-
-        self.worker = worker
-        self.on_slow = on_slow
-        self.on_idle = on_idle
-        self.slow_after_s = slow_after_s
-        self._reported: Optional[Task] = None
-        self._timer = qt.QTimer()
-        self._timer.setInterval(interval_ms)
-        self._timer.connect("timeout()", self._tick)
-
-    def start(self) -> None:
-        """Start polling the worker."""
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-
-    def _tick(self) -> None:
-        try:
-            self.worker.poll()
-        finally:
-            self._report()
-
-    def _report(self) -> None:
-        task = self.worker.current()
-        if task is None:
-            if self._reported is not None and self.on_idle is not None:
-                self.on_idle()
-            self._reported = None
-        elif task is not self._reported and task.elapsed_s() >= self.slow_after_s:
-            self._reported = task
-            if self.on_slow is not None:
-                self.on_slow(task)

@@ -1,10 +1,14 @@
 """Image upload: once per content id, and every kind of bad upload refused with a clear error."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import requests
 
 from slicerfm_client import errors, geometry, protocol, wire
+
+FORMAT1_FIXTURE = Path(__file__).resolve().parents[1] / "client" / "data" / "wire_format1.npz"
 
 
 def _put(server, array, meta=None, image_id=None, body=None):
@@ -52,6 +56,41 @@ def test_the_stored_image_keeps_voxels_and_geometry_exactly(a_server, a_ct_like_
     np.testing.assert_array_equal(stored.array, array)
     np.testing.assert_allclose(stored.ijk_to_ras, matrix)
     assert not stored.array.flags.writeable
+
+
+def test_an_upload_from_a_protocol_1_0_client_is_stored_exactly(a_server):
+    # Bytes written by the protocol-1.0 encoder (format 1, Testing/client/data).
+    stored = np.load(FORMAT1_FIXTURE)
+    message, array = stored["ct_image_upload.message"].tobytes(), stored["ct_image_upload.array"]
+    header = wire.decode(message)[0]
+    image_id = geometry.image_id(header.dtype, header.shape, header.meta["ijk_to_ras"], header.sha256)
+    response = requests.put(a_server.url + protocol.image_path(image_id), data=message,
+                            headers={protocol.HEADER_PROTOCOL: "1.0"})
+    assert response.status_code == 201, response.text
+    assert a_server.state.images.get(image_id).array.tobytes() == array.tobytes()
+
+
+@pytest.mark.parametrize("server_version, codec", [(protocol.PROTOCOL_VERSION, wire.CODEC_SLICE_DELTA),
+                                                   ("1.0", wire.CODEC_BLOSC2)])
+def test_the_client_sends_integer_images_in_the_newest_format_the_server_reads(
+        a_server, a_ct_like_volume, server_version, codec):
+    array, matrix = a_ct_like_volume
+    client = a_server.client()
+    client.connect(heartbeat=False)
+    client.server_info["protocol_version"] = server_version  # as a protocol-1.0 server answers
+    bodies = []
+    original = client._request
+
+    def recording(method, path, **kwargs):
+        if method == "PUT":
+            kwargs["data"] = b"".join(kwargs["data"])
+            bodies.append(kwargs["data"])
+        return original(method, path, **kwargs)
+
+    client._request = recording
+    image_id = client.upload_image(array, matrix, "CT")
+    assert wire.decode(bodies[0])[0].codec == codec
+    np.testing.assert_array_equal(a_server.state.images.get(image_id).array, array)
 
 
 def test_attaching_an_image_the_server_lacks_answers_404(a_server):

@@ -134,3 +134,47 @@ def test_a_blosc2_chunk_that_lies_about_its_size_is_rejected_without_crashing():
         wire.decode(preamble + struct.pack("<I", len(liar)) + liar)
     with pytest.raises(wire.WireFormatError, match="too short"):
         wire.decode(preamble + struct.pack("<I", 8) + b"garbage!")
+
+
+def _compressed_size(array, codec):
+    return len(wire.encode(array, codec=codec))
+
+
+def test_slice_delta_sends_a_real_ct_in_fewer_bytes_than_format_1(a_data_dir):
+    import SimpleITK as sitk
+
+    ct = sitk.GetArrayFromImage(sitk.ReadImage(str(a_data_dir / "abdomen_ct" / "example_ct_sm.nii.gz")))
+    assert ct.dtype == np.int16
+    old = _compressed_size(ct, wire.CODEC_BLOSC2)
+    new = _compressed_size(ct, wire.CODEC_SLICE_DELTA)
+    assert new < 0.9 * old, (new, old, ct.nbytes)
+
+
+def _payload_bytes(message: bytes) -> int:
+    """Bytes of the chunks' data alone (no preamble, header or chunk lengths)."""
+    header_len = struct.unpack_from("<I", message, 4)[0]
+    return len(message) - 8 - header_len - 4 * wire.decode(message)[0].n_chunks
+
+
+def _blosc2_bytes(array, filters) -> int:
+    import blosc2
+
+    return len(blosc2.compress2(array, typesize=array.itemsize, codec=blosc2.Codec.ZSTD, clevel=1, filters=filters))
+
+
+def test_label_maps_get_the_smaller_of_bit_shuffle_and_no_filter(a_data_dir):
+    import SimpleITK as sitk
+    import blosc2
+
+    few = np.zeros((40, 64, 64), np.uint8)
+    k, j, i = np.ogrid[:40, :64, :64]
+    for label, centre in enumerate(((20, 20, 20), (20, 40, 40), (10, 30, 50)), start=1):
+        few[(k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 < 120] = label
+    many = sitk.GetArrayFromImage(sitk.ReadImage(str(a_data_dir / "abdomen_ct" / "example_seg.nii.gz")))
+    many = many.astype(np.uint8)  # 41 structures, < 1 MiB: the whole map is the sample
+    sizes = {}
+    for name, labels in (("few", few), ("many", many)):
+        bit, none = (_blosc2_bytes(labels, [f]) for f in (blosc2.Filter.BITSHUFFLE, blosc2.Filter.NOFILTER))
+        sizes[name] = (bit, none)
+        assert _payload_bytes(wire.encode(labels, codec=wire.CODEC_BLOSC2)) == min(bit, none)
+    assert sizes["few"][0] < sizes["few"][1] and sizes["many"][1] < sizes["many"][0]  # both cases occur

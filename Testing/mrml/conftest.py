@@ -4,12 +4,10 @@ The Logic tests talk to a real ``slicerfm-backend`` process (the one installed b
 Python), started through the client's launcher on 127.0.0.1.
 """
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from mrml_helpers import SceneWithLogics, oblique_ijk_to_ras, rotation
+from mrml_helpers import BACKEND, SceneWithLogics, oblique_ijk_to_ras, rotation
 
 
 @pytest.fixture
@@ -43,9 +41,6 @@ def an_oblique_volume(a_scene, a_parent_transform):
 
 # -- a real backend process and a Logic connected to it (Logic tests) --------------------
 
-BACKEND = str(Path(sys.executable).with_name("slicerfm-backend"))
-
-
 @pytest.fixture(scope="session")
 def a_backend_process(tmp_path_factory):
     """A real `slicerfm-backend serve` process (engine classic) on 127.0.0.1, shared by
@@ -60,19 +55,31 @@ def a_backend_process(tmp_path_factory):
 
 
 @pytest.fixture
-def a_connected_logic(a_backend_process):
-    """A Logic (inline runner) connected to the shared backend as a remote server; its
-    messages are collected in ``logic.messages`` as (level, text)."""
+def a_connected_core(a_backend_process):
+    """The module's Logic without Slicer (inline runners: calls block and raise) connected
+    to the shared backend as a remote server; its messages are collected in
+    ``core.messages`` as (feature, level, text)."""
     from SlicerFMLib.connection import REMOTE, ConnectionSettings
-    from SlicerFMLib.logic import InteractiveSegmentationLogic
+    from SlicerFMLib.logic import SlicerFMCoreLogic
 
-    logic = InteractiveSegmentationLogic()
+    core = SlicerFMCoreLogic()
+    core.messages = []
+    core.messageCallback = lambda feature, text, level: core.messages.append((feature, level, text))
+    core.connect(ConnectionSettings(mode=REMOTE, url=a_backend_process.url))
+    yield core
+    core.interactive.removeObservers()
+    core.disconnect()
+    core.shutdown()
+
+
+@pytest.fixture
+def a_connected_logic(a_connected_core):
+    """The connected core's interactive Logic; its messages are collected in
+    ``logic.messages`` as (level, text)."""
+    logic = a_connected_core.interactive
     logic.messages = []
     logic.messageCallback = lambda text, level: logic.messages.append((level, text))
-    logic.connect(ConnectionSettings(mode=REMOTE, url=a_backend_process.url))
-    yield logic
-    logic.removeObservers()
-    logic.disconnect()
+    return logic
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
+#: the ``slicerfm-backend`` installed beside this Python (the test environment's)
+BACKEND = str(Path(sys.executable).with_name("slicerfm-backend"))
 
 
 def _import_slicer_core():

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from logic_helpers import ras_of, slicer_mask
 
-from SlicerFMLib import jobs
-from SlicerFMLib.auto_segment_logic import AutoSegmentationLogic, computed_box
+from SlicerFMLib import interaction as ops
+from SlicerFMLib.auto_segment_logic import computed_box
 from SlicerFMLib.editor_settings import set_segment_locked
 from SlicerFMLib.label_segments import segment_class, tag_class
 from SlicerFMLib.segment_io import apply_mask_update
@@ -49,20 +49,22 @@ def a_vista_backend(tmp_path_factory):
 
 @pytest.fixture
 def a_vista_logic(a_vista_backend):
-    """(interactive Logic, automatic Logic on its own background worker), one connection."""
+    """(interactive Logic, automatic Logic on its own background worker), one connection:
+    the module's Logic without Slicer."""
     from SlicerFMLib.connection import REMOTE, ConnectionSettings
-    from SlicerFMLib.logic import InteractiveSegmentationLogic
+    from SlicerFMLib.logic import SlicerFMCoreLogic
 
-    logic = InteractiveSegmentationLogic()
-    logic.connect(ConnectionSettings(mode=REMOTE, url=a_vista_backend.url))
-    worker = BackgroundWorker()
-    auto = AutoSegmentationLogic(logic.connection, runner=worker)
+    core = SlicerFMCoreLogic()
+    auto = core.autoSegmentation
     auto.engine = ENGINE
+    core.connect(ConnectionSettings(mode=REMOTE, url=a_vista_backend.url))
+    worker = BackgroundWorker()
+    auto.runner = worker
     auto.messages = []
     auto.messageCallback = lambda text, level: auto.messages.append((level, text))
-    yield logic, auto, worker
-    worker.shutdown()
-    logic.disconnect()
+    yield core.interactive, auto, worker
+    core.disconnect()
+    core.shutdown()
 
 
 def phantom(shape=(16, 30, 28)):
@@ -196,14 +198,14 @@ def test_points_on_an_auto_segmented_segment_are_corrections_of_its_class(
     array = volume_to_array(a_ct_volume)[0]
     centre = ras_of(a_ct_volume, [s // 2 for s in array.shape])
     logic.setInputs(a_ct_volume, segmentation, "liver")
-    job = logic._prepare(jobs.INTERACT, {"point_ras": list(centre), "positive": True})
+    job = logic._prepare(ops.INTERACT, {"point_ras": list(centre), "positive": True})
     assert (job.engine, job.label) == (ENGINE, 1)
     logic.classCorrections = False
-    job = logic._prepare(jobs.INTERACT, {"point_ras": list(centre), "positive": True})
+    job = logic._prepare(ops.INTERACT, {"point_ras": list(centre), "positive": True})
     assert (job.engine, job.label) == ("classic", None)
     logic.classCorrections = True
     logic.setInputs(a_ct_volume, segmentation, "plain")
-    job = logic._prepare(jobs.INTERACT, {"point_ras": list(centre), "positive": True})
+    job = logic._prepare(ops.INTERACT, {"point_ras": list(centre), "positive": True})
     assert (job.engine, job.label) == ("classic", None)
 
     logic.setInputs(a_ct_volume, segmentation, "liver")

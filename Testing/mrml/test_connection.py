@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import BACKEND
+from mrml_helpers import BACKEND
 
 from slicerfm_client import errors, protocol
 from slicerfm_client.launcher import LocalBackend, free_port

@@ -38,7 +38,7 @@ def test_a_click_in_world_ras_segments_the_object_under_it(a_logic_on_the_block)
     assert got[INSIDE] and got.sum() > 200
     assert not (got & ~block_reference(got.shape)).any()
     np.testing.assert_array_equal(got, server_mask(logic, segmentation, "organ"))
-    assert task.result.job.prompt["point_kji"] == list(map(float, INSIDE))
+    assert task.result.interaction.prompt["point_kji"] == list(map(float, INSIDE))
 
 
 def test_the_result_changes_only_the_selected_segment_and_only_inside_the_changed_box(
@@ -64,13 +64,13 @@ def test_the_image_is_uploaded_once_and_again_only_when_its_voxels_change(a_logi
     logic, volume, _ = a_logic_on_the_block
     first = logic.addPoint(ras_of(volume, INSIDE)).result
     second = logic.addPoint(ras_of(volume, OUTSIDE), positive=False).result
-    assert first.job.image is not None and second.job.image is None
+    assert first.interaction.image is not None and second.interaction.image is None
     assert second.image_id == first.image_id
     array, _ = volume_to_array(volume)
     array[0, 0, 0] += 1                      # edit the voxels in place, as a filter would
     volume.GetImageData().Modified()
     third = logic.addPoint(ras_of(volume, INSIDE)).result
-    assert third.job.image is not None and third.image_id != first.image_id
+    assert third.interaction.image is not None and third.image_id != first.image_id
 
 
 def test_undo_and_redo_of_ai_steps_restore_the_segment_in_slicer(a_logic_on_the_block):
@@ -157,7 +157,7 @@ def test_a_change_made_in_slicer_is_seeded_before_the_next_ai_step(a_logic_on_th
     assert history.RestorePreviousState()     # Slicer's undo (Segment Editor's Ctrl+Z)
     assert not slicer_mask(volume, segmentation, "organ").any()
     task = logic.addPoint(ras_of(volume, OUTSIDE), positive=False)
-    assert task.result.seeded == [task.result.job.segment]
+    assert task.result.seeded == [task.result.interaction.segment]
     np.testing.assert_array_equal(slicer_mask(volume, segmentation, "organ"),
                                   server_mask(logic, segmentation, "organ"))
     assert not slicer_mask(volume, segmentation, "organ").any()
@@ -197,7 +197,7 @@ def test_a_box_from_a_markups_roi_segments_the_object_inside(a_scene, a_logic_on
     roi.SetCenterWorld(*((low + high) / 2))
     roi.SetSize(*(np.abs(high - low) + 1.0))    # axis-aligned in RAS around the oblique box
     task = logic.addBox(roi)
-    prompt = task.result.job.prompt
+    prompt = task.result.interaction.prompt
     assert prompt["kind"] == "box"
     (k0, j0, i0), (k1, j1, i1) = prompt["box_kji"]    # inclusive corners, voxel space
     assert k0 <= 6 and j0 <= 11 and i0 <= 11 and k1 >= 13 and j1 >= 18 and i1 >= 28

@@ -59,6 +59,6 @@ def test_a_cancelled_click_is_not_applied_and_the_server_is_reseeded_next_time(
     assert server_mask(logic, segmentation, "organ").any()         # the server did it anyway
     task = logic.addPoint(ras_of(volume, (2, 3, 3)), positive=False)
     worker.wait(60)
-    assert task.result.seeded == [task.result.job.segment]
+    assert task.result.seeded == [task.result.interaction.segment]
     np.testing.assert_array_equal(slicer_mask(volume, segmentation, "organ"),
                                   server_mask(logic, segmentation, "organ"))

@@ -12,11 +12,11 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import BACKEND
+from mrml_helpers import BACKEND
 from logic_helpers import dice, ras_of, server_mask, slicer_mask
 
 from SlicerFMLib.connection import LOCAL, ConnectionSettings
-from SlicerFMLib.logic import InteractiveSegmentationLogic
+from SlicerFMLib.logic import SlicerFMCoreLogic
 from SlicerFMLib.volume_io import volume_to_array
 
 SPLEEN = 1
@@ -50,14 +50,16 @@ def a_spleen_scene(a_scene, the_spleen_case):
 
 @pytest.fixture
 def a_local_logic(tmp_path):
-    """A Logic in local mode: it starts its own backend process (stopped at the end)."""
-    logic = InteractiveSegmentationLogic()
+    """The interactive Logic of a module Logic in local mode: it starts its own backend
+    process (stopped at the end)."""
+    core = SlicerFMCoreLogic()
+    logic = core.interactive
     logic.messages = []
     logic.messageCallback = lambda text, level: logic.messages.append((level, text))
-    logic.connect(ConnectionSettings(mode=LOCAL, backend=BACKEND,
-                                     log_path=str(tmp_path / "backend.log")))
+    core.connect(ConnectionSettings(mode=LOCAL, backend=BACKEND,
+                                    log_path=str(tmp_path / "backend.log")))
     yield logic
-    logic.disconnect()
+    core.disconnect()
 
 
 def evaluate_clicks(the_spleen_case, tmp_path):

@@ -23,6 +23,8 @@ def test_prompt_nodes_are_created_once_with_their_polarity_and_distinct_colours(
     colours = {role: tuple(node.GetDisplayNode().GetSelectedColor())
                for role, node in nodes.items()}
     assert len(set(colours.values())) == 3
+    assert nodes[POSITIVE].GetControlPointLabelFormat() == "+%d"
+    assert nodes[NEGATIVE].GetControlPointLabelFormat() == "-%d"
 
 
 def test_every_module_script_is_listed_in_the_module_cmakelists():
@@ -40,11 +42,14 @@ def test_the_ui_file_names_every_widget_the_module_uses():
     tree = ElementTree.parse(MODULE / "Resources" / "UI" / "SlicerFM.ui")
     names = {w.get("name") for w in tree.iter("widget")}
     source = (MODULE / "SlicerFM.py").read_text()
-    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    used = set(re.findall(r"\bui\.(\w+)", source))
     assert used and used <= names, sorted(used - names)
     bound = {p.find("string").text for p in tree.iter("property")
              if p.get("name") == "SlicerParameterName"}
-    wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SegmentEditorHistory")]
+    # a dynamic property: without stdset="0" Qt Designer drops it when the file is edited
+    assert all(p.get("stdset") == "0" for p in tree.iter("property")
+               if p.get("name") == "SlicerParameterName")
+    wrapper = source[source.index("class SlicerFMParameterNode"):source.index("class SlicerFMWidget")]
     parameters = set(re.findall(r"^    (\w+): ", wrapper, re.MULTILINE))
     assert {"inputVolume", "connectionMode", "serverUrl", "backendPath"} <= bound <= parameters
     assert "token" not in " ".join(parameters).lower()      # the token is never saved
@@ -54,7 +59,7 @@ def test_the_icons_are_square_pngs():
     for path in (MODULE / "Resources" / "Icons" / "SlicerFM.png",
                  REPO / "Resources" / "Icons" / "SlicerFM.png"):
         with Image.open(path) as image:
-            assert image.format == "PNG" and image.size[0] == image.size[1] >= 64
+            assert image.format == "PNG" and image.size == (128, 128)   # the index's size
 
 
 def test_a_checkout_finds_the_client_in_the_sibling_client_folder():
@@ -93,6 +98,13 @@ def test_the_registration_and_automatic_segmentation_sections_bind_their_choices
         checked += 1
     assert checked == 5          # connection mode, two modalities, engine, similarity
     spin = next(w for w in tree.iter("widget") if w.get("name") == "ioStepsSpinBox")
-    minimum = next(p for p in spin.findall("property") if p.get("name") == "minimum")
-    assert minimum.find("number").text == "-1"           # -1 = "engine default"
-    assert "registrationIoSteps: int = -1" in source
+    numbers = {p.get("name"): p.find("number").text for p in spin.findall("property")
+               if p.find("number") is not None}
+    special = next(p for p in spin.findall("property") if p.get("name") == "specialValueText")
+    assert numbers["minimum"] == "-1" and special.find("string").text == "engine default"
+    # Slicer's spin box connector sets the range from WithinRange; without it, the whole
+    # int range (parameterNodeWrapper/guiConnectors.py, QSliderOrSpinBoxToIntConnector)
+    declared = re.search(r"registrationIoSteps: Annotated\[int, WithinRange\((-?\d+), (\d+)\)\] = (-?\d+)",
+                         source)
+    assert declared, "registrationIoSteps needs WithinRange"
+    assert declared.groups() == (numbers["minimum"], numbers["maximum"], "-1")

@@ -75,3 +75,47 @@ def test_the_inline_runner_runs_and_delivers_before_submit_returns():
     assert seen == [7] and task.result == 7 and task.delivered
     task = InlineRunner().submit(lambda: 1 / 0, on_error=seen.append)
     assert isinstance(seen[-1], ZeroDivisionError) and task.error is seen[-1]
+
+
+def test_a_cancelled_task_that_then_fails_still_reaches_on_cancelled(a_worker):
+    """E.g. an upload cut off by a disconnect after Cancel: the Logic waiting for it must
+    hear of it, or later clicks would queue behind it for ever."""
+    release, started, seen = threading.Event(), threading.Event(), []
+
+    def fails_late():
+        started.set()
+        release.wait(10)
+        raise ConnectionError("connection closed")
+
+    a_worker.submit(fails_late, on_error=seen.append, on_cancelled=lambda r: seen.append(("cancelled", r)))
+    assert started.wait(10)
+    a_worker.cancel()
+    release.set()
+    a_worker.wait(10)
+    assert seen == [("cancelled", None)]
+
+
+def test_the_interactive_logic_sends_the_next_click_after_a_cancelled_one_failed():
+    """The prepare -> run -> apply cycle clears the in-flight click however it ended."""
+    from SlicerFMLib.interactive_logic import InteractiveSegmentationLogic
+
+    logic = InteractiveSegmentationLogic(runner=BackgroundWorker())
+    release, started = threading.Event(), threading.Event()
+
+    def fails_late(_interaction):
+        started.set()
+        release.wait(10)
+        raise ConnectionError("connection closed")
+
+    logic._execute = fails_late
+    logic._run(object.__new__(_Interaction))
+    assert started.wait(10) and logic.inflight is not None
+    logic.cancel()
+    release.set()
+    logic.runner.wait(10)
+    assert logic.inflight is None
+    logic.runner.shutdown()
+
+
+class _Interaction:
+    description = "a click"

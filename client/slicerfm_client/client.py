@@ -275,16 +275,24 @@ class SlicerFMClient(JobsMixin):
 
     def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
                      image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
-        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id."""
+        """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id.
+
+        The body is in the newest wire format the server reads (``GET /api/info`` first when
+        this client has not asked yet): slice differences for integer images from protocol
+        1.1 on (docs/PROTOCOL.md section 7)."""
         array = np.ascontiguousarray(array)
         geometry.validate_ijk_to_ras(ijk_to_ras)
         data_sha256 = data_sha256 or wire.array_sha256(array)
         image_id = image_id or geometry.image_id(array.dtype.name, array.shape, ijk_to_ras, data_sha256)
         if self.has_image(image_id):
             return image_id
+        if not self.server_info:
+            self.info()  # the server's limits and the wire formats it decodes
         self._check_limits(array)
         meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
-        body = wire.encode_iter(array, meta, chunk_bytes=self.chunk_bytes, sha256=data_sha256)
+        reader_format = protocol.wire_format_for(self.server_info.get("protocol_version", "1.0"))
+        body = wire.encode_iter(array, meta, codec=wire.best_codec(array.dtype, reader_format),
+                                chunk_bytes=self.chunk_bytes, sha256=data_sha256)
         self._request("PUT", protocol.image_path(image_id), data=body, session=False,
                       headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
         return image_id

@@ -4,6 +4,13 @@ The backend runs in its own Python environment -- torch and the models never ent
 caller's process. ``LocalBackend`` picks a free port on 127.0.0.1, starts
 ``<command> serve --host 127.0.0.1 --port P``, waits until ``/api/info`` answers, and stops
 the process on ``stop()``, on leaving a ``with`` block, or when the caller exits.
+
+A caller that runs inside another application's Python (3D Slicer) must not hand its own
+Python runtime variables to the backend: Slicer's launcher sets ``PYTHONHOME``,
+``PYTHONPATH`` and ``PYTHONNOUSERSITE`` for Slicer's Python, and the backend's interpreter
+would then load Slicer's standard library and fail to start. :func:`clean_environment`
+removes them; the Slicer module starts from ``slicer.util.startupEnvironment()`` as well.
+On Windows the backend's console window is hidden (:func:`hidden_console_options`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,37 @@ import requests
 from . import errors, protocol
 
 
+#: Python's runtime variables: they point an interpreter at a standard library and packages
+#: (Slicer's launcher sets the first three for its own Python: SuperBuild/External_python.cmake)
+PYTHON_RUNTIME_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONSTARTUP",
+                            "PYTHONEXECUTABLE", "PYTHONUSERBASE", "PYTHONPLATLIBDIR",
+                            "PYTHONSAFEPATH")
+#: Win32 STARTUPINFO: use wShowWindow; SW_HIDE
+STARTF_USESHOWWINDOW, SW_HIDE = 0x00000001, 0
+
+
+def clean_environment(environ: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """A copy of ``environ`` (default ``os.environ``) without :data:`PYTHON_RUNTIME_VARIABLES`,
+    so that another Python installation started with it uses its own standard library and
+    packages."""
+    source = os.environ if environ is None else environ
+    return {key: value for key, value in source.items()
+            if key.upper() not in PYTHON_RUNTIME_VARIABLES}
+
+
+def hidden_console_options(platform: Optional[str] = None, subprocess_module=subprocess) -> dict:
+    """``subprocess.Popen`` keyword arguments that keep the backend's console window hidden
+    on Windows (a console program started from a GUI application gets one), as
+    ``slicer.util.launchConsoleProcess`` does: ``STARTUPINFO`` with ``STARTF_USESHOWWINDOW``
+    and ``SW_HIDE``. Empty elsewhere."""
+    if (platform or sys.platform) != "win32":
+        return {}
+    info = subprocess_module.STARTUPINFO()
+    info.dwFlags |= STARTF_USESHOWWINDOW
+    info.wShowWindow = SW_HIDE
+    return {"startupinfo": info}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -35,7 +73,9 @@ def default_command(python: Optional[str] = None) -> List[str]:
 
 class LocalBackend:
     """A backend subprocess on 127.0.0.1. ``command`` is the executable and its leading args,
-    e.g. ``["/opt/slicerfm/bin/slicerfm-backend"]`` or :func:`default_command`."""
+    e.g. ``["/opt/slicerfm/bin/slicerfm-backend"]`` or :func:`default_command`. ``env``: its
+    environment (default: this process's, as it is; pass :func:`clean_environment` from
+    inside another application's Python)."""
 
     def __init__(self, command: Sequence[str], engines: Sequence[str] = ("classic",),
                  device: Optional[str] = None, port: Optional[int] = None,
@@ -65,7 +105,8 @@ class LocalBackend:
         env.pop("SLICERFM_HOST", None)  # local mode is loopback, whatever the environment says
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=self._log)
+            self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=self._log,
+                                            **hidden_console_options())
         except OSError as error:
             raise errors.ConfigurationError(
                 f"cannot start the local backend {self.command[0]!r}: {error}. Install it with "

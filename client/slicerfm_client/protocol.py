@@ -28,7 +28,8 @@ Authentication and sessions
     ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
 """
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
+"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec)."""
 SERVER_PACKAGE = "slicerfm-backend"
 CLIENT_PACKAGE = "slicerfm-client"
 
@@ -121,3 +122,13 @@ def compatible(client_version: str, server_version: str) -> bool:
         return major(client_version) == major(server_version)
     except ValueError:
         return False
+
+
+def wire_format_for(server_version: str) -> int:
+    """The newest wire message format (:mod:`slicerfm_client.wire`) a server of this protocol
+    version decodes: 2 from protocol 1.1 on, 1 for 1.0 (and for a malformed version)."""
+    try:
+        major_text, minor_text = str(server_version).split(".")[:2]
+        return 2 if (int(major_text), int(minor_text)) >= (1, 1) else 1
+    except ValueError:
+        return 1

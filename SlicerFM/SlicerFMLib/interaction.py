@@ -1,13 +1,16 @@
-"""What the Logic's worker thread does: plain data in, client calls, plain data out.
+"""One interactive operation on a segment (a click, a box, undo/redo/reset/lock): plain
+data in, client calls, plain data out. (Not a server *job*: those are the background
+registration and automatic segmentation runs of :mod:`SlicerFMLib.job_progress`.)
 
-A :class:`Job` is prepared on the main thread from MRML (volume voxels, prompts in voxel
-coordinates, seeds of segments); :func:`execute_job` runs in the worker thread and touches
-only the network (``SlicerFMClient``) -- never MRML, never Qt; the :class:`Outcome` is
-applied to the scene on the main thread again.
+An :class:`Interaction` is prepared on the main thread from MRML (volume voxels, prompts in
+voxel coordinates, seeds of segments); :func:`execute_interaction` runs on the runner (the
+worker thread) and touches only the network (``SlicerFMClient``) -- never MRML, never Qt;
+the :class:`InteractionOutcome` is applied to the scene on the main thread again
+(:class:`SlicerFMLib.interactive_logic.InteractiveSegmentationLogic`).
 
-Order inside a job: reconnect (recovery only) -> upload the image if the server lacks it
-(content id: hash of voxels + geometry, so an unchanged volume is never sent twice) ->
-attach it -> seed segments whose server copy is stale -> the operation itself.
+Order inside an interaction: reconnect (recovery only) -> upload the image if the server
+lacks it (content id: hash of voxels + geometry, so an unchanged volume is never sent twice)
+-> attach it -> seed segments whose server copy is stale -> the operation itself.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ class SeedPayload:
 
 
 @dataclass
-class Job:
-    """One server operation on ``segment`` (its server name).
+class Interaction:
+    """One interactive operation on ``segment`` (its server name).
 
     op: one of OPERATIONS. prompt: the interact prompt (``point_kji`` / ``box_kji``,
     voxel coordinates of the uploaded image). label: for INTERACT, the class the points are
@@ -88,11 +91,11 @@ class Job:
 
 
 @dataclass
-class Outcome:
-    """What came back: the segment change (None for LOCK/SYNC), the image id now attached,
+class InteractionOutcome:
+    """What came back for an interaction: the segment change (None for LOCK/SYNC), the image id now attached,
     the connection generation the server state belongs to, and the seeds that were sent."""
 
-    job: Job
+    interaction: Interaction
     update: Optional[MaskUpdate]
     image_id: str
     generation: int
@@ -112,40 +115,41 @@ def _send_seed(client, seed: SeedPayload) -> None:
         client.lock(seed.name, True)
 
 
-def execute_job(connection: Connection, job: Job) -> Outcome:
-    """Run ``job`` against the connection's server (worker thread). Raises the client's
-    typed errors, e.g. ``SessionExpiredError`` after a server restart."""
+def execute_interaction(connection: Connection, interaction: Interaction) -> InteractionOutcome:
+    """Run ``interaction`` against the connection's server (worker thread). Raises the
+    client's typed errors, e.g. ``SessionExpiredError`` after a server restart."""
     if connection.client is None:
         raise errors.ConfigurationError("not connected: connect to a SlicerFM backend first "
                                         "(Connection panel)")
     client = connection.client
-    if job.reconnect:
+    if interaction.reconnect:
         connection.reconnect()
-    if job.image is not None:
-        image_id = client.upload_image(job.image.array, job.image.ijk_to_ras, job.image.modality)
-    elif job.image_id is not None:
-        image_id = job.image_id
+    if interaction.image is not None:
+        image = interaction.image
+        image_id = client.upload_image(image.array, image.ijk_to_ras, image.modality)
+    elif interaction.image_id is not None:
+        image_id = interaction.image_id
     else:
         raise errors.ConfigurationError("no image to work on: select a source volume")
     connection.attach(image_id)
     generation = connection.generation
     seeded = []
-    for seed in job.seeds:
+    for seed in interaction.seeds:
         if seed.needed(generation):
             _send_seed(client, seed)
             seeded.append(seed.name)
     update, info = None, None
-    if job.op == INTERACT:
-        extra = {} if job.label is None else {"label": job.label}
-        update = client.interact(job.segment, job.prompt, engine=job.engine, **extra)
-    elif job.op == UNDO:
-        update = client.undo(job.segment)
-    elif job.op == REDO:
-        update = client.redo(job.segment)
-    elif job.op == RESET:
-        update = client.reset(job.segment)
-    elif job.op == LOCK:
-        info = client.lock(job.segment, job.locked)
-    elif job.op != SYNC:
-        raise ValueError(f"unknown SlicerFM operation {job.op!r}")
-    return Outcome(job, update, image_id, generation, seeded, info)
+    if interaction.op == INTERACT:
+        extra = {} if interaction.label is None else {"label": interaction.label}
+        update = client.interact(interaction.segment, interaction.prompt, engine=interaction.engine, **extra)
+    elif interaction.op == UNDO:
+        update = client.undo(interaction.segment)
+    elif interaction.op == REDO:
+        update = client.redo(interaction.segment)
+    elif interaction.op == RESET:
+        update = client.reset(interaction.segment)
+    elif interaction.op == LOCK:
+        info = client.lock(interaction.segment, interaction.locked)
+    elif interaction.op != SYNC:
+        raise ValueError(f"unknown SlicerFM operation {interaction.op!r}")
+    return InteractionOutcome(interaction, update, image_id, generation, seeded, info)
