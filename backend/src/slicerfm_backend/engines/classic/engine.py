@@ -35,7 +35,8 @@ from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
 from .region import LARGE, SMALL, Style, cut, grow
 
-INIT_MM = 45.0  # initial ROI half-size around a click (mm)
+INIT_MM = 45.0  # initial ROI half-size around a click (mm) ...
+INIT_SMALL_MM = 30.0  # ... for a small or thin structure (fine grid: about a third of the voxels)
 GROW_MM = 45.0  # how far the ROI grows on a side the result touches (mm)
 MAX_EXTENT_MM = 330.0  # the ROI never grows beyond this per axis: a click cannot flood the body
 MAX_GROWS = 4
@@ -154,7 +155,7 @@ class ClassicEngine(Engine):
         else:
             p = prompts.points[-1][0]
             bound = prompts.box_around(p)
-            half = np.ceil(INIT_MM / spacing).astype(int)
+            half = np.ceil(_init_mm(style) / spacing).astype(int)
             lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, shape)
             limit = (np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound else (np.zeros(3, int), shape)
             lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
@@ -205,7 +206,7 @@ class ClassicEngine(Engine):
         """Remove the part of the segment the last (negative) click marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         n = prompts.points[-1][0]
-        half = np.ceil(INIT_MM / spacing).astype(int)
+        half = np.ceil(_init_mm(style) / spacing).astype(int)
         lo, hi = np.maximum(n - half, 0), np.minimum(n + half + 1, shape)
         state: Dict[str, np.ndarray] = {}
 
@@ -249,6 +250,12 @@ class ClassicEngine(Engine):
         img = ndimage.gaussian_filter(crop, sigma=_smoothing(grid, style), mode="nearest")
         _tick(timings, "smooth", t)
         return crop, img
+
+
+def _init_mm(style: Style) -> float:
+    """Initial ROI half-size (mm) of a click of ``style``; the ROI grows where the result
+    touches its sides."""
+    return INIT_SMALL_MM if style is SMALL else INIT_MM
 
 
 def _smoothing(grid: WorkingGrid, style: Style = LARGE) -> np.ndarray:
