@@ -9,7 +9,7 @@ whole benchmark: ``benchmarks/dice_table.py`` (docs/BENCHMARKS.md).
 
 import pytest
 
-from slicerfm_backend.evaluation.suite import MAX_DROP, issue18_cases, run_cases
+from slicerfm_backend.evaluation.suite import MAX_DROP, figures, issue18_cases, run_cases
 
 #: case key -> floor on Dice after 5 clicks (a few hundredths under what the engine gives)
 FLOORS_AT_5 = {
@@ -43,3 +43,20 @@ def test_ten_clicks_are_never_worse_than_five(a_quality_run):
 def test_five_clicks_reach_the_floor_of_each_structure(a_quality_run):
     for key, floor in FLOORS_AT_5.items():
         assert a_quality_run[key]["at"]["5"] >= floor, (key, a_quality_run[key]["dice"])
+
+
+def test_the_benchmark_suite_lists_every_structure_of_issue_18(a_data_dir):
+    groups = {}
+    for case in issue18_cases(a_data_dir):
+        groups.setdefault(case.group, []).append(case.name)
+    assert {g: len(n) for g, n in groups.items()} == {
+        "ct_large": 5, "ct_small": 10, "mr_abdomen": 15, "flair": 1, "brain": 30}
+    assert "Left-Hippocampus" in groups["brain"] and "adrenal_gland_left" in groups["ct_small"]
+
+
+def test_figures_report_dice_after_n_clicks_and_the_worst_drop():
+    row = figures([0.5, 0.7, 0.65, 0.9], [0.1, 0.2, 0.3, 0.4])
+    assert row["at"] == {"1": 0.5, "3": 0.65, "5": 0.9, "10": 0.9}  # stopped early: last value
+    assert row["worst_drop"] == pytest.approx(0.05)
+    assert row["clicks_to_0.85"] == 4
+    assert row["latency_ms"]["max"] == pytest.approx(400.0)
