@@ -271,8 +271,8 @@ def _sample(array: np.ndarray) -> np.ndarray:
 
 
 def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool) -> float:
-    """Depth (mm) of the first prompt in its intensity class on ``grid``; for a box, its
-    shortest side."""
+    """Depth (mm) of the first prompt in its own intensity class on ``grid`` (smoothed as for
+    large structures); for a box, ``BOX_DEPTH`` times its shortest side."""
     spacing = np.array(grid.spacing)
     f = np.array(grid.factors)
     top = np.array(grid.image.shape) - 1
