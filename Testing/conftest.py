@@ -1,5 +1,12 @@
-"""Shared fixtures: sample data location, toy engines, in-process and real servers."""
+"""Shared fixtures (sample data location, a small CT-like volume) and the test markers.
 
+Markers: a test module that needs torch says so with ``pytestmark = pytest.mark.torch``;
+every other test gets the ``core`` marker, so ``pytest -m core`` runs the torch-free core.
+In an environment without torch, ``-m core`` leaves the torch modules uncollected (they
+import torch at the top); running the whole suite there stops with a message instead.
+"""
+
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -9,6 +16,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+TORCH_MARK = "pytestmark = pytest.mark.torch"
+
+
+def _needs_torch(path: Path) -> bool:
+    return path.suffix == ".py" and path.name.startswith("test_") and TORCH_MARK in path.read_text(encoding="utf-8")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Without torch, keep the torch modules out of a ``-m core`` run; refuse any other run."""
+    if importlib.util.find_spec("torch") is not None or not _needs_torch(Path(collection_path)):
+        return None
+    if config.getoption("markexpr") == "core":
+        return True
+    raise pytest.UsageError(f"{collection_path.name} needs torch, which is not installed: run the torch-free "
+                            "core with `-m core`, or install the extras (bash scripts/test.sh)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("torch") is None:
+            item.add_marker(pytest.mark.core)
 
 
 def data_dir() -> Path:

@@ -2,9 +2,9 @@
 MRI, 1 mm, 160 x 192 x 224; mean Dice over the 30 ``voxelmorph_eval_labels`` before and
 after, folding (negative-Jacobian fraction), runtime, CPU time, peak memory.
 
-Runs ``slicerfm-backend evaluate-registration`` in this process (or against ``--server``),
-so the figures are exactly what that command prints. The load average is printed too:
-on a shared machine other processes slow the wall-clock time down.
+Runs ``slicerfm-backend evaluate-registration`` in this process (or against ``--server``)
+through :func:`slicerfm_backend.benchmark.registration.brain_pair` (also run by
+``slicerfm-backend benchmark``), so the figures are exactly what that command computes.
 
     .venv/bin/python benchmarks/registration_brain_pair.py [--engine classic] [--io-steps N]
         [--affine] [--checkpoint ENGINE=PATH] [--server URL] [--json OUT]
@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import time
+from pathlib import Path
 
-from bench_common import require_data
-from slicerfm_backend.cli import build_parser
+from slicerfm_backend.benchmark import registration
 
 
 def main() -> int:
@@ -31,40 +28,10 @@ def main() -> int:
     parser.add_argument("--server")
     parser.add_argument("--json", help="write the evaluate-registration report here")
     args = parser.parse_args()
-    pair = require_data() / "brain_pair"
-    labels = json.loads((pair / "labels.json").read_text())["voxelmorph_eval_labels"]
-    out = args.json or "/tmp/registration_brain_pair.json"
-    argv = ["evaluate-registration", "--engine", args.engine,
-            "--fixed", str(pair / "subjB_l2r_T1norm.nii.gz"), "--moving", str(pair / "subjA_vxm_T1norm.nii.gz"),
-            "--fixed-labels", str(pair / "subjB_l2r_aseg.nii.gz"),
-            "--moving-labels", str(pair / "subjA_vxm_aseg.nii.gz"),
-            "--fixed-modality", "MR", "--moving-modality", "MR",
-            "--labels", ",".join(str(label) for label in labels), "--json", out]
-    if args.io_steps is not None:
-        argv += ["--io-steps", str(args.io_steps)]
-    if args.affine:
-        argv.append("--affine")
-    for spec in args.checkpoint:
-        argv += ["--checkpoint", spec]
-    if args.server:
-        argv += ["--server", args.server]
-    command = build_parser().parse_args(argv)
-    load_before = os.getloadavg()[0]
-    cpu, wall = time.process_time(), time.perf_counter()
-    code = command.func(command)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    if code:
-        return code
-    report = json.loads(open(out, encoding="utf-8").read())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print()
-    print(f"engine {args.engine}: mean Dice {report['mean_dice_before']:.3f} -> {report['mean_dice_after']:.3f} "
-          f"over {len(labels)} labels; folding {100 * report['neg_jacobian_fraction']:.4f} %; "
-          f"registration {report['runtime_s']:.1f} s wall" +
-          (f", {report['cpu_s']:.1f} s CPU" if report.get("cpu_s") is not None else ""))
-    print(f"whole command (reading, registration, warping labels): wall {wall:.1f} s, CPU {cpu:.1f} s "
-          f"(all threads of this process), peak RSS {peak / 2**20:.0f} MiB; {os.cpu_count()} CPUs, "
-          f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
+    report = registration.brain_pair(args.engine, args.io_steps, args.affine, args.checkpoint, server=args.server)
+    registration.print_figures({"classic": report})  # the brain_pair report, whatever the engine
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -295,9 +295,14 @@ class InteractiveSegmentationLogic(FeatureLogic):
         applied before the next one is prepared from the scene). Returns the task, None if
         queued."""
         if self._inflight is not None:
-            self._queue.append((op, request))
+            # it keeps the inputs it was made with: choosing another segment (or engine)
+            # while it waits must not send it elsewhere
+            self._queue.append((op, request, self._inputs()))
             return None
         return self._run(self._prepare(op, request))
+
+    def _inputs(self) -> tuple:
+        return self.volumeNode, self.segmentationNode, self.segmentID, self.engine
 
     def _run(self, interaction: ops.Interaction) -> Task:
         def settled():
@@ -321,11 +326,15 @@ class InteractiveSegmentationLogic(FeatureLogic):
     def _next(self) -> None:
         """Prepare and run the next queued request (main thread)."""
         while self._queue and self._inflight is None:
-            op, request = self._queue.popleft()
+            op, request, inputs = self._queue.popleft()
+            current = self._inputs()
+            self.volumeNode, self.segmentationNode, self.segmentID, self.engine = inputs
             try:
                 self._run(self._prepare(op, request))
             except (ValueError, RuntimeError) as error:
                 self._report(error)
+            finally:
+                self.volumeNode, self.segmentationNode, self.segmentID, self.engine = current
 
     def _on_error(self, interaction: ops.Interaction, error: BaseException) -> Optional[Task]:
         """React to a failed interaction (main thread); returns the recovery task when one

@@ -137,7 +137,7 @@ def _array_on_extent(image, extent: Sequence[int]) -> np.ndarray:
     hi = np.minimum([c1, b1, a1], [k1, j1, i1])
     if (hi < lo).any():
         return result
-    src = tuple(slice(l - o, h - o + 1) for l, h, o in zip(lo, hi, (c0, b0, a0)))
-    dst = tuple(slice(l - o, h - o + 1) for l, h, o in zip(lo, hi, (k0, j0, i0)))
+    src = tuple(slice(low - o, h - o + 1) for low, h, o in zip(lo, hi, (c0, b0, a0)))
+    dst = tuple(slice(low - o, h - o + 1) for low, h, o in zip(lo, hi, (k0, j0, i0)))
     result[dst] = data[src]
     return result

@@ -58,5 +58,5 @@ def prompt_nodes(scene) -> Dict[str, object]:
 def clear_prompts(nodes: Dict[str, object]) -> None:
     """Remove the placed points and reset the box (e.g. after a reset of the segment).
     Removing points sends nothing to the server."""
-    for role, node in nodes.items():
+    for node in nodes.values():
         node.RemoveAllControlPoints()

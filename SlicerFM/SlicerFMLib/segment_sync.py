@@ -24,28 +24,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from slicerfm_client.geometry import BBox, bbox_slices, bbox_union, slices_within, tight_bbox
+
 from .labelmap_grid import segment_labelmap
 from .segment_io import segment_to_mask
 
-BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
 NEVER = -1
-
-
-def tight_bbox(mask: np.ndarray) -> Optional[BBox]:
-    """``((k0, j0, i0), (k1, j1, i1))`` (stop exclusive) of the True voxels, or None."""
-    if not mask.any():
-        return None
-    starts, stops = [], []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        starts.append(int(hits[0]))
-        stops.append(int(hits[-1]) + 1)
-    return tuple(starts), tuple(stops)
-
-
-def _slices(bbox: BBox) -> Tuple[slice, slice, slice]:
-    return tuple(slice(a, b) for a, b in zip(bbox[0], bbox[1]))
 
 
 class CroppedMask:
@@ -61,7 +45,7 @@ class CroppedMask:
         result = cls(mask.shape)
         result.bbox = tight_bbox(mask)
         if result.bbox is not None:
-            result.crop = np.ascontiguousarray(mask[_slices(result.bbox)], dtype=bool)
+            result.crop = np.ascontiguousarray(mask[bbox_slices(result.bbox)], dtype=bool)
         return result
 
     @property
@@ -70,21 +54,16 @@ class CroppedMask:
 
     def write(self, bbox: BBox, values: np.ndarray) -> None:
         """Set the block ``bbox`` (stop exclusive) to ``values`` (bool, the box's shape)."""
-        if self.bbox is None:
-            union = bbox
-        else:
-            union = (tuple(min(a, b) for a, b in zip(self.bbox[0], bbox[0])),
-                     tuple(max(a, b) for a, b in zip(self.bbox[1], bbox[1])))
+        union = bbox if self.bbox is None else bbox_union(self.bbox, bbox)
         block = np.zeros(tuple(b - a for a, b in zip(*union)), dtype=bool)
         if self.bbox is not None:
-            block[tuple(slice(s - u, e - u) for s, e, u in
-                        zip(self.bbox[0], self.bbox[1], union[0]))] = self.crop
-        block[tuple(slice(s - u, e - u) for s, e, u in zip(bbox[0], bbox[1], union[0]))] = values
+            block[slices_within(self.bbox, union)] = self.crop
+        block[slices_within(bbox, union)] = values
         local = tight_bbox(block)
         if local is None:
             self.bbox, self.crop = None, np.zeros((0, 0, 0), dtype=bool)
             return
-        self.crop = np.ascontiguousarray(block[_slices(local)])
+        self.crop = np.ascontiguousarray(block[bbox_slices(local)])
         self.bbox = (tuple(u + a for u, a in zip(union[0], local[0])),
                      tuple(u + b for u, b in zip(union[0], local[1])))
 
@@ -92,7 +71,7 @@ class CroppedMask:
         """The whole (K, J, I) bool mask (a new array)."""
         mask = np.zeros(self.shape, dtype=bool)
         if self.bbox is not None:
-            mask[_slices(self.bbox)] = self.crop
+            mask[bbox_slices(self.bbox)] = self.crop
         return mask
 
     def equals(self, mask: np.ndarray) -> bool:

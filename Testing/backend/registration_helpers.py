@@ -7,6 +7,7 @@ sign or axis-order slip in the RAS/LPS handling shows up as a wrong vector.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -66,7 +67,7 @@ class GatedClassic(ClassicRegistrationEngine):
     reached = threading.Event()
     gate = threading.Event()
 
-    def register(self, request, progress):
+    def register(self, request, progress, step=contextlib.nullcontext):
         def gated(stage, done=0, total=0):
             progress(stage, done, total)
             if stage == "demons" and done == 2:
@@ -74,7 +75,7 @@ class GatedClassic(ClassicRegistrationEngine):
                 type(self).gate.wait(30)
                 progress(stage, done, total)  # raises JobCancelled when cancelled meanwhile
 
-        return super().register(request, gated)
+        return super().register(request, gated, step)
 
 
 class MissingWeightsEngine(ClassicRegistrationEngine):
@@ -83,7 +84,7 @@ class MissingWeightsEngine(ClassicRegistrationEngine):
     name = "missing-weights"
 
     def load(self):
-        from slicerfm_backend.engines.base import WeightsMissingError
+        from slicerfm_backend.errors import WeightsMissingError
 
         raise WeightsMissingError("weights for missing-weights are missing: run "
                                   "`slicerfm-backend weights fetch missing-weights`")

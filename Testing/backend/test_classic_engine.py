@@ -8,11 +8,12 @@ and only near itself), boxes, and the bound on the work of one click.
 import numpy as np
 import pytest
 
-from slicerfm_backend.engines.base import Prompt, bbox_slices
+from slicerfm_backend.engines.base import Prompt
 from slicerfm_backend.engines.classic.engine import MAX_EXTENT_MM, MAX_ROI_VOXELS, ClassicEngine
 from slicerfm_backend.evaluation.evaluate import load_case
 from slicerfm_backend.evaluation.inprocess import InProcessSession
 from slicerfm_backend.evaluation.simulate import simulate_clicks
+from slicerfm_client.geometry import bbox_slices
 
 CT_ORGANS = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5, "stomach": 6}
 SPACING = (2.0, 1.0, 1.0)

@@ -5,10 +5,11 @@ import argparse
 import pytest
 
 from slicerfm_backend import cli
-from slicerfm_backend.engines.options import parse_option_specs, typed_options
-from slicerfm_backend.engines.registry import EngineManager, engine_class
+from slicerfm_backend.engine_core.manager import EngineManager
+from slicerfm_backend.engine_core.options import parse_option_specs, typed_options
+from slicerfm_backend.engines.registry import SEGMENTATION
 from slicerfm_backend.evaluation.evaluate import backend_environment
-from slicerfm_backend.settings import Settings
+from slicerfm_backend.settings import Settings, settings_from_args
 
 
 def test_option_specs_are_split_per_engine_and_repeated_flags_merge():
@@ -23,7 +24,7 @@ def test_a_malformed_option_is_refused_with_the_expected_form(bad):
 
 
 def test_sam_med3d_options_are_parsed_to_their_types():
-    types = engine_class("sam-med3d").option_types
+    types = SEGMENTATION.engine_class("sam-med3d").option_types
     assert typed_options("sam-med3d", types, {"max_crops": "4", "precision": "fp16",
                                               "embedding_cache_mb": "512.5"}) == {
         "max_crops": 4, "precision": "fp16", "embedding_cache_mb": 512.5}
@@ -38,16 +39,16 @@ def test_sam_med3d_options_are_parsed_to_their_types():
 ])
 def test_a_wrong_option_stops_the_server_at_start_up_with_what_is_accepted(given, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        EngineManager(["sam-med3d"], "cpu", engine_options={"sam-med3d": given})
+        EngineManager(SEGMENTATION, ["sam-med3d"], "cpu", engine_options={"sam-med3d": given})
 
 
 def test_an_engine_without_options_refuses_any():
     with pytest.raises(ValueError, match="engine 'classic' has no option 'radius' \\(its options: none\\)"):
-        EngineManager(["classic"], "cpu", engine_options={"classic": {"radius": "3"}})
+        EngineManager(SEGMENTATION, ["classic"], "cpu", engine_options={"classic": {"radius": "3"}})
 
 
 def test_options_reach_the_engine_with_the_store_and_checkpoint(tmp_path):
-    manager = EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path),
+    manager = EngineManager(SEGMENTATION, ["sam-med3d"], "cpu", weights_dir=str(tmp_path),
                             checkpoints={"sam-med3d": "/x/ft.pth"},
                             engine_options={"sam-med3d": {"max_crops": "2", "precision": "fp32"}})
     assert manager.engine_options("sam-med3d") == {
@@ -60,7 +61,7 @@ def test_the_environment_variable_and_the_flag_are_combined(monkeypatch):
     monkeypatch.setenv("SLICERFM_ENGINE_OPTIONS", "sam-med3d.max_crops=3")
     assert Settings().engine_options == {"sam-med3d": {"max_crops": "3"}}
     args = cli.build_parser().parse_args(["engines", "--engine-option", "sam-med3d.precision=fp16"])
-    settings = cli._settings_from(args)
+    settings = settings_from_args(args)
     assert settings.engine_options == {"sam-med3d": {"max_crops": "3", "precision": "fp16"}}
 
 

@@ -6,10 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from slicerfm_backend.engines.base import EngineError
-from slicerfm_backend.errors import ApiError
+from slicerfm_backend.errors import DomainError, EngineError
 from slicerfm_backend.fair_lock import FairLock
-from slicerfm_backend.jobs import JobCancelled, JobManager
+from slicerfm_backend.jobs import JobManager
 from slicerfm_client import errors
 
 
@@ -75,9 +74,9 @@ def test_cancelling_a_running_job_stops_it_at_its_next_progress_report():
     jobs.cancel(job.id)
     wait_for(lambda: job.state == "cancelled")
     assert len(steps) < 10_000
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         jobs.array(job.id, "anything")
-    assert caught.value.status == 409
+    assert caught.value.code == "job_not_done"
 
 
 def test_a_queued_job_cancelled_never_runs_and_the_queue_goes_on():
@@ -99,7 +98,7 @@ def test_a_queued_job_cancelled_never_runs_and_the_queue_goes_on():
 @pytest.mark.parametrize("error, code, text", [
     (EngineError("weights do not fit"), "job_failed", "weights do not fit"),
     (ValueError("the fixed image is empty"), "job_failed", "the fixed image is empty"),
-    (ApiError(422, "invalid", "mask geometry differs"), "invalid", "mask geometry differs"),
+    (DomainError("invalid", "mask geometry differs"), "invalid", "mask geometry differs"),
     (ZeroDivisionError("bug"), "internal_error", "ZeroDivisionError"),
 ])
 def test_a_failing_job_reports_its_error_and_the_next_job_still_runs(error, code, text):
@@ -121,9 +120,9 @@ def test_too_many_pending_jobs_are_refused_with_retry_after():
     gate = threading.Event()
     jobs.submit("a", lambda ctx: (gate.wait(5), {})[-1], "cpu")
     jobs.submit("b", lambda ctx: {}, "cpu")
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         jobs.submit("c", lambda ctx: {}, "cpu")
-    assert caught.value.status == 503 and caught.value.headers["Retry-After"]
+    assert caught.value.code == "server_full" and caught.value.retry_after_s > 0
     gate.set()
 
 
@@ -140,9 +139,9 @@ def test_images_are_pinned_while_a_job_runs_and_results_expire_after_the_ttl():
     assert jobs.reap() == 0 and jobs.get(job.id) is job
     clock.now += 2
     assert jobs.reap() == 1
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         jobs.get(job.id)
-    assert caught.value.status == 404 and caught.value.code == "job_not_found"
+    assert caught.value.code == "job_not_found"
 
 
 def test_the_fair_lock_serves_waiters_in_arrival_order():

@@ -46,6 +46,7 @@ def test_a_registration_job_returns_the_field_the_warped_image_and_its_figures(r
     assert out.warped.shape == SHAPE and out.warped.dtype == np.float32
     assert np.abs(out.warped - fixed).mean() < 0.2 * np.abs(moving - fixed).mean()
     assert seen[-1]["state"] == "done" and seen[-1]["kind"] == "registration"
+    assert all(status["estimate_s"] > 0 for status in seen)  # said up front, kept to the end
 
 
 def test_masks_travel_as_label_maps_and_choose_the_structure_followed(reg_client):
@@ -121,7 +122,7 @@ def test_bad_requests_get_clear_errors(reg_client, monkeypatch):
     float_mask_id = reg_client.upload_image(mask.astype(np.float32), IJK_TO_RAS, "unknown")
     with_mask = lambda mid, **extra: {**pair, "fixed": {"image_id": fixed_id, "mask_id": mid, **extra}}  # noqa: E731
     cases = [
-        ({**pair, "engine": "nope"}, errors.InvalidInputError, "unknown"),
+        ({**pair, "engine": "nope"}, errors.EngineUnavailableError, "unknown"),
         ({**pair, "engine": "unigradicon"}, errors.EngineUnavailableError, "not served"),
         ({**pair, "engine": "missing-weights"}, errors.EngineUnavailableError, "weights fetch missing-weights"),
         ({"moving": pair["moving"]}, errors.InvalidInputError, "'fixed'"),
@@ -157,12 +158,13 @@ def test_nan_images_never_reach_a_registration(reg_client):
 
 def test_the_registration_engines_setting_flag_and_unknown_names(monkeypatch):
     from slicerfm_backend.app import make_app
-    from slicerfm_backend.cli import _settings_from, build_parser
+    from slicerfm_backend.cli import build_parser
+    from slicerfm_backend.settings import settings_from_args
     from slicerfm_backend.settings import Settings
 
     monkeypatch.setenv("SLICERFM_REGISTRATION_ENGINES", "classic, unigradicon")
     assert Settings().registration_engines == ["classic", "unigradicon"]
     args = build_parser().parse_args(["serve", "--registration-engines", "classic"])
-    assert _settings_from(args).registration_engines == ["classic"]
+    assert settings_from_args(args).registration_engines == ["classic"]
     with pytest.raises(ValueError, match="unknown registration engine 'nope'"):
         make_app(Settings(registration_engines=["classic", "nope"]))

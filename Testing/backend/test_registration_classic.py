@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from registration_helpers import CENTRE, IJK_TO_RAS, SHAPE, blob, box_mask, two_blobs, voxel_of
-from slicerfm_backend.engines.base import EngineError
+from slicerfm_backend.errors import EngineError
 from slicerfm_backend.registration.base import DisplacementField, RegistrationImage, RegistrationRequest
 from slicerfm_backend.registration.classic.engine import (ClassicRegistrationEngine, affine_to_ras, compose_affine,
                                                    demons_levels)
 from slicerfm_backend.registration.field import jacobian_determinant, warp
-from slicerfm_backend.registration.registry import REGISTRATION_ENGINE_CLASSES, registration_engine_class
+from slicerfm_backend.registration.registry import REGISTRATION, REGISTRATION_ENGINE_CLASSES
 
 SHIFT = np.array([3.0, -2.0, 2.0])  # RAS mm: where the blob went in the moving image
 
@@ -151,9 +151,9 @@ def test_the_registry_knows_the_engines_and_serving_classic_does_not_import_grad
     import sys
 
     assert set(REGISTRATION_ENGINE_CLASSES) == {"classic", "unigradicon", "multigradicon"}
-    assert registration_engine_class("classic") is ClassicRegistrationEngine
+    assert REGISTRATION.engine_class("classic") is ClassicRegistrationEngine
     with pytest.raises(ValueError, match="unknown registration engine"):
-        registration_engine_class("nope")
+        REGISTRATION.engine_class("nope")
     script = ("import sys; from slicerfm_backend.app import make_app; "
               "state = make_app().state.slicerfm; state.registration.describe(); "
               "state.registration.get('classic'); "

@@ -55,11 +55,13 @@ def check_report(path):
     return report
 
 
-def test_evaluate_registration_in_process_prints_and_writes_dice(pair_files, capsys):
-    out = pair_files["dir"] / "report.json"
-    assert main(evaluate_args(pair_files, out)) == 0
-    printed = capsys.readouterr().out
+def test_evaluate_registration_in_process_prints_and_writes_dice_and_its_plot(pair_files, capsys):
+    out, plot = pair_files["dir"] / "report.json", pair_files["dir"] / "dice.png"
+    assert main(evaluate_args(pair_files, out, "--plot", str(plot))) == 0
+    printed, errors = capsys.readouterr()
     assert "mean" in printed and "negative Jacobian" in printed and "runtime" in printed
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "\r" not in errors, "a progress bar was drawn into a captured stream"
     report = check_report(out)
     assert report["server"] is None and report["engine"] == "classic"
 

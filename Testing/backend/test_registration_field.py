@@ -23,7 +23,8 @@ def ras_points(shape, m):
     return (ijk @ m.T)[..., :3]
 
 
-@pytest.mark.parametrize("linear", [np.diag([1.2, 0.7, 1.1]), np.array([[1.0, 0.3, 0.0], [0.1, 0.9, 0.2], [0.0, -0.2, 1.4]]),
+@pytest.mark.parametrize("linear", [np.diag([1.2, 0.7, 1.1]),
+                                    np.array([[1.0, 0.3, 0.0], [0.1, 0.9, 0.2], [0.0, -0.2, 1.4]]),
                                     np.diag([-0.5, 1.0, 1.0])])
 def test_an_affine_map_has_its_determinant_everywhere_on_an_oblique_grid(linear):
     shape, m = (12, 14, 16), oblique_grid()

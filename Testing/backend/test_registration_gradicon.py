@@ -12,14 +12,15 @@ import torch
 from gradicon_helpers import (SMALL_SHAPE, a_pair, blob_image, field_points, map_points,
                               random_voxels, randomise, reference_transform, same_state,
                               save_checkpoint, small_network, state_copy, use_small_network)
-from slicerfm_backend.engines.base import EngineError, WeightsMissingError
+from slicerfm_backend.errors import CheckpointError, EngineError, WeightsMissingError
 from slicerfm_backend.registration.gradicon import model as gradicon_model
 from slicerfm_backend.registration.gradicon import network_field as gradicon_field
 from slicerfm_backend.registration.gradicon import run as gradicon_run
 from slicerfm_backend.registration.base import RegistrationImage, RegistrationRequest
 from slicerfm_backend.registration.field import resample_field, to_sitk_transform, warp
 from slicerfm_backend.registration.gradicon.engine import MultiGradICONEngine, UniGradICONEngine
-from slicerfm_backend.registration.gradicon.model import CheckpointError
+
+pytestmark = pytest.mark.torch
 
 FULL_SHAPE = (66, 66, 66)  # gradicon_model.MIN_SIDE: the smallest the released network accepts
 

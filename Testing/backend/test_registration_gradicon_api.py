@@ -13,6 +13,8 @@ from slicerfm_backend.registration.gradicon.engine import UniGradICONEngine
 from slicerfm_client import errors
 from slicerfm_client.registration import register
 
+pytestmark = pytest.mark.torch
+
 
 @pytest.fixture
 def served(monkeypatch, tmp_path, a_server_factory):

@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from slicerfm_backend.engines.base import Prompt, WeightsMissingError
+from slicerfm_backend.engine_core.manager import EngineManager
+from slicerfm_backend.engines.base import Prompt
 from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
-from slicerfm_backend.engines.sam_med3d.model import CheckpointError, build_network, load_network
+from slicerfm_backend.engines.sam_med3d.model import build_network, load_network
+from slicerfm_backend.errors import CheckpointError, WeightsMissingError
 from slicerfm_backend.evaluation.inprocess import InProcessSession
+
+pytestmark = pytest.mark.torch
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,8 @@ def test_a_tensor_of_the_wrong_shape_is_named(a_state_dict, tmp_path):
     state[key] = torch.zeros(1, 256)
     path = tmp_path / "shape.pth"
     torch.save({"model_state_dict": state}, path)
-    with pytest.raises(CheckpointError, match=r"shape mismatch.*not_a_point_embed\.weight: file \(1, 256\), network \(1, 384\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"shape mismatch.*not_a_point_embed\.weight: file \(1, 256\), network \(1, 384\)"):
         load_network(path)
 
 
@@ -80,8 +85,7 @@ def test_missing_weights_name_the_fetch_command(tmp_path, monkeypatch):
 
 
 def test_the_real_network_segments_a_small_volume_and_reuses_its_embedding(a_checkpoint, monkeypatch):
-    monkeypatch.setenv("SLICERFM_CHECKPOINTS", f"sam-med3d={a_checkpoint}")
-    engine = SamMed3DEngine("cpu", {})
+    engine = SamMed3DEngine("cpu", {"checkpoint": str(a_checkpoint)})
     engine.load()
     rng = np.random.default_rng(0)
     volume = rng.normal(0, 20, (40, 48, 48)).astype(np.int16)
@@ -100,24 +104,24 @@ def test_the_real_network_segments_a_small_volume_and_reuses_its_embedding(a_che
 
 def test_the_registry_lists_sam_med3d_without_loading_it_and_refuses_it_without_weights(tmp_path, monkeypatch):
     from slicerfm_backend.engines import registry
-    from slicerfm_backend.errors import ApiError
+    from slicerfm_backend.errors import DomainError
 
     monkeypatch.delenv("SLICERFM_CHECKPOINTS", raising=False)
-    manager = registry.EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path))
+    manager = EngineManager(registry.SEGMENTATION, ["sam-med3d"], "cpu", weights_dir=str(tmp_path))
     (entry,) = manager.describe()
     assert entry["needs_weights"] and not entry["weights_present"] and not entry["loaded"]
     assert set(entry["prompt_kinds"]) == {"point", "box"} and set(entry["modalities"]) == {"CT", "MR"}
     assert "weights fetch sam-med3d" in entry["weights_detail"]
-    with pytest.raises(ApiError, match="weights fetch sam-med3d") as refused:
+    with pytest.raises(DomainError, match="weights fetch sam-med3d") as refused:
         manager.get("sam-med3d")
-    assert refused.value.status == 503
+    assert refused.value.code == "engine_unavailable"
 
 
 def test_the_registry_loads_sam_med3d_from_a_checkpoint_override(a_checkpoint, tmp_path):
     from slicerfm_backend.engines import registry
 
-    manager = registry.EngineManager(["sam-med3d"], "cpu", weights_dir=str(tmp_path),
-                                     checkpoints={"sam-med3d": str(a_checkpoint)})
+    manager = EngineManager(registry.SEGMENTATION, ["sam-med3d"], "cpu", weights_dir=str(tmp_path),
+                            checkpoints={"sam-med3d": str(a_checkpoint)})
     engine = manager.get("sam-med3d")
     assert engine.network is not None and manager.describe()[0]["loaded"]
 
@@ -126,7 +130,8 @@ def test_listing_the_engine_imports_neither_torch_nor_medim():
     import subprocess
     import sys
 
-    code = ("import sys; from slicerfm_backend.engines.registry import engine_class; "
-            "engine_class('sam-med3d').capabilities; print('torch' in sys.modules, 'medim' in sys.modules)")
+    code = ("import sys; from slicerfm_backend.engines.registry import SEGMENTATION; "
+            "SEGMENTATION.engine_class('sam-med3d').capabilities; "
+            "print('torch' in sys.modules, 'medim' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

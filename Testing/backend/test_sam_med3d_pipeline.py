@@ -11,9 +11,11 @@ import SimpleITK as sitk
 
 from slicerfm_backend.engines.base import Prompt
 from slicerfm_backend.engines.sam_med3d.engine import SamMed3DEngine
-from slicerfm_backend.engines.sam_med3d.cache import ByteLRU
+from slicerfm_backend.engine_core.lru import ByteLRU
 from slicerfm_backend.engines.sam_med3d.pipeline import Crop, extract, to_sitk
 from slicerfm_backend.evaluation.inprocess import InProcessSession
+
+pytestmark = pytest.mark.torch  # the pipeline upsamples and resamples with torch
 
 LPS = np.array([-1.0, -1.0, 1.0])
 CUBE = 2  # the cube stand-in marks low-res blocks within 2 blocks of a positive click
@@ -310,27 +312,27 @@ def test_a_refinement_click_repastes_only_its_crop_and_its_neighbours_with_the_s
     np.testing.assert_array_equal(full_mask(s), full_mask(replay))
 
 
-def test_a_refinement_click_upsamples_only_the_crops_it_decoded(monkeypatch):
-    """Unchanged neighbour crops are repasted from their cached 128³ masks, not upsampled
-    again; the answer equals a full replay."""
-    from slicerfm_backend.engines.sam_med3d import steps
+def test_a_refinement_click_upsamples_no_whole_crop_and_equals_a_full_replay(monkeypatch):
+    """The whole 128³ mask of a crop is built only to seed an extension crop: a refinement
+    inside the existing crops pastes through index tables alone; the answer equals a replay."""
+    from slicerfm_backend.engines.sam_med3d import logits
 
     shape, spacing = (150, 40, 40), (2.0, 1.5, 1.5)
     _, m = grid(shape, spacing)
     array = np.full(shape, 100, np.int16)
     array[10:140, 12:28, 12:28] = 300
-    real_upsample = steps.upsample
+    real_upsample = logits.upsample
     calls = []
-    monkeypatch.setattr(steps, "upsample", lambda logits: calls.append(1) or real_upsample(logits))
+    monkeypatch.setattr(logits, "upsample", lambda values: calls.append(1) or real_upsample(values))
     first = Prompt(kind="point", point_kji=(75.0, 20.0, 20.0))
     refine = Prompt(kind="point", point_kji=(130.0, 20.0, 20.0))  # in the top crop only
     net = BrightNet()
     s = session(net, array, m)
     s.prompt(first)
-    crops_after_first, upsampled_after_first = net.encoded, len(calls)
-    assert crops_after_first >= 2 and upsampled_after_first == crops_after_first
+    assert net.encoded >= 2 and 1 <= len(calls) < net.encoded, "whole masks only to seed extension crops"
+    before = len(calls)
     s.prompt(refine)
-    assert len(calls) - upsampled_after_first == 1, "unchanged neighbours were upsampled again"
+    assert len(calls) == before, "the refinement upsampled a whole crop"
     replay = session(BrightNet(), array, m)
     replay.prompts = [first]
     replay.prompt(refine)

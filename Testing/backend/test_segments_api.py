@@ -233,7 +233,8 @@ def test_a_seed_outside_the_image_or_of_the_wrong_shape_is_refused(a_connected_c
         a_connected_client.seed("a", np.ones((3, 3, 3), np.uint8), [[0, 0, 0], [3, 3, 4]])
 
 
-def test_re_attaching_the_same_image_keeps_the_segments_and_another_image_starts_fresh(a_connected_client, a_ct_like_volume):
+def test_re_attaching_the_same_image_keeps_the_segments_and_another_image_starts_fresh(
+        a_connected_client, a_ct_like_volume):
     client = a_connected_client
     array, matrix = a_ct_like_volume
     client.add_point("a", (10, 15, 20), True, engine="sphere")

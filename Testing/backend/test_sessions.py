@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from slicerfm_backend.errors import ApiError
+from slicerfm_backend.errors import DomainError
 from slicerfm_backend.sessions import SessionManager
 from slicerfm_backend.settings import Settings
 from slicerfm_client import errors, protocol
@@ -126,12 +126,13 @@ def test_openapi_docs_are_served(a_server):
 
 
 def test_settings_come_from_slicerfm_environment_variables_and_flags_win(monkeypatch):
-    from slicerfm_backend.cli import _settings_from, build_parser
+    from slicerfm_backend.cli import build_parser
+    from slicerfm_backend.settings import settings_from_args
 
     monkeypatch.setenv("SLICERFM_ENGINES", "classic,sphere")
     monkeypatch.setenv("SLICERFM_MAX_SESSIONS", "3")
     monkeypatch.setenv("SLICERFM_TOKEN", "from-env")
-    settings = _settings_from(build_parser().parse_args(["serve", "--max-sessions", "5"]))
+    settings = settings_from_args(build_parser().parse_args(["serve", "--max-sessions", "5"]))
     assert settings.engines == ["classic", "sphere"]
     assert settings.max_sessions == 5
     assert settings.token_value() == "from-env" and "from-env" not in repr(settings)
@@ -150,6 +151,6 @@ def test_a_request_longer_than_the_liveness_timeout_does_not_expire_the_session(
     now[0] = 230.0  # 30 s after it ended
     assert manager.get(token) is session
     now[0] = 300.0  # 70 s of silence after that
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         manager.get(token)
-    assert error.value.status == 410
+    assert error.value.code == protocol.ERROR_SESSION_EXPIRED

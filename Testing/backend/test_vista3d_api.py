@@ -9,10 +9,13 @@ import pytest
 from slicerfm_client import errors, protocol
 from slicerfm_client.auto_segment import class_catalogue, segment_auto
 from slicerfm_backend.engines import registry
+from slicerfm_backend.engines.base import ImageData
+from slicerfm_backend.engines.vista3d import Vista3DEngine
 from slicerfm_backend.engines.vista3d import grid as grid_mod
-from slicerfm_backend.engines.vista3d import labels as labels_mod
 
 from vista3d_helpers import ct_phantom
+
+pytestmark = pytest.mark.torch
 
 
 @pytest.fixture
@@ -114,3 +117,11 @@ def test_point_correction_changes_only_the_clicked_region(vista_server):
     after = labels == 1
     assert np.array_equal(after[:, 18:, 18:], seed[:, 18:, 18:])
     assert not np.array_equal(after[:, :18, :18], seed[:, :18, :18])  # the click did change A
+
+
+def test_vista3d_estimates_an_automatic_run_on_the_cpu_from_its_windows():
+    image = ImageData("x", np.zeros((112, 101, 122), np.int16), (3.0, 3.0, 3.0), np.diag([3.0, 3.0, 3.0, 1.0]), "CT")
+    one = Vista3DEngine("cpu").estimate_auto_s(image, [1])
+    assert 154 * 4 < one < 200 * 27  # a few windows at ~2.5 min each on 2 cores
+    assert Vista3DEngine("cpu").estimate_auto_s(image, list(range(1, 118))) > one
+    assert Vista3DEngine("cuda").estimate_auto_s(image, [1]) is None

@@ -3,12 +3,15 @@
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from slicerfm_backend import cli
 from slicerfm_backend.engines import registry
 
 from vista3d_helpers import ct_phantom
+
+pytestmark = pytest.mark.torch
 
 
 def test_segment_writes_labels_on_the_input_grid(tmp_path, monkeypatch, capsys):

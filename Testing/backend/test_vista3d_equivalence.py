@@ -3,6 +3,7 @@
 class + points) on the same random weights, at small sizes (32^3 windows, narrow network)."""
 
 import numpy as np
+import pytest
 import torch
 from monai.apps.vista3d.inferer import point_based_window_inferer
 from monai.apps.vista3d.transforms import VistaPostTransformd
@@ -13,6 +14,8 @@ from slicerfm_backend.engines.vista3d import labels as labels_mod
 from slicerfm_backend.engines.vista3d import points as points_mod
 
 from vista3d_helpers import ROI, small_network
+
+pytestmark = pytest.mark.torch
 
 NET = small_network()
 

@@ -4,9 +4,11 @@ the engine's real path; wrong files are refused with messages that say why."""
 import pytest
 import torch
 
-from slicerfm_backend.engines.base import WeightsMissingError
 from slicerfm_backend.engines.vista3d.engine import Vista3DEngine
-from slicerfm_backend.engines.vista3d.model import CheckpointError, build_network
+from slicerfm_backend.engines.vista3d.model import build_network
+from slicerfm_backend.errors import CheckpointError, WeightsMissingError
+
+pytestmark = pytest.mark.torch
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,8 @@ def test_released_layout_loads_strictly(released, monkeypatch):
     engine = Vista3DEngine("cpu", {"checkpoint": str(path)})
     assert engine.weights_status() == (True, str(path))
     engine.load()
-    key = "class_head.mlp.0.weight" if "class_head.mlp.0.weight" in model.state_dict() else next(iter(model.state_dict()))
+    state = model.state_dict()
+    key = "class_head.mlp.0.weight" if "class_head.mlp.0.weight" in state else next(iter(state))
     assert torch.equal(engine.network.model.state_dict()[key], model.state_dict()[key])
     assert engine.network.precision == "fp32 (CPU)" and not engine.network.amp
 

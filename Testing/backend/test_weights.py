@@ -8,9 +8,9 @@ import json
 import pytest
 
 from slicerfm_backend import cli
+from slicerfm_backend.engine_core.manager import EngineManager
 from slicerfm_backend.engines import registry
-from slicerfm_backend.engines.base import WeightsMissingError
-from slicerfm_backend.errors import ApiError
+from slicerfm_backend.errors import DomainError, WeightsMissingError
 from slicerfm_backend.weights import store
 from slicerfm_backend.weights.catalogue import CATALOGUE, WeightsEntry
 from slicerfm_backend.weights.checks import WeightsChecksumError, WeightsError
@@ -136,7 +136,7 @@ def test_import_of_a_wrong_file_keeps_nothing(root, tmp_path):
 
 
 def test_real_entries_pin_only_what_models_md_gives(root, tmp_path):
-    # MODELS.md gives no sha256 and only rounded sizes; VISTA3D has a published md5.
+    # docs/MODELS.md: no sha256 is published, sizes only rounded; VISTA3D has a published md5.
     assert all(CATALOGUE[name].sha256 is None and CATALOGUE[name].size_bytes is None
                for name in ("sam-med3d", "vista3d", "unigradicon", "multigradicon"))
     assert CATALOGUE["vista3d"].md5 == "6ce45a8edde4400c5d28d5e74d7b61d5"
@@ -211,8 +211,8 @@ def test_missing_weights_name_the_fix_in_engines_and_the_server(root, capsys):
         checkpoint_path("toy-weights", root)
     code, out, _ = run_cli(capsys, "engines", "--engines", "toy-weights")
     assert code == 0 and "MISSING" in out and "slicerfm-backend weights fetch toy-weights" in out
-    manager = registry.EngineManager(["toy-weights"], "cpu", weights_dir=str(root))
-    with pytest.raises(ApiError, match="weights fetch toy-weights"):
+    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root))
+    with pytest.raises(DomainError, match="weights fetch toy-weights"):
         manager.get("toy-weights")
 
 
@@ -228,7 +228,8 @@ def test_checkpoint_overrides_win_over_the_store(root, capsys, tmp_path, monkeyp
 
     settings = Settings()
     assert settings.checkpoints == {"toy-weights": str(mine)}
-    manager = registry.EngineManager(["toy-weights"], "cpu", weights_dir=str(root), checkpoints=settings.checkpoints)
+    manager = EngineManager(registry.SEGMENTATION, ["toy-weights"], "cpu", weights_dir=str(root),
+                            checkpoints=settings.checkpoints)
     assert manager.get("toy-weights").checkpoint_bytes == b"lab checkpoint"
     with pytest.raises(WeightsMissingError, match="does not exist"):
         checkpoint_path("toy-weights", root, str(tmp_path / "absent.bin"))

@@ -140,3 +140,18 @@ def test_gradicon_entries_point_at_the_upstream_release_assets():
         assert entry.url == entry.download_url and entry.revision == f"{engine}_weights"
         assert entry.licence.startswith("Apache-2.0")
         assert store.fix_command(entry) == f"run `slicerfm-backend weights fetch {engine}`"
+
+
+def test_a_download_shows_its_bytes_on_a_terminal_and_nothing_in_a_pipe(host, entry, tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("SLICERFM_PROGRESS", raising=False)
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stderr", stream)
+        store.fetch(entry, tmp_path / f"weights-{drawn}")
+        assert (entry.filename in stream.getvalue()) is drawn
+        assert (f"{len(PAYLOAD)}/{len(PAYLOAD)}" in stream.getvalue() or "B/s" in stream.getvalue()) is drawn

@@ -9,7 +9,8 @@ fit would; ``crashing``: its ``load`` has a bug.
 
 import numpy as np
 
-from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineError, EngineResult
+from slicerfm_backend.engines.base import Engine, EngineCapabilities, EngineResult
+from slicerfm_backend.errors import EngineError
 
 RADIUS = 3
 
@@ -83,10 +84,7 @@ class WeightedEngine(Engine):
     capabilities = EngineCapabilities(("point",), ("CT",), True, ("cpu",), "test weights")
 
     def load(self):
-        from slicerfm_backend.weights.resolve import checkpoint_path
-
-        file = checkpoint_path(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
-        self.checkpoint_bytes = file.read_bytes()
+        self.checkpoint_bytes = self.checkpoint().read_bytes()
 
     def segment(self, request):
         shape = request.image.array.shape

@@ -59,3 +59,20 @@ def test_the_canonical_geometry_is_a_plain_string_any_language_can_reproduce():
     assert geometry.canonical_geometry("int16", (2, 3, 4), matrix) == (
         b"int16|2,3,4|-0.800000,0.000000,0.000000,0.000000,0.000000,-0.800000,0.000000,0.000000,"
         b"0.000000,0.000000,2.500000,0.000000,0.000000,0.000000,0.000000,1.000000")
+
+
+def test_boxes_are_start_inclusive_stop_exclusive_and_their_helpers_agree():
+    mask = np.zeros((6, 7, 8), bool)
+    mask[1:3, 2:5, 3:4] = True
+    box = geometry.tight_bbox(mask)
+    assert box == ((1, 2, 3), (3, 5, 4)) and geometry.tight_bbox(np.zeros((2, 2, 2), bool)) is None
+    assert mask[geometry.bbox_slices(box)].all() and geometry.bbox_shape(box) == (2, 3, 1)
+    assert geometry.clip_bbox(((-2, 0, 5), (3, 9, 20)), mask.shape) == ((0, 0, 5), (3, 7, 8))
+    other = ((2, 0, 0), (4, 3, 4))
+    assert geometry.bbox_union(box, other) == ((1, 0, 0), (4, 5, 4))
+    assert geometry.bbox_intersection(box, other) == ((2, 2, 3), (3, 3, 4))
+    assert geometry.bbox_intersection(box, ((5, 5, 5), (6, 6, 6))) is None
+    outer = geometry.bbox_union(box, other)
+    block = np.zeros(geometry.bbox_shape(outer), bool)
+    block[geometry.slices_within(box, outer)] = True
+    assert block.sum() == mask.sum() and block[0, 2, 3] and not block[0, 0, 0]

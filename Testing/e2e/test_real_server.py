@@ -48,14 +48,17 @@ def test_clicks_on_the_spleen_through_a_real_server_give_a_good_segment(a_backen
         assert labels.shape == image.shape
 
 
-def test_the_evaluate_command_writes_the_documented_json(a_spleen_case, tmp_path):
-    out = tmp_path / "spleen.json"
+def test_the_evaluate_command_writes_the_documented_json_and_its_plot(a_spleen_case, tmp_path):
+    out, plot = tmp_path / "spleen.json", tmp_path / "spleen.png"
     completed = subprocess.run(
         [EXECUTABLE, "evaluate", "--engine", "classic", "--image", str(a_spleen_case[0]),
-         "--label", str(a_spleen_case[1]), "--label-id", str(SPLEEN), "--clicks", "3", "--json", str(out)],
+         "--label", str(a_spleen_case[1]), "--label-id", str(SPLEEN), "--clicks", "3", "--json", str(out),
+         "--plot", str(plot)],
         capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert "clicks to Dice" in completed.stdout
+    assert "\r" not in completed.stderr and "click/s" not in completed.stderr, "a progress bar went into a pipe"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads(out.read_text())
     assert len(result["dice"]) == len(result["latency_s"]) == 3
     assert set(result["clicks_to"]) == {"0.80", "0.85", "0.90"}
@@ -71,6 +74,37 @@ def test_the_evaluate_command_against_a_running_server_gives_the_same_dice(a_bac
                        check=True, capture_output=True, timeout=300)
         runs.append(json.loads(out.read_text())["dice"])
     assert runs[0] == runs[1]
+
+
+def test_the_evaluate_command_draws_a_progress_bar_on_a_terminal(a_spleen_case):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
+    process = subprocess.Popen(
+        [EXECUTABLE, "evaluate", "--image", str(a_spleen_case[0]), "--label", str(a_spleen_case[1]),
+         "--label-id", str(SPLEEN), "--clicks", "2"],
+        stdout=subprocess.DEVNULL, stderr=terminal, env={**os.environ, "SLICERFM_PROGRESS": ""})
+    os.close(terminal)  # the child holds the terminal now; reading ends when it exits
+    drawn = b""
+    try:
+        while True:
+            try:
+                piece = os.read(main, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not piece:
+                break
+            drawn += piece
+    finally:
+        os.close(main)
+        process.wait(timeout=300)
+    assert process.returncode == 0, drawn.decode(errors="replace")[-2000:]
+    assert b"clicks:" in drawn and b"2/2" in drawn and b"\r" in drawn
 
 
 def test_the_evaluate_command_explains_a_missing_label(a_spleen_case):

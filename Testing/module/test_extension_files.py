@@ -54,12 +54,15 @@ def test_the_icon_url_points_at_a_128_pixel_png_in_this_repository():
     assert icon.read_bytes() == (REPO / "SlicerFM" / "Resources" / "Icons" / "SlicerFM.png").read_bytes()
 
 
-def test_screenshot_urls_point_under_resources_screenshots():
-    """The images themselves come from the real module (README "Screenshots")."""
+def test_screenshot_urls_point_to_committed_pngs_under_resources_screenshots():
+    """The index shows real screenshots (README "Screenshots"): each URL names a PNG in the tree."""
     urls = cmake_value("EXTENSION_SCREENSHOTURLS").split()
     assert urls and all(u.startswith(RAW + "Resources/Screenshots/") and u.endswith(".png") for u in urls)
     readme = (REPO / "README.md").read_text()
     assert all(u[len(RAW):] in readme for u in urls)
+    for url in urls:
+        with Image.open(REPO / url[len(RAW):]) as image:
+            assert image.format == "PNG" and min(image.size) >= 600
 
 
 def test_cmake_minimum_is_not_older_than_slicers_own():

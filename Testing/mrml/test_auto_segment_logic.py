@@ -22,6 +22,8 @@ from SlicerFMLib.segment_io import apply_mask_update
 from SlicerFMLib.volume_io import update_volume_from_array, volume_to_array
 from SlicerFMLib.worker import BackgroundWorker
 
+pytestmark = pytest.mark.torch
+
 HERE = Path(__file__).resolve().parent
 BACKEND = str(Path(sys.executable).with_name("slicerfm-backend"))
 ENGINE = "vista3d-small"

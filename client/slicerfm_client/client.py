@@ -19,84 +19,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import requests
 
 from . import errors, geometry, protocol, wire
 from .jobs import JobsMixin
+from .propagation import PropagationMixin
+from .updates import MaskUpdate, mask_update, parse_server_timing
+
+__all__ = ["SlicerFMClient", "MaskUpdate", "parse_server_timing", "normalise_url"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
 CONNECT_TIMEOUT_S = 5.0
-
-
-@dataclass
-class MaskUpdate:
-    """A segment's change as the server sent it: the new mask inside ``bbox`` only.
-
-    ``bbox`` is ``((k0, j0, i0), (k1, j1, i1))`` (stop exclusive) in voxels of the image, or
-    None when nothing changed; ``mask`` is bool with the bbox's shape. ``timings_ms`` holds
-    the server's stages in ms from its Server-Timing header (decode, queue, engine,
-    engine.<stage>, commit, encode, server) and ``roundtrip_ms`` the
-    client-measured total. ``wire_bytes`` is the response body size.
-    """
-
-    segment: str
-    bbox: Optional[Tuple[Tuple[int, int, int], Tuple[int, int, int]]]
-    mask: np.ndarray
-    voxels: int = 0
-    can_undo: bool = False
-    can_redo: bool = False
-    timings_ms: Dict[str, float] = field(default_factory=dict)
-    roundtrip_ms: float = 0.0
-    wire_bytes: int = 0
-
-    @property
-    def slices(self) -> Tuple[slice, ...]:
-        if self.bbox is None:
-            return (slice(0, 0),) * 3
-        return tuple(slice(a, b) for a, b in zip(self.bbox[0], self.bbox[1]))
-
-    def apply_to(self, volume: np.ndarray) -> None:
-        """Write this update into a full ``(K, J, I)`` boolean/uint8 volume of the segment."""
-        if self.bbox is not None:
-            volume[self.slices] = self.mask
-
-
-def parse_server_timing(value: str) -> Dict[str, float]:
-    """``{"engine": 12.3, ...}`` from a ``Server-Timing: engine;dur=12.3, ...`` header (ms)."""
-    timings: Dict[str, float] = {}
-    for entry in (value or "").split(","):
-        name, _, params = entry.strip().partition(";")
-        for param in params.split(";"):
-            key, _, number = param.strip().partition("=")
-            if name and key == "dur":
-                try:
-                    timings[name] = float(number)
-                except ValueError:
-                    pass
-    return timings
-
-
-def _mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float, nbytes: int,
-                 timings: Dict[str, float]) -> MaskUpdate:
-    meta = header.meta
-    bbox = meta.get("bbox_kji")
-    return MaskUpdate(
-        segment=meta.get("segment", ""),
-        bbox=None if bbox is None else (tuple(bbox[0]), tuple(bbox[1])),
-        mask=mask.astype(bool, copy=False),
-        voxels=int(meta.get("voxels", 0)),
-        can_undo=bool(meta.get("can_undo", False)),
-        can_redo=bool(meta.get("can_redo", False)),
-        timings_ms=timings,
-        roundtrip_ms=roundtrip_ms,
-        wire_bytes=nbytes,
-    )
 
 
 def normalise_url(url: str) -> str:
@@ -112,7 +50,7 @@ def normalise_url(url: str) -> str:
     return url.rstrip("/")
 
 
-class SlicerFMClient(JobsMixin):
+class SlicerFMClient(JobsMixin, PropagationMixin):
     """Talks to one SlicerFM backend. See the module docstring for an example."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -188,7 +126,7 @@ class SlicerFMClient(JobsMixin):
         header, mask = wire.decode(response.content)
         roundtrip_ms = (time.perf_counter() - start) * 1000.0
         timings = parse_server_timing(response.headers.get("Server-Timing", ""))
-        return _mask_update(header, mask, roundtrip_ms, len(response.content), timings)
+        return mask_update(header, mask, roundtrip_ms, len(response.content), timings)
 
     # -- server and session --------------------------------------------------------------
 
@@ -273,13 +211,15 @@ class SlicerFMClient(JobsMixin):
         response = self._request("HEAD", protocol.image_path(image_id), session=False, ok=(200, 404))
         return response.status_code == 200
 
-    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown",
+    def upload_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER,
                      image_id: Optional[str] = None, data_sha256: Optional[str] = None) -> str:
         """Upload ``array`` (K, J, I) with its geometry unless the server has it; return its id.
+        ``modality``: CT, MR or other, any case, with synonyms (:func:`protocol.modality`).
 
         The body is in the newest wire format the server reads (``GET /api/info`` first when
         this client has not asked yet): slice differences for integer images from protocol
         1.1 on (docs/PROTOCOL.md section 7)."""
+        wire_modality = protocol.upload_modality(modality)  # ValueError before any transfer
         array = np.ascontiguousarray(array)
         geometry.validate_ijk_to_ras(ijk_to_ras)
         data_sha256 = data_sha256 or wire.array_sha256(array)
@@ -289,7 +229,7 @@ class SlicerFMClient(JobsMixin):
         if not self.server_info:
             self.info()  # the server's limits and the wire formats it decodes
         self._check_limits(array)
-        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": modality}
+        meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": wire_modality}
         reader_format = protocol.wire_format_for(self.server_info.get("protocol_version", "1.0"))
         body = wire.encode_iter(array, meta, codec=wire.best_codec(array.dtype, reader_format),
                                 chunk_bytes=self.chunk_bytes, sha256=data_sha256)
@@ -318,7 +258,7 @@ class SlicerFMClient(JobsMixin):
             self.image_id = image_id
             return result
 
-    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = "unknown") -> str:
+    def set_image(self, array: np.ndarray, ijk_to_ras, modality: str = protocol.MODALITY_OTHER) -> str:
         """Upload (only when needed) and attach; returns the image id."""
         image_id = self.upload_image(array, ijk_to_ras, modality)
         self.attach_image(image_id)
@@ -327,28 +267,36 @@ class SlicerFMClient(JobsMixin):
     # -- segments --------------------------------------------------------------------------
 
     def interact(self, segment: str, prompt: Dict[str, Any], engine: str = "classic",
-                 label: Optional[Union[str, int]] = None) -> MaskUpdate:
+                 label: Optional[Union[str, int]] = None, **slice_options: Any) -> MaskUpdate:
         """Send one prompt (see add_point/add_box) for ``segment``; returns the change.
-        ``label`` (a class name or id) tells a class-aware engine (vista3d) the points' class."""
+        ``label`` (a class name or id) tells a class-aware engine (vista3d) the points' class.
+        ``slice_options`` are the slice engines' fields (medsam, sam): ``slice_axis`` (0, 1, 2:
+        the voxel axis of the slice view), ``propagate`` (bool), ``max_slices`` (per direction);
+        None values are left out."""
         body = {"segment": segment, "engine": engine, "prompt": prompt}
         if label is not None:
             body["label"] = label
+        unknown = set(slice_options) - {"slice_axis", "propagate", "max_slices"}
+        if unknown:
+            raise TypeError(f"unknown interaction field(s): {', '.join(sorted(unknown))}")
+        body.update({key: value for key, value in slice_options.items() if value is not None})
         with self._lock:
             return self._mask_request("POST", protocol.PATH_INTERACT, json=body)
 
     def add_point(self, segment: str, point_kji: Sequence[float], positive: bool = True,
-                  engine: str = "classic") -> MaskUpdate:
+                  engine: str = "classic", **slice_options: Any) -> MaskUpdate:
         """A positive or negative click at voxel ``(k, j, i)`` of the attached image."""
         prompt = {"kind": protocol.PROMPT_POINT, "positive": bool(positive),
                   "point_kji": [float(v) for v in point_kji]}
-        return self.interact(segment, prompt, engine)
+        return self.interact(segment, prompt, engine, **slice_options)
 
     def add_box(self, segment: str, corner_a_kji: Sequence[float], corner_b_kji: Sequence[float],
-                engine: str = "classic") -> MaskUpdate:
-        """A 3-D box given by two opposite corners (inclusive voxel coordinates, (k, j, i))."""
+                engine: str = "classic", **slice_options: Any) -> MaskUpdate:
+        """A box given by two opposite corners (inclusive voxel coordinates, (k, j, i)); one
+        voxel thick on an axis it is a slice box for the slice engines (see add_slice_box)."""
         prompt = {"kind": protocol.PROMPT_BOX, "positive": True,
                   "box_kji": [[float(v) for v in corner_a_kji], [float(v) for v in corner_b_kji]]}
-        return self.interact(segment, prompt, engine)
+        return self.interact(segment, prompt, engine, **slice_options)
 
     def _segment_op(self, path: str, segment: str, **extra) -> MaskUpdate:
         with self._lock:

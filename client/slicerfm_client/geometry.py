@@ -1,15 +1,21 @@
-"""Image geometry on the wire: the IJK-to-RAS matrix, its validation, and the content id.
+"""Image geometry shared by client and server: the IJK-to-RAS matrix, its validation, the
+content id, and boxes of voxels.
 
 Convention (see also :mod:`slicerfm_client.protocol`): an image is a numpy array of shape
 ``(K, J, I)`` plus ``ijk_to_ras``, the 4x4 matrix taking homogeneous voxel indices
 ``(i, j, k, 1)`` to RAS millimetres. Its columns 0..2 are the i, j, k axis directions scaled
 by the voxel size; column 3 is the RAS position of voxel (0, 0, 0).
+
+A *box* (:data:`BBox`, ``bbox_kji`` on the wire) is ``((k0, j0, i0), (k1, j1, i1))``: start
+inclusive, stop exclusive, like numpy slices. The changed box of every mask update, a
+segment's stored block and the mirrors the Slicer module keeps are all handled with the
+helpers at the end of this module.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -97,3 +103,59 @@ def image_id(dtype: str, shape: Sequence[int], ijk_to_ras, data_sha256: str) -> 
     digest = hashlib.sha256(canonical_geometry(dtype, shape, ijk_to_ras))
     digest.update(b"|" + data_sha256.encode("ascii"))
     return digest.hexdigest()
+
+
+# -- boxes of voxels ------------------------------------------------------------------------
+
+BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
+"""``((k0, j0, i0), (k1, j1, i1))``: start inclusive, stop exclusive, voxel indices (k, j, i)."""
+
+
+def tight_bbox(mask: np.ndarray) -> Optional[BBox]:
+    """The smallest box holding every True voxel of a 3-D boolean array; None when empty."""
+    if not mask.any():
+        return None
+    start, stop = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        start.append(int(hits[0]))
+        stop.append(int(hits[-1]) + 1)
+    return tuple(start), tuple(stop)
+
+
+def bbox_slices(bbox: BBox) -> Tuple[slice, slice, slice]:
+    """Numpy slices selecting ``bbox`` of a ``(K, J, I)`` array."""
+    return tuple(slice(a, b) for a, b in zip(bbox[0], bbox[1]))
+
+
+def bbox_shape(bbox: BBox) -> Tuple[int, int, int]:
+    """The ``(k, j, i)`` size of ``bbox`` (0 along an empty axis)."""
+    return tuple(max(0, b - a) for a, b in zip(bbox[0], bbox[1]))
+
+
+def clip_bbox(bbox: BBox, shape: Sequence[int]) -> BBox:
+    """``bbox`` clipped to an array of ``shape`` (k, j, i)."""
+    start = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[0], shape))
+    stop = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[1], shape))
+    return start, stop
+
+
+def bbox_union(a: BBox, b: BBox) -> BBox:
+    """The smallest box holding both ``a`` and ``b``."""
+    return (tuple(min(x, y) for x, y in zip(a[0], b[0])),
+            tuple(max(x, y) for x, y in zip(a[1], b[1])))
+
+
+def bbox_intersection(a: BBox, b: BBox) -> Optional[BBox]:
+    """The voxels ``a`` and ``b`` share, as a box; None when they share none."""
+    start = tuple(max(x, y) for x, y in zip(a[0], b[0]))
+    stop = tuple(min(x, y) for x, y in zip(a[1], b[1]))
+    if any(s >= e for s, e in zip(start, stop)):
+        return None
+    return start, stop
+
+
+def slices_within(inner: BBox, outer: BBox) -> Tuple[slice, slice, slice]:
+    """Slices selecting ``inner`` in an array that covers ``outer`` (``inner`` inside it)."""
+    return tuple(slice(a - o, b - o) for a, b, o in zip(inner[0], inner[1], outer[0]))

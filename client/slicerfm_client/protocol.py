@@ -81,6 +81,40 @@ def image_path(image_id: str) -> str:
     return f"/api/images/{image_id}"
 
 
+#: Image modalities, one set for segmentation and registration: CT (Hounsfield units), MR,
+#: and "other" for any other image or when it is not known. Wherever a user types one
+#: (API, command line, client) :func:`modality` also takes the usual synonyms.
+MODALITY_CT = "CT"
+MODALITY_MR = "MR"
+MODALITY_OTHER = "other"
+MODALITIES = (MODALITY_CT, MODALITY_MR, MODALITY_OTHER)
+MODALITY_SYNONYMS = {
+    "ct": MODALITY_CT, "computed tomography": MODALITY_CT,
+    "mr": MODALITY_MR, "mri": MODALITY_MR, "mrt": MODALITY_MR, "magnetic resonance": MODALITY_MR,
+    "magnetic resonance imaging": MODALITY_MR,
+    "other": MODALITY_OTHER, "unknown": MODALITY_OTHER, "ot": MODALITY_OTHER, "": MODALITY_OTHER,
+}
+
+
+def modality(name) -> str:
+    """The modality ``name`` stands for (``CT``, ``MR`` or ``other``), case and surrounding
+    spaces ignored, synonyms accepted (``mri`` -> ``MR``, ``unknown`` -> ``other``);
+    ValueError naming what is accepted otherwise."""
+    canonical = MODALITY_SYNONYMS.get(str(name).strip().lower()) if isinstance(name, str) else None
+    if canonical is None:
+        raise ValueError(f"unknown modality {name!r}; use CT, MR or other (also accepted: "
+                         f"{', '.join(sorted(k for k in MODALITY_SYNONYMS if k))}, any case)")
+    return canonical
+
+
+def upload_modality(name) -> str:
+    """What an image upload's meta carries for the modality ``name``: its canonical name,
+    except ``unknown`` for ``other`` -- the name protocol 1.0 servers know (newer ones take
+    both), so a newer client can still upload to them."""
+    canonical = modality(name)
+    return "unknown" if canonical == MODALITY_OTHER else canonical
+
+
 PROMPT_POINT = "point"
 PROMPT_BOX = "box"
 PROMPT_KINDS = (PROMPT_POINT, PROMPT_BOX)

@@ -22,10 +22,6 @@ import numpy as np
 
 from . import protocol
 
-MODALITIES = ("CT", "MR", "other")
-UPLOAD_MODALITY = {"CT": "CT", "MR": "MR", "other": "unknown"}
-
-
 class RegistrationOutput(tuple):
     """``(vectors_ras, ijk_to_ras, meta)``; ``.warped`` is the moving image resampled onto
     the field's grid when it was asked for (else None), ``.job_id`` the server's job."""
@@ -51,9 +47,11 @@ class RegistrationOutput(tuple):
 
 
 def _check_modality(role: str, modality: str) -> str:
-    if modality not in MODALITIES:
-        raise ValueError(f"{role}_modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
-    return modality
+    """The canonical name of ``modality`` (:func:`protocol.modality`), the role in the error."""
+    try:
+        return protocol.modality(modality)
+    except ValueError as error:
+        raise ValueError(f"{role}_modality: {error}") from None
 
 
 def upload_mask(client, mask: np.ndarray, ijk_to_ras) -> str:
@@ -63,7 +61,7 @@ def upload_mask(client, mask: np.ndarray, ijk_to_ras) -> str:
         mask = mask.astype(np.uint8)
     elif mask.dtype.kind not in "iu":
         raise ValueError(f"a mask must be boolean or an integer label map, got {mask.dtype}")
-    return client.upload_image(mask, ijk_to_ras, "unknown")
+    return client.upload_image(mask, ijk_to_ras, protocol.MODALITY_OTHER)
 
 
 def image_part(image_id: str, modality: str, mask_id: Optional[str] = None,
@@ -96,8 +94,8 @@ def register(client, fixed: np.ndarray, fixed_ijk_to_ras, moving: np.ndarray, mo
     moving_modality = _check_modality("moving", moving_modality)
     if output_grid not in ("fixed", "native"):
         raise ValueError(f"output_grid must be 'fixed' or 'native', got {output_grid!r}")
-    fixed_id = client.upload_image(fixed, fixed_ijk_to_ras, UPLOAD_MODALITY[fixed_modality])
-    moving_id = client.upload_image(moving, moving_ijk_to_ras, UPLOAD_MODALITY[moving_modality])
+    fixed_id = client.upload_image(fixed, fixed_ijk_to_ras, fixed_modality)
+    moving_id = client.upload_image(moving, moving_ijk_to_ras, moving_modality)
     fixed_mask_id = None if fixed_mask is None else upload_mask(client, fixed_mask, fixed_ijk_to_ras)
     moving_mask_id = None if moving_mask is None else upload_mask(client, moving_mask, moving_ijk_to_ras)
     body: Dict[str, Any] = {

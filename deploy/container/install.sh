@@ -33,7 +33,7 @@ rm -rf "$work"/backend/src/*.egg-info "$work"/client/*.egg-info "$work"/backend/
 torch_version() { "$python" -c "import torch; print(torch.__version__)"; }
 
 if [ -n "${EXTRAS:-}" ]; then
-    # Every extra (sam, vista3d, registration) runs on torch. Install the pinned release from the
+    # Every extra (sam, medsam, vista3d, registration) runs on torch. Install the pinned release from the
     # chosen build first, so that the extras' plain "torch==X" finds it already there.
     "$python" -m pip install --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
     torch_build=$(torch_version)

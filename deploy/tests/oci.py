@@ -48,7 +48,8 @@ class Store:
             args += ["--env", f"{key}={value}"]
         return [*args, container, "--", *command]
 
-    def run(self, container: str, command: Sequence[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    def run(self, container: str, command: Sequence[str], timeout: float = 120,
+            **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(self.run_args(container, command, **kwargs), capture_output=True,
                               text=True, timeout=timeout)
 

@@ -40,7 +40,7 @@ def test_the_cuda_containerfile_differs_from_the_cpu_one_only_in_torch_extras_de
         return [step for step in steps if not any(f"{step[0]} {step[1]}".startswith(d) for d in differing)]
 
     assert shared(cpu) == shared(cuda)
-    assert ("ARG", "EXTRAS=\"\"") in cpu and ("ARG", "EXTRAS=\"sam,vista3d,registration\"") in cuda
+    assert ("ARG", "EXTRAS=\"\"") in cpu and ("ARG", "EXTRAS=\"sam,medsam,vista3d,registration\"") in cuda
     assert ("ARG", "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu") in cpu
     cpu_env, cuda_env = env_of(cpu), env_of(cuda)
     assert cpu_env["SLICERFM_DEVICE"] == "cpu" and cuda_env["SLICERFM_DEVICE"] == "cuda"

@@ -116,12 +116,14 @@ def test_weights_and_state_are_volumes_the_server_user_can_write(
     checkpoint = tmp_path / "checkpoint.pth"
     checkpoint.write_bytes(os.urandom(4096))
     checkpoint.chmod(0o444)
-    imported = a_store.run(a_container, [*config["Entrypoint"], "weights", "import", "sam-med3d", "/tmp/checkpoint.pth"],
+    imported = a_store.run(a_container,
+                           [*config["Entrypoint"], "weights", "import", "sam-med3d", "/tmp/checkpoint.pth"],
                            volumes=[*oci.volume_args(the_volumes), f"{checkpoint}:/tmp/checkpoint.pth:ro"])
     assert imported.returncode == 0, imported.stderr
     stored = the_volumes["weights"] / "sam-med3d" / "main" / "sam_med3d_turbo.pth"
     assert stored.read_bytes() == checkpoint.read_bytes() and stored.stat().st_uid == the_image_uid
-    wrote = a_store.run(a_container, ["sh", "-c", "echo state > /var/lib/slicerfm/probe"], volumes=oci.volume_args(the_volumes))
+    wrote = a_store.run(a_container, ["sh", "-c", "echo state > /var/lib/slicerfm/probe"],
+                        volumes=oci.volume_args(the_volumes))
     assert wrote.returncode == 0 and (the_volumes["state"] / "probe").stat().st_uid == the_image_uid
 
 

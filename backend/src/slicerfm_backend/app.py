@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from slicerfm_client import protocol, wire
 
 from . import __version__
-from .errors import install_handlers
+from .http_errors import install_handlers
 from .routes import auto_segment, images, info, jobs, registration, segments, sessions
 from .settings import Settings
 from .state import ServerState

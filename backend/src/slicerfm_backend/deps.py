@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from slicerfm_client import protocol
 
-from .errors import ApiError
+from .errors import DomainError
 from .sessions import Session
 from .state import ServerState
 
@@ -24,8 +24,8 @@ async def check_protocol(
 ) -> None:
     """426 when the client announces an incompatible protocol (absent header: plain HTTP tools)."""
     if client_version is not None and not protocol.compatible(client_version, protocol.PROTOCOL_VERSION):
-        raise ApiError(
-            426, protocol.ERROR_VERSION,
+        raise DomainError(
+            protocol.ERROR_VERSION,
             f"this server speaks SlicerFM protocol {protocol.PROTOCOL_VERSION}, the client "
             f"{client_version}: install a matching pair (update the SlicerFM extension, or run "
             f"a {protocol.SERVER_PACKAGE} release with protocol {client_version.split('.')[0]}.x)",
@@ -42,13 +42,11 @@ async def check_token(
         return
     scheme, _, given = (authorization or "").partition(" ")
     if not given or scheme.lower() != "bearer":
-        raise ApiError(401, protocol.ERROR_UNAUTHORIZED,
-                       "this server requires an access token; enter it in the connection settings",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise DomainError(protocol.ERROR_UNAUTHORIZED,
+                          "this server requires an access token; enter it in the connection settings")
     if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise ApiError(401, protocol.ERROR_UNAUTHORIZED,
-                       "the access token is wrong; ask the server's administrator for the right one",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise DomainError(protocol.ERROR_UNAUTHORIZED,
+                          "the access token is wrong; ask the server's administrator for the right one")
 
 
 def _session(state: ServerState, token: Optional[str], activity: bool) -> Session:

@@ -1,81 +1,76 @@
-"""HTTP errors with a machine-readable code and a message the user can act on.
+"""The server's domain errors, free of HTTP (no FastAPI or Starlette here).
 
-Raised anywhere in the server; ``install_handlers`` turns them (and any unexpected
-exception) into ``{"error": code, "message": text}`` bodies with the right status. No error
-is ever answered with status 200.
+Two families:
+
+* :class:`DomainError` -- a request the server refuses or cannot serve. It carries a
+  machine-readable ``code`` from :mod:`slicerfm_client.protocol` (``invalid``,
+  ``image_not_found``, ``server_full``, ...) and a message the user can act on. Services
+  raise it; the app layer (:mod:`slicerfm_backend.http_errors`) is the one place that maps
+  a code to an HTTP status. ``bad_request``, ``invalid``, ... build the common ones.
+* :class:`EngineError` and its kinds -- an engine (segmentation or registration) failed in
+  a way the user should hear about. What that means for a request depends on where it
+  happened, so the caller translates it: the engine manager answers ``engine_unavailable``
+  for an engine that cannot load, an interaction ``engine_failed``, a job ``job_failed``.
+
+:class:`JobCancelled` is the signal a cancelled background job's progress callback raises.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Dict, Optional
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing import Optional
 
 from slicerfm_client import protocol
 
-log = logging.getLogger(__name__)
 
+class DomainError(Exception):
+    """A refused or failed request: ``code`` (a ``protocol.ERROR_*`` value), ``message``
+    (shown to the user as is) and, for ``server_full``, ``retry_after_s``."""
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None):
+    def __init__(self, code: str, message: str, retry_after_s: Optional[int] = None):
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
-        self.headers = headers or {}
+        self.retry_after_s = retry_after_s
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, protocol.ERROR_BAD_REQUEST, message)
+def bad_request(message: str) -> DomainError:
+    """The request cannot be read (malformed body, wrong content type)."""
+    return DomainError(protocol.ERROR_BAD_REQUEST, message)
 
 
-def corrupted(message: str) -> ApiError:
-    return ApiError(400, protocol.ERROR_CORRUPTED, message + "; send the data again")
+def corrupted(message: str) -> DomainError:
+    """The data arrived damaged (checksum, truncated stream); sending it again may work."""
+    return DomainError(protocol.ERROR_CORRUPTED, message + "; send the data again")
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(422, protocol.ERROR_INVALID, message)
+def invalid(message: str) -> DomainError:
+    """The request is well formed but its content is unusable (values, shapes, names)."""
+    return DomainError(protocol.ERROR_INVALID, message)
 
 
-def too_large(message: str) -> ApiError:
-    return ApiError(413, protocol.ERROR_TOO_LARGE, message)
+def too_large(message: str) -> DomainError:
+    """The request or its data passes a size limit of this server."""
+    return DomainError(protocol.ERROR_TOO_LARGE, message)
 
 
-def _error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+class EngineError(RuntimeError):
+    """An engine failed in a way the user should hear about (the message is shown as is)."""
 
 
-def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, error: ApiError):
-        return _error_response(error.status, error.code, error.message, error.headers)
+class PromptError(EngineError):
+    """The prompts do not suit this engine (e.g. a box one voxel thick on two axes); an
+    interaction answers ``invalid`` with the message, and the segment is unchanged."""
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError):
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', ())[1:]) or 'body'}: {item.get('msg')}"
-            for item in error.errors()
-        )
-        return _error_response(422, protocol.ERROR_INVALID, f"invalid request: {details}")
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException):
-        code = protocol.ERROR_NOT_FOUND if error.status_code == 404 else protocol.ERROR_BAD_REQUEST
-        message = str(error.detail)
-        if error.status_code == 404:
-            message = (f"no such endpoint ({error.detail}); the client may be newer than this "
-                       f"server: update {protocol.SERVER_PACKAGE}")
-        return _error_response(error.status_code, code, message)
+class WeightsMissingError(EngineError):
+    """The engine's weights are not on this machine; the message names the command to fix it."""
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception):
-        log.exception("unexpected server error")
-        return _error_response(
-            500, protocol.ERROR_INTERNAL,
-            f"internal server error ({type(error).__name__}: {error}); the server keeps running "
-            "and other sessions are unaffected. Please report this with the server log.",
-        )
+
+class CheckpointError(EngineError):
+    """A checkpoint file cannot be loaded into its network (unreadable, another layout,
+    missing or unexpected keys, wrong shapes); the message names the file, the problem and
+    the fix."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's work when the user cancelled it; let it propagate."""

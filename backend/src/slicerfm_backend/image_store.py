@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Callable, Iterable, Optional, Set
+from typing import Callable, Optional, Set
 
 from slicerfm_client import geometry, protocol, wire
 
-from .errors import ApiError, corrupted, too_large
+from .errors import DomainError, corrupted, too_large
 from .imaging import StoredImage, check_finite, check_image_header
 from .settings import Settings
 
@@ -44,8 +44,8 @@ class ImageStore:
         with self._lock:
             image = self._images.get(image_id)
             if image is None:
-                raise ApiError(404, protocol.ERROR_IMAGE_NOT_FOUND,
-                               f"the server does not hold image {image_id[:12]}…; upload it first")
+                raise DomainError(protocol.ERROR_IMAGE_NOT_FOUND,
+                                  f"the server does not hold image {image_id[:12]}…; upload it first")
             self._images.move_to_end(image_id)
             return image
 

@@ -15,11 +15,10 @@ import numpy as np
 from slicerfm_client import geometry, protocol, wire
 
 from .engines.base import ImageData
-from .errors import ApiError, invalid, too_large
+from .errors import invalid, too_large
 from .settings import Settings
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-MODALITIES = ("CT", "MR", "unknown")
 
 
 @dataclass
@@ -48,7 +47,7 @@ class StoredImage:
 def check_image_header(header: wire.Header, settings: Settings) -> Tuple[np.ndarray, str]:
     """Validate an upload's header before any voxel is allocated; return (ijk_to_ras, modality).
 
-    Raises ApiError 413 for sizes over the limits and 422 for unusable dtype, shape or geometry.
+    Raises DomainError ``too_large`` for sizes over the limits and ``invalid`` for unusable dtype, shape or geometry.
     """
     if header.dtype not in protocol.IMAGE_DTYPES:
         raise invalid(
@@ -73,9 +72,10 @@ def check_image_header(header: wire.Header, settings: Settings) -> Tuple[np.ndar
         matrix = geometry.validate_ijk_to_ras(header.meta.get("ijk_to_ras"))
     except geometry.GeometryError as error:
         raise invalid(f"bad image geometry: {error}") from error
-    modality = str(header.meta.get("modality", "unknown"))
-    if modality not in MODALITIES:
-        raise invalid(f"unknown modality {modality!r}; use one of {', '.join(MODALITIES)}")
+    try:
+        modality = protocol.modality(header.meta.get("modality", protocol.MODALITY_OTHER))
+    except ValueError as error:
+        raise invalid(str(error)) from None
     return matrix, modality
 
 

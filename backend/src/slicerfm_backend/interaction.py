@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 
 from slicerfm_client import protocol
+from slicerfm_client.geometry import bbox_shape, clip_bbox
 
-from .engines.base import EngineError, Prompt, SegmentationRequest, bbox_shape, clip_bbox
-from .engines.registry import EngineManager
-from .errors import ApiError, invalid
+from .engines.base import Prompt, SegmentationRequest
+from .errors import DomainError, EngineError, PromptError, invalid
 from .imaging import StoredImage, check_prompt_inside
 from .segments import Change, SegmentSet
+
+if TYPE_CHECKING:
+    from .state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,14 @@ def parse_prompt(raw: dict, shape) -> Prompt:
     raise invalid(f"unknown prompt kind {kind!r}; use one of {', '.join(protocol.PROMPT_KINDS)}")
 
 
-def run_interaction(engines: EngineManager, image: StoredImage, segments: SegmentSet,
+def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentSet,
                     segment_name: str, engine_name: str, prompt: Prompt,
                     options: Optional[dict] = None) -> Tuple[Change, Dict[str, float]]:
-    """Apply one prompt to a segment; returns the change and the stage timings in ms.
+    """Apply one prompt to a segment with the served engine ``engine_name`` (on its
+    device's lock, with its per-image cache); returns the change and the stage timings in ms.
     ``options`` are engine-specific fields of the request (SegmentationRequest.options)."""
     timings: Dict[str, float] = {}
-    engine = engines.get(engine_name)
+    engine = state.engines.get(engine_name)
     if prompt.kind not in engine.capabilities.prompt_kinds:
         raise invalid(f"engine {engine_name!r} does not take {prompt.kind} prompts "
                       f"(it takes {', '.join(engine.capabilities.prompt_kinds)})")
@@ -56,39 +60,47 @@ def run_interaction(engines: EngineManager, image: StoredImage, segments: Segmen
     prompts = segment.prompts + [prompt]
     request = SegmentationRequest(
         image=image.as_engine_input(), prompts=prompts, previous=segment.mask,
-        cache=engines.cache_for(engine_name, image.image_id), options=dict(options or {}),
+        cache=state.caches.cache_for(engine_name, image.image_id), options=dict(options or {}),
     )
     start = time.perf_counter()
-    with engines.device_lock(engine.device):
+    with state.devices(engine.device):
         timings["queue"] = (time.perf_counter() - start) * 1000.0
         start = time.perf_counter()
         try:
             result = engine.segment(request)
+        except PromptError as error:
+            raise invalid(f"engine {engine_name!r} cannot use this prompt: {error}") from error
         except EngineError as error:
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
         except MemoryError as error:
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} ran out of memory on this request; your "
-                           "segments are unchanged. Try a smaller region or another engine.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} ran out of memory on this request; your "
+                              "segments are unchanged. Try a smaller region or another engine.") from error
         except Exception as error:  # an engine bug must not take the session down
             log.exception("engine %s failed", engine_name)
-            raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                           f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
-                           f"{error}). Your segments are unchanged.") from error
+            raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                              f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
+                              f"{error}). Your segments are unchanged.") from error
         timings["engine"] = (time.perf_counter() - start) * 1000.0
     for stage, ms in result.timings_ms.items():
         timings[f"engine.{stage}"] = float(ms)
     start = time.perf_counter()
+    change = commit_result(segments, segment, result, prompts, engine_name)
+    timings["commit"] = (time.perf_counter() - start) * 1000.0
+    return change, timings
+
+
+def commit_result(segments: SegmentSet, segment, result, prompts, engine_name: str) -> Change:
+    """Check an engine's answer (a boolean mask of its box's shape), clip it to the image and
+    commit it through the locks as one undo step; 500 ``engine_failed`` when malformed."""
     mask = np.asarray(result.mask)
     if mask.shape != bbox_shape(result.bbox) or mask.dtype != bool:
-        raise ApiError(500, protocol.ERROR_ENGINE_FAILED,
-                       f"engine {engine_name!r} returned a {mask.dtype} mask of shape {mask.shape} "
-                       f"for a box of shape {bbox_shape(result.bbox)}; your segments are unchanged")
+        raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                          f"engine {engine_name!r} returned a {mask.dtype} mask of shape {mask.shape} "
+                          f"for a box of shape {bbox_shape(result.bbox)}; your segments are unchanged")
     clipped = clip_bbox(result.bbox, segments.shape)
     if clipped != tuple(map(tuple, result.bbox)):
         offset = [c - r for c, r in zip(clipped[0], result.bbox[0])]
         mask = mask[tuple(slice(o, o + s) for o, s in zip(offset, bbox_shape(clipped)))]
-    change = segments.commit(segment, clipped, mask, prompts)
-    timings["commit"] = (time.perf_counter() - start) * 1000.0
-    return change, timings
+    return segments.commit(segment, clipped, mask, prompts)

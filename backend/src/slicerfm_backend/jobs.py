@@ -27,7 +27,7 @@ import numpy as np
 
 from slicerfm_client import protocol
 
-from .errors import ApiError
+from .errors import DomainError, EngineError, JobCancelled
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,15 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
-class JobCancelled(Exception):
-    """Raised inside a job's work when the user cancelled it; let it propagate."""
-
-
 class Job:
     """One job's state. Fields are written by its job thread and read under the manager's lock."""
 
     def __init__(self, kind: str, device: str, work: Callable[["JobContext"], dict],
-                 image_ids: Sequence[str], now: float):
+                 image_ids: Sequence[str], now: float, estimate_s: Optional[float] = None):
         self.id = secrets.token_urlsafe(16)
         self.kind = kind
         self.device = device
+        self.estimate_s = estimate_s
         self.work = work
         self.image_ids = tuple(image_ids)
         self.created = now
@@ -74,6 +71,7 @@ class Job:
             "progress": (min(1.0, self.done / self.total) if self.total else
                          (1.0 if self.state == DONE else None)),
             "queue_position": queue_position, "elapsed_s": round(elapsed, 3),
+            "estimate_s": None if self.estimate_s is None else round(float(self.estimate_s), 1),
             "error": self.error, "result": self.result if self.state == DONE else None,
             "arrays": sorted(self.arrays) if self.state == DONE else [],
         }
@@ -137,17 +135,18 @@ class JobManager:
     # -- submitting and running ----------------------------------------------------------
 
     def submit(self, kind: str, work: Callable[[JobContext], dict], device: str,
-               image_ids: Sequence[str] = ()) -> Job:
-        """Queue ``work`` on ``device``; 503 ``server_full`` when too many jobs are pending."""
+               image_ids: Sequence[str] = (), estimate_s: Optional[float] = None) -> Job:
+        """Queue ``work`` on ``device``; ``server_full`` when too many jobs are pending.
+        ``estimate_s``: the engine's expected running time (seconds), shown in the status."""
         with self._lock:
             self._reap_locked()
             pending = sum(1 for job in self._jobs.values() if job.state not in FINISHED)
             if pending >= self.max_jobs:
-                raise ApiError(503, protocol.ERROR_SERVER_FULL,
-                               f"the server already has {pending} jobs waiting or running; try "
-                               "again later or ask the administrator to raise --max-jobs",
-                               headers={protocol.HEADER_RETRY_AFTER: "30"})
-            job = Job(kind, device, work, image_ids, self._clock())
+                raise DomainError(protocol.ERROR_SERVER_FULL,
+                                  f"the server already has {pending} jobs waiting or running; try "
+                                  "again later or ask the administrator to raise --max-jobs",
+                                  retry_after_s=30)
+            job = Job(kind, device, work, image_ids, self._clock(), estimate_s)
             job.sequence = next(self._sequence)
             self._jobs[job.id] = job
             self._queue_for(device).put(job)
@@ -178,8 +177,6 @@ class JobManager:
             self._run(job, work, JobContext(job, self._device_lock(device)))
 
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
-        from .engines.base import EngineError  # engines import nothing heavy at module level
-
         try:
             result = work(ctx)
             ctx.check_cancelled()
@@ -188,7 +185,7 @@ class JobManager:
         except JobCancelled:
             job.state = CANCELLED
             job.arrays.clear()
-        except ApiError as error:
+        except DomainError as error:
             job.state, job.error = FAILED, {"error": error.code, "message": error.message}
         except (EngineError, ValueError) as error:
             job.state, job.error = FAILED, {"error": protocol.ERROR_JOB_FAILED, "message": str(error)}
@@ -212,9 +209,9 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise ApiError(404, protocol.ERROR_JOB_NOT_FOUND,
-                           "no such job: it finished more than the result lifetime ago, the "
-                           "server restarted, or the id is wrong; submit it again")
+            raise DomainError(protocol.ERROR_JOB_NOT_FOUND,
+                              "no such job: it finished more than the result lifetime ago, the "
+                              "server restarted, or the id is wrong; submit it again")
         return job
 
     def describe(self, job: Job) -> dict:
@@ -226,16 +223,17 @@ class JobManager:
                                and other.sequence < job.sequence)
             return job.describe(self._clock(), position)
 
-    def cancel(self, job_id: str) -> Job:
-        """Ask a job to stop: a queued job is cancelled at once, a running one at its next
-        progress report or device step. Cancelling a finished job changes nothing."""
+    def cancel(self, job_id: str, stage: str = "cancelled") -> Job:
+        """Ask a job to stop: a queued job is cancelled at once (its ``stage`` becomes
+        ``stage``: why), a running one at its next progress report or device step.
+        Cancelling a finished job changes nothing."""
         job = self.get(job_id)
         with self._lock:
             if job.state in FINISHED:
                 return job
             job.cancel_requested.set()
             if job.state == QUEUED:
-                job.state, job.stage = CANCELLED, "cancelled"
+                job.state, job.stage = CANCELLED, stage
                 job.finished = self._clock()
                 job.work = None
         return job
@@ -243,12 +241,18 @@ class JobManager:
     def array(self, job_id: str, name: str) -> Tuple[np.ndarray, dict]:
         job = self.get(job_id)
         if job.state != DONE:
-            raise ApiError(409, protocol.ERROR_JOB_NOT_DONE,
-                           f"job is {job.state}; results can be read once it is done")
+            raise DomainError(protocol.ERROR_JOB_NOT_DONE,
+                              f"job is {job.state}; results can be read once it is done")
         if name not in job.arrays:
-            raise ApiError(404, protocol.ERROR_NOT_FOUND,
-                           f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
+            raise DomainError(protocol.ERROR_NOT_FOUND,
+                              f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
         return job.arrays[name]
+
+    def is_pending(self, job_id: str) -> bool:
+        """Whether the job is queued or running (False for finished and unknown jobs)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job is not None and job.state not in FINISHED
 
     def images_in_use(self) -> Set[str]:
         """Image ids of queued and running jobs (pinned in the image store)."""

@@ -21,9 +21,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from slicerfm_client import protocol
+from slicerfm_client.geometry import (BBox, bbox_shape, bbox_slices, bbox_union, clip_bbox, slices_within,
+                                      tight_bbox)
 
-from .engines.base import BBox, Prompt, bbox_slices, clip_bbox, mask_bbox
-from .errors import ApiError
+from .engines.base import Prompt
+from .errors import DomainError, invalid
 from .sparse_mask import SparseMask
 
 
@@ -61,10 +63,10 @@ class Segment:
                 "can_undo": bool(self.undo), "can_redo": bool(self.redo)}
 
 
-def _not_found(name: str) -> ApiError:
-    return ApiError(404, protocol.ERROR_SEGMENT_NOT_FOUND,
-                    f"the session has no segment named {name!r}; segments are created by the "
-                    "first interaction or seed on them")
+def _not_found(name: str) -> DomainError:
+    return DomainError(protocol.ERROR_SEGMENT_NOT_FOUND,
+                       f"the session has no segment named {name!r}; segments are created by the "
+                       "first interaction or seed on them")
 
 
 class SegmentSet:
@@ -91,21 +93,32 @@ class SegmentSet:
 
     def get_or_create(self, name: str) -> Segment:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise ApiError(422, protocol.ERROR_INVALID, "a segment name must be 1 to 200 characters")
+            raise invalid("a segment name must be 1 to 200 characters")
         segment = self._segments.get(name)
         if segment is None:
             if len(self._segments) >= self.max_segments:
-                raise ApiError(422, protocol.ERROR_INVALID,
-                               f"a session holds at most {self.max_segments} segments")
+                raise invalid(f"a session holds at most {self.max_segments} segments")
             segment = Segment(name, self._next_label, SparseMask(self.shape))
             self._next_label += 1
             self._segments[name] = segment
         return segment
 
+    def change_meta(self, change: Change) -> dict:
+        """The meta of a mask update message for ``change`` (docs/PROTOCOL.md section 7)."""
+        segment = self.find(change.segment)
+        described = segment.describe() if segment is not None else {}
+        return {
+            "segment": change.segment,
+            "bbox_kji": None if change.bbox is None else [list(change.bbox[0]), list(change.bbox[1])],
+            "voxels": described.get("voxels", 0),
+            "can_undo": described.get("can_undo", False),
+            "can_redo": described.get("can_redo", False),
+        }
+
     def require_unlocked(self, segment: Segment) -> None:
         if segment.locked:
-            raise ApiError(409, protocol.ERROR_SEGMENT_LOCKED,
-                           f"segment {segment.name!r} is locked; unlock it to change it")
+            raise DomainError(protocol.ERROR_SEGMENT_LOCKED,
+                              f"segment {segment.name!r} is locked; unlock it to change it")
 
     def locked_region(self, bbox: BBox, exclude: str) -> Optional[np.ndarray]:
         """Union of locked segments other than ``exclude`` inside ``bbox`` (None if none)."""
@@ -125,7 +138,7 @@ class SegmentSet:
         if protected is not None:
             values = values & ~protected
         before = segment.mask.region(bbox)
-        changed = mask_bbox(before != values)
+        changed = tight_bbox(before != values)
         step_box = None
         if changed is not None:
             inner = bbox_slices(changed)
@@ -147,7 +160,7 @@ class SegmentSet:
     def undo(self, segment: Segment) -> Change:
         self.require_unlocked(segment)
         if not segment.undo:
-            raise ApiError(409, protocol.ERROR_NOTHING_TO_UNDO, f"nothing to undo on {segment.name!r}")
+            raise DomainError(protocol.ERROR_NOTHING_TO_UNDO, f"nothing to undo on {segment.name!r}")
         step = segment.undo.pop()
         segment.redo.append(step)
         return self._apply(segment, step.bbox, step.before, step.prompts_before)
@@ -155,7 +168,7 @@ class SegmentSet:
     def redo(self, segment: Segment) -> Change:
         self.require_unlocked(segment)
         if not segment.redo:
-            raise ApiError(409, protocol.ERROR_NOTHING_TO_UNDO, f"nothing to redo on {segment.name!r}")
+            raise DomainError(protocol.ERROR_NOTHING_TO_UNDO, f"nothing to redo on {segment.name!r}")
         step = segment.redo.pop()
         segment.undo.append(step)
         return self._apply(segment, step.bbox, step.after, step.prompts_after)
@@ -182,12 +195,9 @@ class SegmentSet:
         """Replace the whole segment with ``values`` at ``bbox`` (e.g. from the client's copy)."""
         self.require_unlocked(segment)
         old = segment.mask.bbox()
-        union = bbox if old is None else (
-            tuple(min(a, b) for a, b in zip(old[0], bbox[0])),
-            tuple(max(a, b) for a, b in zip(old[1], bbox[1])),
-        )
-        full = np.zeros(tuple(b - a for a, b in zip(*union)), dtype=bool)
-        full[tuple(slice(a - o, b - o) for a, b, o in zip(bbox[0], bbox[1], union[0]))] = values
+        union = bbox if old is None else bbox_union(old, bbox)
+        full = np.zeros(bbox_shape(union), dtype=bool)
+        full[slices_within(bbox, union)] = values
         return self.commit(segment, union, full, [])
 
     def delete(self, name: str) -> None:

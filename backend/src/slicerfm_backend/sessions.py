@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional, Set
 
 from slicerfm_client import protocol
 
-from .errors import ApiError
+from .errors import DomainError
 from .segments import SegmentSet
 from .settings import Settings
 
@@ -64,6 +64,8 @@ class Session:
         self.clock = clock
         # One request at a time per session: interactions on one image are sequential.
         self.lock = _WorkLock(self)
+        # segment name -> id of its latest propagation job (slice engines; see propagation.py)
+        self.propagations: Dict[str, str] = {}
 
     def describe(self) -> dict:
         return {"image_id": self.image_id,
@@ -82,6 +84,9 @@ class SessionManager:
         self._clock = clock
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
+        #: ``busy(session)``: whether work of the session runs in the background (a slice
+        #: engine's propagation job); such a session is not ended for silence or idleness.
+        self.busy: Callable[[Session], bool] = lambda session: False
 
     def claim(self, client: str) -> tuple:
         """New session; returns ``(session, lease_token)``. Raises 503 when the server is full."""
@@ -89,11 +94,11 @@ class SessionManager:
             self._reap_locked()
             if len(self._sessions) >= self.settings.max_sessions:
                 retry = max(1, int(min(self.settings.liveness_timeout_s, 60)))
-                raise ApiError(
-                    503, protocol.ERROR_SERVER_FULL,
+                raise DomainError(
+                    protocol.ERROR_SERVER_FULL,
                     f"the server is serving its maximum of {self.settings.max_sessions} sessions; "
                     f"try again in {retry} s or ask the administrator to raise --max-sessions",
-                    headers={protocol.HEADER_RETRY_AFTER: str(retry)},
+                    retry_after_s=retry,
                 )
             session_id = secrets.token_hex(8)
             secret = secrets.token_urlsafe(24)
@@ -109,7 +114,7 @@ class SessionManager:
             self._reap_locked()
             session = self._sessions.get(session_id)
             if session is None or not hmac.compare_digest(session.secret.encode(), secret.encode()):
-                raise ApiError(410, protocol.ERROR_SESSION_EXPIRED, _expired_message())
+                raise DomainError(protocol.ERROR_SESSION_EXPIRED, _expired_message())
             now = self._clock()
             session.last_seen = now
             if activity:
@@ -121,6 +126,11 @@ class SessionManager:
             self._sessions.pop(session.id, None)
         log.info("session %s released", session.id)
 
+    def is_live(self, session: Session) -> bool:
+        """Whether ``session`` is still open (not released, expired or replaced)."""
+        with self._lock:
+            return self._sessions.get(session.id) is session
+
     def reap(self) -> int:
         with self._lock:
             return self._reap_locked()
@@ -130,6 +140,7 @@ class SessionManager:
         gone = [
             s for s in self._sessions.values()
             if not s.lock.locked()  # a session busy with a long request is alive
+            and not self.busy(s)  # ... and one whose propagation still runs
             and (now - s.last_seen > self.settings.liveness_timeout_s
                  or now - s.last_active > self.settings.idle_timeout_s)
         ]

@@ -7,6 +7,7 @@ users of the machine could read it with ``ps``).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Annotated, Dict, List, Optional
 
@@ -21,7 +22,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address to bind; loopback unless told otherwise")
     port: int = Field(8765, ge=0, le=65535)
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: str = Field("auto", description="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
     # NoDecode: SLICERFM_ENGINES is "a,b", not JSON.
     engines: Annotated[List[str], NoDecode] = Field(default_factory=lambda: ["classic"],
                                                    description="engines to serve, comma-separated")
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="checkpoint files that replace the store, engine=path")
     # NoDecode: SLICERFM_ENGINE_OPTIONS is "engine.key=value,...", not JSON.
     engine_options: Annotated[Dict[str, Dict[str, str]], NoDecode] = Field(
-        default_factory=dict, description="engine options, engine.key=value (see engines/options.py)")
+        default_factory=dict, description="engine options, engine.key=value (see engine_core/options.py)")
     log_level: str = "info"
 
     @field_validator("engines", "registration_engines", mode="before")
@@ -75,10 +76,68 @@ class Settings(BaseSettings):
     @classmethod
     def _split_engine_options(cls, value):
         if isinstance(value, str):
-            from .engines.options import parse_option_specs
+            from .engine_core.options import parse_option_specs
 
             return parse_option_specs([value])
         return value
 
     def token_value(self) -> Optional[str]:
         return self.token.get_secret_value() if self.token else None
+
+
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default auto: CUDA, then Apple MPS, then the CPU)"
+
+
+def add_engine_flags(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    """The flags every command that builds engines takes: ``--device``, ``--checkpoint
+    ENGINE=PATH`` and ``--engine-option ENGINE.KEY=VALUE`` (both repeatable)."""
+    if device:
+        parser.add_argument("--device", help=DEVICE_HELP)
+    parser.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
+                        help="load this checkpoint file instead of the weights store (repeatable)")
+    parser.add_argument("--engine-option", action="append", dest="engine_option", metavar="ENGINE.KEY=VALUE",
+                        help="engine setting, e.g. sam-med3d.max_crops=4 or classic.unfold=off "
+                             "(repeatable; `engines` lists each engine's options)")
+
+
+def modality_argument(text: str) -> str:
+    """``type=`` of a modality flag: CT, MR or other in any case, with the usual synonyms
+    (:func:`slicerfm_client.protocol.modality`)."""
+    from slicerfm_client import protocol
+
+    try:
+        return protocol.modality(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and the flags; exits with the reason when they are wrong."""
+    try:
+        return _build_settings(args)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError too
+        raise SystemExit(f"error: {error}") from None
+
+
+def _build_settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for field in ("host", "port", "device", "engines", "registration_engines", "max_sessions", "max_jobs",
+                  "log_level"):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    token_file = getattr(args, "token_file", None)
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            overrides["token"] = handle.read().strip()
+    settings = Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
+    for spec in getattr(args, "checkpoint", None) or []:
+        from .weights.resolve import parse_checkpoints
+
+        settings.checkpoints.update(parse_checkpoints(spec))
+    if getattr(args, "engine_option", None):
+        from .engine_core.options import parse_option_specs
+
+        for engine, given in parse_option_specs(args.engine_option).items():
+            settings.engine_options.setdefault(engine, {}).update(given)
+    return settings

@@ -7,31 +7,14 @@ far as its voxels reach. All coordinates are voxel indices in numpy ``(k, j, i)`
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
-from .engines.base import BBox, MaskView, bbox_shape, bbox_slices, clip_bbox, mask_bbox
+from slicerfm_client.geometry import (BBox, bbox_intersection, bbox_shape, bbox_slices, bbox_union, clip_bbox,
+                                      slices_within, tight_bbox)
 
-
-def _intersection(a: BBox, b: BBox) -> Optional[BBox]:
-    start = tuple(max(x, y) for x, y in zip(a[0], b[0]))
-    stop = tuple(min(x, y) for x, y in zip(a[1], b[1]))
-    if any(s >= e for s, e in zip(start, stop)):
-        return None
-    return start, stop
-
-
-def _union(a: BBox, b: BBox) -> BBox:
-    return (
-        tuple(min(x, y) for x, y in zip(a[0], b[0])),
-        tuple(max(x, y) for x, y in zip(a[1], b[1])),
-    )
-
-
-def _relative(inner: BBox, outer: BBox) -> Tuple[slice, slice, slice]:
-    """Slices of ``inner`` within an array that covers ``outer``."""
-    return tuple(slice(a - o, b - o) for a, b, o in zip(inner[0], inner[1], outer[0]))
+from .engines.base import MaskView
 
 
 class SparseMask(MaskView):
@@ -50,7 +33,7 @@ class SparseMask(MaskView):
         """Tight bounding box of the set voxels (None when empty)."""
         if self._block is None:
             return None
-        tight = mask_bbox(self._block)
+        tight = tight_bbox(self._block)
         if tight is None:
             return None
         origin = self._box[0]
@@ -67,9 +50,9 @@ class SparseMask(MaskView):
         out = np.zeros(bbox_shape(bbox), dtype=bool)
         if self._block is None:
             return out
-        common = _intersection(bbox, self._box)
+        common = bbox_intersection(bbox, self._box)
         if common is not None:
-            out[_relative(common, bbox)] = self._block[_relative(common, self._box)]
+            out[slices_within(common, bbox)] = self._block[slices_within(common, self._box)]
         return out
 
     def set_region(self, bbox: BBox, values: np.ndarray) -> None:
@@ -77,25 +60,25 @@ class SparseMask(MaskView):
         clipped = clip_bbox(bbox, self.shape)
         if any(a >= b for a, b in zip(*clipped)):
             return
-        values = np.asarray(values, dtype=bool)[_relative(clipped, bbox)]
+        values = np.asarray(values, dtype=bool)[slices_within(clipped, bbox)]
         if self._block is None:
             if not values.any():
                 return
             self._box, self._block = clipped, values.copy()
             return
-        if _intersection(clipped, self._box) != clipped:
+        if bbox_intersection(clipped, self._box) != clipped:
             if not values.any():
                 # Only clearing: nothing to do outside the stored block.
-                common = _intersection(clipped, self._box)
+                common = bbox_intersection(clipped, self._box)
                 if common is not None:
-                    self._block[_relative(common, self._box)] = False
+                    self._block[slices_within(common, self._box)] = False
                 return
-            self._grow(_union(clipped, self._box))
-        self._block[_relative(clipped, self._box)] = values
+            self._grow(bbox_union(clipped, self._box))
+        self._block[slices_within(clipped, self._box)] = values
 
     def _grow(self, box: BBox) -> None:
         block = np.zeros(bbox_shape(box), dtype=bool)
-        block[_relative(self._box, box)] = self._block
+        block[slices_within(self._box, box)] = self._block
         self._box, self._block = box, block
 
     def compact(self) -> None:
@@ -104,7 +87,7 @@ class SparseMask(MaskView):
         if tight is None:
             self._box = self._block = None
         elif tight != self._box:
-            self._block = self._block[_relative(tight, self._box)].copy()
+            self._block = self._block[slices_within(tight, self._box)].copy()
             self._box = tight
 
     def to_dense(self) -> np.ndarray:

@@ -7,20 +7,27 @@ box and the transfer. An engine never sees other segments and cannot write outsi
 region it returns; the server applies segment locks *after* the engine, so no engine can
 bypass them.
 
-Engines live one per file in this package; heavy imports (torch, medim, monai) happen inside
-``load()`` or the methods that need them, never at module import, so listing engines is cheap.
+Boxes (:data:`slicerfm_client.geometry.BBox`, start inclusive, stop exclusive, (k, j, i))
+and their helpers (``tight_bbox``, ``bbox_slices``, ...) live in :mod:`slicerfm_client.geometry`,
+shared with the client and the Slicer module. Engines live one package each in this package
+(``classic/``, ``sam_med3d/``, ``vista3d/``); heavy imports (torch, medim, monai) happen
+inside ``load()`` or the methods that need them, never at module import, so listing engines
+is cheap. The automatic seam (:class:`AutoSegmentation`) is declared below the interactive one.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-BBox = Tuple[Tuple[int, int, int], Tuple[int, int, int]]
-"""``((k0, j0, i0), (k1, j1, i1))``: start inclusive, stop exclusive, voxel indices (k, j, i)."""
+from slicerfm_client import protocol
+from slicerfm_client.geometry import BBox
+
+from ..engine_core.base import EngineBase, Progress, StepGuard
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,15 @@ class ImageData:
 
     ``array`` has shape ``(K, J, I)`` in numpy order and must not be modified.
     ``spacing_kji`` is the voxel size in mm along (k, j, i). ``ijk_to_ras`` is the 4x4 matrix
-    from homogeneous ``(i, j, k, 1)`` to RAS mm. ``modality`` is "CT", "MR" or "unknown".
+    from homogeneous ``(i, j, k, 1)`` to RAS mm. ``modality`` is one of
+    ``protocol.MODALITIES``: "CT", "MR" or "other" (also when not known).
     """
 
     image_id: str
     array: np.ndarray
     spacing_kji: Tuple[float, float, float]
     ijk_to_ras: np.ndarray
-    modality: str = "unknown"
+    modality: str = protocol.MODALITY_OTHER
 
 
 class MaskView(abc.ABC):
@@ -110,73 +118,66 @@ class EngineResult:
     timings_ms: Dict[str, float] = field(default_factory=dict)
 
 
-class EngineError(RuntimeError):
-    """An engine failed in a way the user should hear about (message is shown as is)."""
+class Engine(EngineBase):
+    """Base class of segmentation engines. Subclasses set ``name``, ``capabilities``
+    (:class:`EngineCapabilities`) and, when they take options, ``option_types``; see
+    :mod:`slicerfm_backend.engine_core.base` for what every engine has (device, options,
+    ``checkpoint()``, ``weights_status()``, ``load()``)."""
 
-
-class WeightsMissingError(EngineError):
-    """The engine's weights are not on this machine; the message names the command to fix it."""
-
-
-class Engine(abc.ABC):
-    """Base class of all engines. Subclasses set ``name`` and ``capabilities``."""
-
-    name: ClassVar[str]
     capabilities: ClassVar[EngineCapabilities]
-    #: Options a server operator may set (``--engine-option NAME.KEY=VALUE``): key -> parser
-    #: of the string value (see :mod:`.options`). ``checkpoint`` and ``weights_dir`` are
-    #: set by the server itself.
-    option_types: ClassVar[Dict[str, Callable[[str], Any]]] = {}
 
-    def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
-        self.device = device
-        self.options = dict(options or {})
-
-    def weights_status(self) -> Tuple[bool, str]:
-        """``(present, detail)``: whether the weights this engine needs are on this machine.
-
-        Engines that need weights are looked up in the weights catalogue under their name;
-        ``options["checkpoint"]`` (a file path) and ``options["weights_dir"]`` override the
-        checkpoint and the store. The detail is the file, or the command that fetches it.
-        """
-        if not self.capabilities.needs_weights:
-            return True, "no weights needed"
-        from ..weights.resolve import weights_status
-
-        return weights_status(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
-
-    def load(self) -> None:
-        """Load weights and build networks; called once, before the first ``segment``."""
+    def describe(self) -> Dict[str, Any]:
+        row = super().describe()
+        row["prompt_kinds"] = list(self.capabilities.prompt_kinds)
+        row["automatic"] = isinstance(self, AutoSegmentation)
+        return row
 
     @abc.abstractmethod
     def segment(self, request: SegmentationRequest) -> EngineResult:
-        """Segment the object the prompts describe; see :class:`SegmentationRequest`."""
+        """Segment the object the prompts describe; see :class:`SegmentationRequest`.
+        Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user
+        when the request cannot be served."""
 
 
-def clip_bbox(bbox: BBox, shape: Sequence[int]) -> BBox:
-    """Clip ``bbox`` to an array of ``shape`` (k, j, i)."""
-    start = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[0], shape))
-    stop = tuple(int(max(0, min(s, n))) for s, n in zip(bbox[1], shape))
-    return start, stop
+ClassItem = Union[str, int]
+"""A class as a user names it: its name (``"liver"``) or its id."""
 
 
-def bbox_slices(bbox: BBox) -> Tuple[slice, slice, slice]:
-    """Numpy slices for ``bbox``."""
-    return tuple(slice(a, b) for a, b in zip(bbox[0], bbox[1]))
+class AutoSegmentation(abc.ABC):
+    """The automatic-segmentation seam: a segmentation engine that also labels a whole image
+    by class, as a background job (``POST /api/segment/auto``, ``slicerfm-backend segment``).
+    An engine declares it by deriving from it as well: ``class MyEngine(Engine,
+    AutoSegmentation)``; the service checks ``isinstance``, the route asks the class for its
+    class list, and nothing is loaded before a job runs.
+    """
 
+    @classmethod
+    @abc.abstractmethod
+    def classes(cls) -> List[Dict[str, Any]]:
+        """The classes a user can pick, without loading anything: one dict per class with at
+        least ``id`` (int), ``name``, ``group`` (for grouping in pickers) and ``color``
+        (``[r, g, b]``, 0..1); engines may add their own fields."""
 
-def bbox_shape(bbox: BBox) -> Tuple[int, int, int]:
-    return tuple(max(0, b - a) for a, b in zip(bbox[0], bbox[1]))
+    @classmethod
+    @abc.abstractmethod
+    def class_ids(cls, classes: Optional[Sequence[ClassItem]], everything: bool = False) -> List[int]:
+        """The class ids one run segments: ``classes`` (names or ids, as a user gives them;
+        group classes expanded) or, with ``everything``, the engine's whole set. ValueError
+        naming the unknown or unusable item."""
 
+    @abc.abstractmethod
+    def segment_auto(self, image: ImageData, class_ids: Sequence[int], progress: Progress,
+                     step: StepGuard = contextlib.nullcontext) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """Label the whole image: ``(labels, meta)``. ``labels`` is uint8 ``(K, J, I)`` on the
+        image's grid (class ids, 0 = none); ``meta`` has at least ``labels`` (the dictionary
+        of the requested ids: ``{str(id): {name, color, group}}``), ``classes`` (the ids run)
+        and ``not_computed`` (``{"voxels": n, ...}``: voxels left at 0 without being
+        computed). ``progress(stage, done, total)`` is called per stage and step and raises
+        to cancel; ``step()`` wraps every network forward (the device's fair lock in a job).
+        Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user when
+        the image cannot be segmented."""
 
-def mask_bbox(mask: np.ndarray) -> Optional[BBox]:
-    """Tight bounding box of the True voxels of a 3-D boolean array, or None when empty."""
-    if not mask.any():
+    def estimate_auto_s(self, image: ImageData, class_ids: Sequence[int]) -> Optional[float]:
+        """Expected wall time of :meth:`segment_auto` in seconds on this engine's device
+        (None when nothing was measured for it); shown before the job starts."""
         return None
-    start, stop = [], []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        start.append(int(hits[0]))
-        stop.append(int(hits[-1]) + 1)
-    return tuple(start), tuple(stop)

@@ -18,6 +18,7 @@ from slicerfm_client.client import SlicerFMClient
 from slicerfm_client.launcher import LocalBackend, default_command
 
 from ..imaging import read_image
+from ..progress import bar, write
 from .simulate import THRESHOLDS, simulate_clicks
 
 SEGMENT = "evaluation"
@@ -40,8 +41,11 @@ def load_case(image_path: str, label_path: str, label_id: int):
 
 
 def evaluate_with_client(client: SlicerFMClient, image, ijk_to_ras, reference, spacing,
-                         engine: str, clicks: int, modality: str = "unknown", verbose: bool = True) -> dict:
-    """Upload, then click ``clicks`` times; returns the simulate_clicks result plus stages."""
+                         engine: str, clicks: int, modality: str = "other", verbose: bool = True,
+                         progress=None) -> dict:
+    """Upload, then click ``clicks`` times; returns the simulate_clicks result plus stages
+    (``Server-Timing`` per click, round trip and response bytes). ``progress``: a tqdm-like
+    bar advanced once per click."""
     client.set_image(image, ijk_to_ras, modality)
     stages = []
 
@@ -52,10 +56,12 @@ def evaluate_with_client(client: SlicerFMClient, image, ijk_to_ras, reference, s
         return update.bbox, update.mask
 
     def report(index, row):
+        if progress is not None:
+            progress.update(1)
         if verbose:
             sign = "+" if row["positive"] else "-"
-            print(f"click {index:2d} {sign} at (k,j,i)={tuple(row['point_kji'])}: Dice {row['dice']:.4f}  "
-                  f"latency {row['latency_s'] * 1000:.1f} ms", flush=True)
+            write(f"click {index:2d} {sign} at (k,j,i)={tuple(row['point_kji'])}: Dice {row['dice']:.4f}  "
+                  f"latency {row['latency_s'] * 1000:.1f} ms")
 
     result = simulate_clicks(reference, spacing, interact, clicks, on_click=report)
     client.reset(SEGMENT)
@@ -90,20 +96,25 @@ def run_evaluation(args) -> int:
         url = backend.start()
     try:
         client = SlicerFMClient(url, token=os.environ.get("SLICERFM_TOKEN"))
-        with client:
+        with client, bar(total=args.clicks, desc="clicks", unit="click") as clicks:
             client.connect("slicerfm-backend evaluate")
             result = evaluate_with_client(client, image, ijk_to_ras, reference, spacing,
-                                          args.engine, args.clicks, args.modality)
+                                          args.engine, args.clicks, args.modality, progress=clicks)
     finally:
         if backend is not None:
             backend.stop()
     result.update({"engine": args.engine, "image": args.image, "label": args.label,
                    "label_id": args.label_id})
-    print(f"clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
+    print("clicks to Dice " + ", ".join(f"{t}: {result['clicks_to'][t]}" for t in THRESHOLDS))
     if result["latency_s"]:
         print(f"latency per click: median {np.median(result['latency_s']) * 1000:.1f} ms, "
               f"max {max(result['latency_s']) * 1000:.1f} ms")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=1)
+    if getattr(args, "plot", None):
+        from .plots import plot_clicks
+
+        title = f"{args.engine}: {os.path.basename(args.label)} label {args.label_id}"
+        print(f"plot: {plot_clicks(result, args.plot, title)}")
     return 0

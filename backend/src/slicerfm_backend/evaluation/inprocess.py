@@ -23,7 +23,7 @@ class InProcessSession:
         engine: Engine,
         array: np.ndarray,
         spacing_kji: Sequence[float],
-        modality: str = "unknown",
+        modality: str = "other",
         cache: Optional[Dict[str, Any]] = None,
     ):
         self.engine = engine
@@ -45,16 +45,30 @@ class InProcessSession:
         self.mask.clear()
         self.results = []
 
-    def prompt(self, prompt: Prompt) -> EngineResult:
-        """Add one prompt, run the engine on all prompts and apply its answer to the mask."""
+    def prompt(self, prompt: Prompt, options: Optional[Dict[str, Any]] = None) -> EngineResult:
+        """Add one prompt, run the engine on all prompts and apply its answer to the mask;
+        ``options`` are the interaction's engine-specific fields (e.g. ``slice_axis``)."""
         self.prompts.append(prompt)
-        request = SegmentationRequest(
-            image=self.image, prompts=list(self.prompts), previous=self.mask, cache=self.cache
-        )
-        result = self.engine.segment(request)
+        result = self.engine.segment(self._request(options))
         self.mask.set_region(result.bbox, result.mask)
         self.results.append(result)
         return result
+
+    def propagate(self, options: Optional[Dict[str, Any]] = None, progress=None):
+        """For engines that propagate (the slice engines): carry the last prompt's result to
+        the neighbouring slices, as the server's propagation job does, and apply it. Returns
+        the engine's ``Propagation`` (result and summary), or None when nothing propagates."""
+        plan = self.engine.plan_propagation(self._request(options))
+        if plan is None:
+            return None
+        done = self.engine.propagate(plan, progress=progress)
+        self.mask.set_region(done.result.bbox, done.result.mask)
+        self.results.append(done.result)
+        return done
+
+    def _request(self, options: Optional[Dict[str, Any]]) -> SegmentationRequest:
+        return SegmentationRequest(image=self.image, prompts=list(self.prompts), previous=self.mask,
+                                   cache=self.cache, options=dict(options or {}))
 
     def interact(self, point_kji: Tuple[int, int, int], positive: bool) -> Tuple[BBox, np.ndarray]:
         """A click, as ``simulate_clicks`` calls it; returns the engine's ``(bbox, mask)``."""

@@ -12,7 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..engines.base import BBox, bbox_slices
+from slicerfm_client.geometry import BBox, bbox_slices
+
 from .clicker import clicks_to_reach, dice, next_click
 
 InteractFn = Callable[[Tuple[int, int, int], bool], Tuple[Optional[BBox], Optional[np.ndarray]]]

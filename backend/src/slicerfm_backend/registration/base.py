@@ -14,15 +14,15 @@ Arrays use numpy ``(k, j, i)`` order; ``ijk_to_ras`` is the 4x4 matrix from homo
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; raises :class:`slicerfm_backend.jobs.JobCancelled`
-when the job was cancelled, so engines call it between steps and simply let it propagate."""
+from slicerfm_client import protocol
 
+from ..engine_core.base import EngineBase, Progress, StepGuard
 
 @dataclass(frozen=True)
 class RegistrationCapabilities:
@@ -31,18 +31,20 @@ class RegistrationCapabilities:
     devices: Tuple[str, ...]
     similarities: Tuple[str, ...]
     default_io_steps: int
-    modalities: Tuple[str, ...] = ("CT", "MR", "other")
+    modalities: Tuple[str, ...] = protocol.MODALITIES
+    #: The default on the CPU when it differs (e.g. 0 where one optimisation step takes minutes).
+    default_io_steps_cpu: Optional[int] = None
 
 
 @dataclass
 class RegistrationImage:
     """One image of a pair. ``array``: ``(K, J, I)`` float or integer intensities.
     ``mask``: optional boolean ``(K, J, I)`` on the same grid (True = use this voxel).
-    ``modality``: "CT", "MR" or "other"."""
+    ``modality``: one of ``protocol.MODALITIES`` ("CT", "MR", "other")."""
 
     array: np.ndarray
     ijk_to_ras: np.ndarray
-    modality: str = "other"
+    modality: str = protocol.MODALITY_OTHER
     mask: Optional[np.ndarray] = None
 
     @property
@@ -93,27 +95,40 @@ class RegistrationResult:
     details: Dict[str, Any] = field(default_factory=dict)
 
 
-class RegistrationEngine(abc.ABC):
-    """Base class of registration engines; subclasses set ``name`` and ``capabilities``.
-    Heavy imports happen in ``load``/``register``, never at module import."""
+class RegistrationEngine(EngineBase):
+    """Base class of registration engines; subclasses set ``name``, ``capabilities``
+    (:class:`RegistrationCapabilities`) and, when they take options, ``option_types``; see
+    :mod:`slicerfm_backend.engine_core.base` for what every engine has. Heavy imports
+    happen in ``load``/``register``, never at module import."""
 
-    name: ClassVar[str]
     capabilities: ClassVar[RegistrationCapabilities]
 
-    def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
-        self.device = device
-        self.options = dict(options or {})
+    @property
+    def default_io_steps(self) -> int:
+        """Instance-optimisation steps when a request gives none, fitted to this engine's
+        device: ``capabilities.default_io_steps_cpu`` on the CPU when set."""
+        caps = self.capabilities
+        if self.device.split(":")[0] == "cpu" and caps.default_io_steps_cpu is not None:
+            return caps.default_io_steps_cpu
+        return caps.default_io_steps
 
-    def weights_status(self) -> Tuple[bool, str]:
-        if not self.capabilities.needs_weights:
-            return True, "no weights needed"
-        from ..weights.resolve import weights_status
+    def describe(self) -> Dict[str, Any]:
+        row = super().describe()
+        row.update({"similarities": list(self.capabilities.similarities),
+                    "default_io_steps": self.default_io_steps})
+        return row
 
-        return weights_status(self.name, self.options.get("weights_dir"), self.options.get("checkpoint"))
-
-    def load(self) -> None:
-        """Load weights; called once before the first ``register``."""
+    def estimate_s(self, request: RegistrationRequest) -> Optional[float]:
+        """Expected wall time of ``register(request)`` in seconds on this engine's device,
+        from figures measured for it (None when there are none); shown to the user before
+        the job starts."""
+        return None
 
     @abc.abstractmethod
-    def register(self, request: RegistrationRequest, progress: Progress) -> RegistrationResult:
-        """Register ``request.moving`` onto ``request.fixed``; see the module docstring."""
+    def register(self, request: RegistrationRequest, progress: Progress,
+                 step: StepGuard = contextlib.nullcontext) -> RegistrationResult:
+        """Register ``request.moving`` onto ``request.fixed``; see the module docstring.
+        ``progress`` reports stages (and cancels, in a job); ``step`` wraps every network
+        step on the device (in a job, the device's fair lock for that step). Raise
+        :class:`slicerfm_backend.errors.EngineError` with a message for the user when the
+        request cannot be served."""

@@ -18,38 +18,10 @@ from typing import Optional
 
 import numpy as np
 
-MODALITY_CHOICES = ("CT", "MR", "other")
+from ..engine_core.cli import print_estimate
+from ..progress import StageBar
+from ..settings import add_engine_flags, modality_argument
 
-
-def print_engines(settings, all_engines: bool = False) -> None:
-    """The registration engines table of ``slicerfm-backend engines``."""
-    from .registry import REGISTRATION_ENGINE_CLASSES, RegistrationEngineManager
-
-    names = sorted(REGISTRATION_ENGINE_CLASSES) if all_engines else settings.registration_engines
-    manager = RegistrationEngineManager(names, settings.device, weights_dir=str(settings.weights_dir),
-                                        checkpoints=settings.checkpoints)
-    print()
-    print(f"{'registration':<14} {'similarities':<16} {'io steps':<9} {'device':<8} {'weights':<9} description")
-    for row in manager.describe():
-        weights = ("present" if row["weights_present"] else "MISSING") if row["needs_weights"] else "none"
-        print(f"{row['name']:<14} {','.join(row['similarities']):<16} {row['default_io_steps']:<9} "
-              f"{row['device']:<8} {weights:<9} {row['description']}")
-        if row["needs_weights"] and not row["weights_present"]:
-            print(f"{'':<14} {row['weights_detail']}")
-
-
-def progress_printer(stream=None):
-    """A ``progress(stage, done, total)`` printing a line per stage and every 2 s (to
-    ``stream``, default the current ``sys.stderr``)."""
-    last = {"stage": None, "time": 0.0}
-
-    def progress(stage: str, done: int = 0, total: int = 0) -> None:
-        now = time.monotonic()
-        if stage != last["stage"] or now - last["time"] > 2.0 or (total and done == total):
-            print(f"  {stage}" + (f" {done}/{total}" if total else ""), file=stream or sys.stderr, flush=True)
-            last["stage"], last["time"] = stage, now
-
-    return progress
 
 
 def _read(path: str, what: str):
@@ -62,7 +34,7 @@ def _read(path: str, what: str):
 
 
 def _mask(path: Optional[str], role: str, array: np.ndarray, ijk_to_ras) -> Optional[np.ndarray]:
-    from ..errors import ApiError
+    from ..errors import DomainError
     from .service import mask_from_labels
 
     if not path:
@@ -70,7 +42,7 @@ def _mask(path: Optional[str], role: str, array: np.ndarray, ijk_to_ras) -> Opti
     labels, labels_ijk = _read(path, f"{role} mask")
     try:
         return mask_from_labels(role, array.shape, ijk_to_ras, labels, labels_ijk)
-    except ApiError as error:
+    except DomainError as error:
         raise ValueError(error.message) from None
 
 
@@ -96,15 +68,16 @@ def run_pair(args, want_warped: bool = False):
         from slicerfm_client.client import SlicerFMClient
         from slicerfm_client.registration import register
 
-        status = {"stage": None}
+        status = {"estimate": False}
+        stages = StageBar()
 
         def on_progress(job: dict) -> None:
-            stage = job.get("stage")
-            if stage != status["stage"]:
-                print(f"  {stage}", file=sys.stderr, flush=True)
-                status["stage"] = stage
+            if not status["estimate"]:
+                print_estimate(job.get("estimate_s"), "the server")
+                status["estimate"] = True
+            stages(job.get("stage") or job.get("state", ""), job.get("done") or 0, job.get("total") or 0)
 
-        with SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
+        with stages, SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
             out = register(client, fixed, fixed_ijk, moving, moving_ijk, engine=args.engine,
                            fixed_modality=args.fixed_modality, moving_modality=args.moving_modality,
                            fixed_mask=fixed_mask, moving_mask=moving_mask, want_warped=want_warped,
@@ -112,28 +85,28 @@ def run_pair(args, want_warped: bool = False):
         field = DisplacementField(out.vectors_ras, np.asarray(out.ijk_to_ras, dtype=np.float64))
         return fixed, fixed_ijk, moving, moving_ijk, field, dict(out.meta), out.warped
 
-    from ..cli import _settings_from
-    from ..errors import ApiError
+    from ..engine_core.served import engine_managers
+    from ..errors import DomainError
+    from ..settings import settings_from_args
     from .base import RegistrationImage, RegistrationRequest
     from .field import warp
-    from .registry import RegistrationEngineManager
 
-    settings = _settings_from(args)
-    manager = RegistrationEngineManager([args.engine], args.device or settings.device,
-                                        weights_dir=str(settings.weights_dir), checkpoints=settings.checkpoints)
+    _, manager = engine_managers(settings_from_args(args), segmentation=[], registration=[args.engine])
     try:
         engine = manager.get(args.engine)
-    except ApiError as error:
+    except DomainError as error:
         raise ValueError(error.message) from None
     request = RegistrationRequest(RegistrationImage(fixed, fixed_ijk, args.fixed_modality, fixed_mask),
                                   RegistrationImage(moving, moving_ijk, args.moving_modality, moving_mask),
                                   **_options(args))
+    print_estimate(engine.estimate_s(request), engine.device)
     start, cpu = time.perf_counter(), time.process_time()
-    result = engine.register(request, progress_printer())
+    with StageBar() as progress:  # a bar per stage on a terminal, sparse lines elsewhere
+        result = engine.register(request, progress)
     runtime, cpu = time.perf_counter() - start, time.process_time() - cpu
     meta = {"engine": args.engine, "neg_jacobian_fraction": float(result.neg_jacobian_fraction),
-            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2), "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()},
-            "details": result.details}
+            "runtime_s": round(runtime, 3), "cpu_s": round(cpu, 2),
+            "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()}, "details": result.details}
     warped = warp(moving, moving_ijk, result.field) if want_warped else None
     return fixed, fixed_ijk, moving, moving_ijk, result.field, meta, warped
 
@@ -169,6 +142,13 @@ def cmd_evaluate_registration(args: argparse.Namespace) -> int:
     from .evaluate import overlap_report, parse_labels
 
     try:
+        if args.plot:
+            from ..evaluation.plots import INSTALL_HINT
+
+            try:
+                import matplotlib  # noqa: F401 - checked before the registration, not after it
+            except ImportError:
+                raise ValueError(INSTALL_HINT) from None
         labels = parse_labels(args.labels)
         fixed_labels, fixed_labels_ijk = _read(args.fixed_labels, "fixed label map")
         moving_labels, moving_labels_ijk = _read(args.moving_labels, "moving label map")
@@ -194,6 +174,11 @@ def cmd_evaluate_registration(args: argparse.Namespace) -> int:
                     "engine": args.engine, "server": args.server})
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=1)
+    if args.plot:
+        from ..evaluation.plots import plot_registration
+
+        folded = {**report, "neg_jacobian_fraction": meta["neg_jacobian_fraction"]}
+        print(f"plot: {plot_registration(folded, args.plot, args.engine)}")
     return 0
 
 
@@ -206,7 +191,9 @@ def _check_grid(role: str, image: np.ndarray, ijk_to_ras, labels: np.ndarray, la
 def _fail(error: Exception) -> int:
     from slicerfm_client import errors as client_errors
 
-    if isinstance(error, (ValueError, OSError, client_errors.SlicerFMError)) or type(error).__name__ == "EngineError":
+    from ..errors import EngineError
+
+    if isinstance(error, (ValueError, OSError, EngineError, client_errors.SlicerFMError)):
         print(f"error: {error}", file=sys.stderr)
         return 1
     raise error
@@ -218,33 +205,34 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--moving", required=True, help="moving image file")
     parser.add_argument("--fixed-mask", dest="fixed_mask", help="label map on the fixed grid; non-zero = use")
     parser.add_argument("--moving-mask", dest="moving_mask", help="label map on the moving grid; non-zero = use")
-    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", choices=MODALITY_CHOICES)
-    parser.add_argument("--moving-modality", dest="moving_modality", default="other", choices=MODALITY_CHOICES)
+    parser.add_argument("--fixed-modality", dest="fixed_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
+    parser.add_argument("--moving-modality", dest="moving_modality", default="other", type=modality_argument,
+                        help="CT, MR or other (any case; MRI, unknown, ... accepted)")
     parser.add_argument("--io-steps", dest="io_steps", type=int,
                         help="instance-optimisation steps (classic: demons iterations at full resolution)")
     parser.add_argument("--similarity", help="similarity of the optimisation (engine-specific)")
     parser.add_argument("--affine", action="store_true", help="affine pre-alignment first")
-    parser.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
-                        help="load this checkpoint file instead of the weights store (repeatable)")
-    parser.add_argument("--device", help="device for the in-process engine (default auto)")
+    add_engine_flags(parser)
     parser.add_argument("--server", help="URL of a running server (token from SLICERFM_TOKEN); "
                                          "default: run in this process")
 
 
-def add_parsers(sub) -> None:
+def add_parsers(subparsers) -> None:
     """Add ``register`` and ``evaluate-registration`` to the ``slicerfm-backend`` parser."""
-    register = sub.add_parser("register", help="register a moving image onto a fixed one")
+    register = subparsers.add_parser("register", help="register a moving image onto a fixed one")
     _common(register)
     register.add_argument("--transform-out", dest="transform_out",
                           help="ITK displacement-field transform file (.h5, .nii.gz, .nrrd)")
     register.add_argument("--warped-out", dest="warped_out", help="moving image resampled onto the fixed grid")
     register.set_defaults(func=cmd_register)
 
-    evaluate = sub.add_parser("evaluate-registration",
+    evaluate = subparsers.add_parser("evaluate-registration",
                               help="Dice of label maps before/after registration, folding, runtime")
     _common(evaluate)
     evaluate.add_argument("--fixed-labels", dest="fixed_labels", required=True, help="label map on the fixed grid")
     evaluate.add_argument("--moving-labels", dest="moving_labels", required=True, help="label map on the moving grid")
     evaluate.add_argument("--labels", help="comma-separated labels to score (default: all in both maps)")
     evaluate.add_argument("--json", help="write the results as JSON to this file")
+    evaluate.add_argument("--plot", metavar="OUT.png", help="draw Dice per label before/after into this PNG")
     evaluate.set_defaults(func=cmd_evaluate_registration)

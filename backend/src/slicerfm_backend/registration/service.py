@@ -19,13 +19,14 @@ from typing import Any, Dict
 
 import numpy as np
 
+from slicerfm_client import protocol
+
 from ..errors import invalid, too_large
 from ..imaging import StoredImage
 from .base import RegistrationImage, RegistrationRequest
 
 CONVENTION = ("fixed point x (RAS mm) maps to moving point x + d(x); vectors in RAS mm on the "
               "grid given by ijk_to_ras (i, j, k, 1) -> RAS")
-MODALITIES = {"CT": "CT", "MR": "MR", "other": "other", "unknown": "other"}
 OUTPUT_GRIDS = ("fixed", "native")
 MIN_AXIS = 4
 MAX_VOXELS = 1 << 27  # per image: a 512³ pair needs ~1.6 GB for its float32 field
@@ -61,9 +62,10 @@ def _image(state, role: str, spec) -> tuple:
                       f"allowed: {', '.join(sorted(IMAGE_KEYS))}")
     stored: StoredImage = state.images.get(spec["image_id"])  # 404 when not held
     check_image(role, stored.array)
-    modality = spec.get("modality", stored.modality)
-    if modality not in MODALITIES:
-        raise invalid(f"the {role} modality must be CT, MR or other, got {modality!r}")
+    try:
+        modality = protocol.modality(spec.get("modality", stored.modality))
+    except ValueError as error:
+        raise invalid(f"the {role} image: {error}") from None
     ids = [stored.image_id]
     mask = None
     if spec.get("mask_id") is not None:
@@ -76,7 +78,7 @@ def _image(state, role: str, spec) -> tuple:
     elif spec.get("mask_labels") is not None:
         raise invalid(f"'{role}.mask_labels' needs '{role}.mask_id'")
     image = RegistrationImage(stored.array, np.asarray(stored.ijk_to_ras, dtype=np.float64),
-                              MODALITIES[modality], mask)
+                              modality, mask)
     return image, ids
 
 
@@ -129,15 +131,11 @@ def parse_request(state, body: Any) -> ParsedRequest:
     engine = body.get("engine", "classic")
     if not isinstance(engine, str) or not engine:
         raise invalid("'engine' must be the name of a registration engine")
-    if engine not in state.registration.names:
-        state.registration.get(engine)  # raises 422 unknown / 503 not served
     io_steps = body.get("io_steps")
     if io_steps is not None and (isinstance(io_steps, bool) or not isinstance(io_steps, int)
                                  or not 0 <= io_steps <= MAX_IO_STEPS):
         raise invalid(f"'io_steps' must be an integer from 0 to {MAX_IO_STEPS} or null, got {io_steps!r}")
-    from .registry import registration_engine_class
-
-    capabilities = registration_engine_class(engine).capabilities
+    capabilities = state.registration.engine_class(engine).capabilities  # engine_unavailable if not served
     similarity = body.get("similarity")
     if similarity is not None and similarity not in capabilities.similarities:
         raise invalid(f"similarity {similarity!r} is not offered by {engine}; use one of "
@@ -157,16 +155,7 @@ def run(engine, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
     from .field import warp
 
     start = time.perf_counter()
-    guarded = hasattr(engine, "step_guard")
-    if guarded:  # network engines hold the device one step at a time
-        engine.step_guard = ctx.device_step
-    try:
-        result = engine.register(parsed.request, ctx.progress)
-    finally:
-        if guarded:
-            import contextlib
-
-            engine.step_guard = contextlib.nullcontext
+    result = engine.register(parsed.request, ctx.progress, ctx.device_step)
     field = result.field
     ctx.progress("result", 0, 0)
     ctx.add_array("displacement", np.asarray(field.vectors_ras, dtype=np.float32), {
@@ -188,7 +177,7 @@ def run(engine, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
 def submit(state, body: Any):
     """Validate ``body`` and queue the registration; returns the job."""
     parsed = parse_request(state, body)
-    engine = state.registration.get(parsed.engine)  # loads once; 503 without weights
+    engine = state.registration.get(parsed.engine)  # loads once; engine_unavailable without weights
     return state.jobs.submit("registration", lambda ctx: run(engine, parsed, ctx), engine.device,
-                             image_ids=parsed.image_ids)
+                             image_ids=parsed.image_ids, estimate_s=engine.estimate_s(parsed.request))
 

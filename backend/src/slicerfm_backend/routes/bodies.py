@@ -6,9 +6,7 @@ import json
 
 from fastapi import Request
 
-from slicerfm_client import protocol
-
-from ..errors import ApiError, bad_request
+from ..errors import bad_request, too_large
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -17,12 +15,12 @@ async def read_limited(request: Request, limit: int, what: str) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
+        raise too_large(f"{what} larger than {limit:,} bytes")
     body = bytearray()
     async for piece in request.stream():
         body += piece
         if len(body) > limit:
-            raise ApiError(413, protocol.ERROR_TOO_LARGE, f"{what} larger than {limit:,} bytes")
+            raise too_large(f"{what} larger than {limit:,} bytes")
     return bytes(body)
 
 

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from slicerfm_client import protocol
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
-from ..errors import ApiError, invalid
+from ..errors import DomainError, invalid
 from ..segments import SegmentSet
 from ..sessions import Session
 from ..state import ServerState
@@ -65,7 +65,7 @@ async def upload_image(image_id: str, request: Request, response: Response,
         if buffer:
             await run_in_threadpool(upload.feed, bytes(buffer))
         image = await run_in_threadpool(upload.finish)
-    except ApiError:
+    except DomainError:
         # Read (and drop) the rest of the body so the client hears our answer instead of a
         # reset connection; bounded by the upload limit.
         drained = upload.received

@@ -36,4 +36,5 @@ def server_info(state: ServerState = Depends(get_state)) -> dict:
 def list_engines(state: ServerState = Depends(get_state)) -> dict:
     """Engines served here: prompt kinds, modalities, device, weights present."""
     return {"engines": state.engines.describe(), "device": state.engines.device,
+            "device_reason": state.engines.device_choice.reason,
             "registration_engines": state.registration.describe()}

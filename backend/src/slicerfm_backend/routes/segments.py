@@ -4,16 +4,17 @@ only the changed bounding box; stage timings travel in the standard Server-Timin
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol, wire
+from slicerfm_client.geometry import bbox_shape
 
 from ..deps import API_DEPENDENCIES, current_session, get_state
-from ..engines.base import bbox_shape
-from ..errors import ApiError, corrupted, invalid
+from .. import propagation
+from ..errors import DomainError, EngineError, corrupted, invalid
 from ..interaction import parse_prompt, run_interaction
 from ..segments import Change, SegmentSet
 from ..sessions import Session
@@ -27,8 +28,8 @@ MAX_SEED_BYTES = 1 << 30
 
 def _segments(session: Session) -> SegmentSet:
     if session.segments is None:
-        raise ApiError(409, protocol.ERROR_NO_IMAGE,
-                       "no image is attached to this session; upload and attach an image first")
+        raise DomainError(protocol.ERROR_NO_IMAGE,
+                          "no image is attached to this session; upload and attach an image first")
     return session.segments
 
 
@@ -37,18 +38,11 @@ def _server_timing(timings: Dict[str, float]) -> str:
 
 
 def _mask_response(change: Change, segments: SegmentSet, timings: Dict[str, float],
-                   started: float) -> Response:
-    """Encode ``change`` as a mask message; adds the encode and server-total timings."""
+                   started: float, extra: Optional[dict] = None) -> Response:
+    """Encode ``change`` as a mask message (``extra`` added to its meta); adds the encode
+    and server-total timings."""
     start = time.perf_counter()
-    segment = segments.find(change.segment)
-    described = segment.describe() if segment is not None else {}
-    meta = {
-        "segment": change.segment,
-        "bbox_kji": None if change.bbox is None else [list(change.bbox[0]), list(change.bbox[1])],
-        "voxels": described.get("voxels", 0),
-        "can_undo": described.get("can_undo", False),
-        "can_redo": described.get("can_redo", False),
-    }
+    meta = {**segments.change_meta(change), **(extra or {})}
     body = wire.encode(change.values.view("uint8"), meta)
     timings["encode"] = (time.perf_counter() - start) * 1000.0
     timings["server"] = (time.perf_counter() - started) * 1000.0
@@ -75,32 +69,69 @@ async def _locked_op(session: Session, work: Callable[[], Tuple[Change, Dict[str
     return await run_in_threadpool(run)
 
 
+def _interaction_options(body: dict) -> dict:
+    """The engine-specific fields of an interaction, checked: ``label`` (class-aware engines),
+    ``slice_axis``, ``propagate`` and ``max_slices`` (slice engines)."""
+    options = {}
+    label = body.get("label")
+    if label is not None:
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise invalid("'label' must be a class name or id")
+        options["label"] = label
+    axis = body.get("slice_axis")
+    if axis is not None:
+        if isinstance(axis, bool) or axis not in (0, 1, 2):
+            raise invalid("'slice_axis' must be 0 (k), 1 (j) or 2 (i): the voxel axis the slice view shows")
+        options["slice_axis"] = axis
+    propagate = body.get("propagate")
+    if propagate is not None:
+        if not isinstance(propagate, bool):
+            raise invalid("'propagate' must be true or false")
+        options["propagate"] = propagate
+    max_slices = body.get("max_slices")
+    if max_slices is not None:
+        if isinstance(max_slices, bool) or not isinstance(max_slices, int) or max_slices < 1:
+            raise invalid("'max_slices' must be a whole number >= 1 (slices per direction)")
+        options["max_slices"] = max_slices
+    return options
+
+
 @router.post(protocol.PATH_INTERACT)
 async def interact(request: Request, session: Session = Depends(current_session),
                    state: ServerState = Depends(get_state)) -> Response:
     """One prompt on one segment: {"segment", "engine", "prompt": {"kind", "positive",
-    "point_kji" | "box_kji"}, "label"?}. Creates the segment on first use. ``label`` (optional,
-    a class name or id) tells class-aware engines (vista3d) which class the points are on."""
+    "point_kji" | "box_kji"}, "label"?, "slice_axis"?, "propagate"?, "max_slices"?}. Creates
+    the segment on first use. ``label`` (a class name or id) tells class-aware engines
+    (vista3d) which class the points are on. Slice engines (medsam, sam) answer the prompted
+    slice and start a propagation job, whose status is the answer's meta ``propagation``."""
     started = time.perf_counter()
     body = await json_body(request)
     name = _segment_name(body)
-    engine = body.get("engine", "classic")
+    engine = str(body.get("engine", "classic"))
     raw_prompt = body.get("prompt")
     if not isinstance(raw_prompt, dict):
         raise invalid("the request needs 'prompt': {kind, positive, point_kji | box_kji}")
-    label = body.get("label")
-    if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
-        raise invalid("'label' must be a class name or id")
-    options = {} if label is None else {"label": label}
+    options = _interaction_options(body)
     timings = {"decode": (time.perf_counter() - started) * 1000.0}
 
-    def work():
-        segments = _segments(session)
-        image = state.images.get(session.image_id)
-        prompt = parse_prompt(raw_prompt, image.array.shape)
-        return run_interaction(state.engines, image, segments, name, str(engine), prompt, options)
+    def run():
+        with session.lock:
+            segments = _segments(session)
+            image = state.images.get(session.image_id)
+            prompt = parse_prompt(raw_prompt, image.array.shape)
+            change, more = run_interaction(state, image, segments, name, engine, prompt, options)
+            timings.update(more)
+            try:
+                job = propagation.start(state, session, segments, name, engine, image, options)
+            except DomainError as error:  # e.g. server_full: the slice stands, its propagation could not start
+                job, extra = None, {"propagation_error": {"error": error.code, "message": error.message}}
+            except EngineError as error:
+                job, extra = None, {"propagation_error": {"error": protocol.ERROR_ENGINE_FAILED, "message": str(error)}}
+            else:
+                extra = {} if job is None else {"propagation": job}
+            return _mask_response(change, segments, timings, started, extra)
 
-    return await _locked_op(session, work, started, timings)
+    return await run_in_threadpool(run)
 
 
 def _simple_op(method_name: str, create: bool = False):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from . import store
 from .catalogue import CATALOGUE, WeightsEntry, entry_for
@@ -40,10 +40,14 @@ def cmd_list(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
+def _describe(entry: WeightsEntry) -> None:
     print(f"{entry.engine}: {entry.filename} from {entry.url}\n  size: {_size(entry)}; "
           f"checked: {pinned_summary(entry)}\n  licence: {entry.licence} ({entry.licence_url})\n"
           f"  note: {entry.note}")
+
+
+def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
+    _describe(entry)
     if assume_yes:
         return True
     if not sys.stdin.isatty():
@@ -57,6 +61,7 @@ def _confirm_licence(entry: WeightsEntry, assume_yes: bool) -> bool:
 def cmd_fetch(args: argparse.Namespace, root: Path) -> int:
     entry = entry_for(args.engine)
     if entry.hub_repo is None and entry.download_url is None:
+        _describe(entry)  # the licence, before the user downloads it by hand
         print(f"error: {store.fix_command(entry)}", file=sys.stderr)
         return 1
     if not _confirm_licence(entry, args.yes):
@@ -78,7 +83,7 @@ def cmd_verify(args: argparse.Namespace, root: Path) -> int:
 
 def cmd_path(args: argparse.Namespace, root: Path, override: Optional[str] = None) -> int:
     from .resolve import checkpoint_path
-    from ..engines.base import WeightsMissingError
+    from ..errors import WeightsMissingError
 
     try:
         print(checkpoint_path(args.engine, root, override))
@@ -95,9 +100,24 @@ def cmd_import(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction, run: Callable) -> None:
-    """Register ``weights`` and its subcommands; ``run(args, command)`` calls a command."""
-    weights = sub.add_parser("weights", help="list, fetch, verify and import model weights")
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Run the chosen ``weights`` subcommand with the store and overrides from the settings."""
+    from ..settings import settings_from_args
+    from .checks import WeightsError
+
+    try:
+        settings = settings_from_args(args)
+        if args.weights_func is cmd_path:
+            return cmd_path(args, settings.weights_dir, settings.checkpoints.get(args.engine))
+        return args.weights_func(args, settings.weights_dir)
+    except (WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``weights`` and its subcommands to the ``slicerfm-backend`` parser."""
+    weights = subparsers.add_parser("weights", help="list, fetch, verify and import model weights")
     wsub = weights.add_subparsers(dest="weights_command", required=True)
     wsub.add_parser("list", help="catalogued weights, licence and whether they are here").set_defaults(
         weights_func=cmd_list)
@@ -117,4 +137,4 @@ def add_parser(sub: argparse._SubParsersAction, run: Callable) -> None:
     imp.set_defaults(weights_func=cmd_import)
     path.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
                       help="an override to report instead of the store (repeatable)")
-    weights.set_defaults(func=run)
+    weights.set_defaults(func=cmd_weights)

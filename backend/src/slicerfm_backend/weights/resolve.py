@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
-from ..engines.base import WeightsMissingError
+from ..errors import WeightsMissingError
 from . import store
 from .catalogue import CATALOGUE
 
@@ -41,11 +41,3 @@ def checkpoint_path(engine: str, root: Optional[Path] = None, override: Optional
     if not file.is_file():
         raise WeightsMissingError(f"weights for {engine} are missing ({file}): {store.fix_command(entry)}")
     return file
-
-
-def weights_status(engine: str, root: Optional[Path] = None, override: Optional[str] = None) -> Tuple[bool, str]:
-    """``(present, detail)`` for :meth:`Engine.weights_status`."""
-    try:
-        return True, str(checkpoint_path(engine, root, override))
-    except WeightsMissingError as error:
-        return False, str(error)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List
+
+from ..errors import CheckpointError
 
 
 def state_dict_problems(expected: Dict[str, Any], state: Dict[str, Any]) -> List[str]:
@@ -25,19 +27,19 @@ def state_dict_problems(expected: Dict[str, Any], state: Dict[str, Any]) -> List
     return problems
 
 
-def load_checkpoint(path: Path, error: Type[Exception], fix: str) -> Any:
+def load_checkpoint(path: Path, fix: str) -> Any:
     """``torch.load`` of ``path`` on the CPU with ``weights_only`` (tensors and plain
-    containers only); ``error`` (the engine's CheckpointError) with ``fix`` appended when the
-    file is absent, truncated or corrupt, or holds pickled objects."""
+    containers only); CheckpointError with ``fix`` appended when the file is absent,
+    truncated or corrupt, or holds pickled objects."""
     import torch
 
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise error(f"checkpoint {path} does not exist; {fix}") from None
+        raise CheckpointError(f"checkpoint {path} does not exist; {fix}") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as problem:
-        raise error(f"checkpoint {path} is unreadable (truncated or corrupt file?): "
-                    f"{problem}; {fix}") from None
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt file?): "
+                              f"{problem}; {fix}") from None
     except Exception as problem:  # pickle errors from weights_only: not a plain checkpoint
-        raise error(f"checkpoint {path} holds more than tensors and plain containers "
-                    f"({type(problem).__name__}: {problem}); {fix}") from None
+        raise CheckpointError(f"checkpoint {path} holds more than tensors and plain containers "
+                              f"({type(problem).__name__}: {problem}); {fix}") from None

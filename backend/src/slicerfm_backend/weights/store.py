@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..progress import bar
 from .catalogue import WeightsEntry
 from .checks import FileFacts, WeightsError, check_file, file_facts, mismatches, pinned_summary
 
@@ -110,6 +111,16 @@ def _install(entry: WeightsEntry, root: Path, temp: Path, facts: FileFacts, sour
     return final
 
 
+def _hub_progress(download) -> dict:
+    """``tqdm_class`` for huggingface_hub's download (bytes on a terminal, nothing elsewhere)
+    when this huggingface_hub takes one; its own bars otherwise."""
+    import inspect
+
+    from ..progress import terminal_tqdm
+
+    return {"tqdm_class": terminal_tqdm()} if "tqdm_class" in inspect.signature(download).parameters else {}
+
+
 def fetch(entry: WeightsEntry, root: Path, endpoint: Optional[str] = None) -> Path:
     """Download ``entry`` from the hub at its revision, check it, install it; the path.
 
@@ -131,7 +142,8 @@ def fetch(entry: WeightsEntry, root: Path, endpoint: Optional[str] = None) -> Pa
         try:
             commit = get_hf_file_metadata(url, endpoint=endpoint).commit_hash
             downloaded = Path(hf_hub_download(entry.hub_repo, entry.filename, revision=entry.revision,
-                                              local_dir=staging, endpoint=endpoint, force_download=True))
+                                              local_dir=staging, endpoint=endpoint, force_download=True,
+                                              **_hub_progress(hf_hub_download)))
         except Exception as error:  # network, HTTP and consistency errors of huggingface_hub
             raise WeightsError(f"downloading {url} failed: {type(error).__name__}: {error}") from error
         facts = check_file(entry, downloaded, f"the file downloaded from {url}")
@@ -159,9 +171,12 @@ def fetch_url(entry: WeightsEntry, root: Path, timeout_s: float = 60.0) -> Path:
             with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
                 announced = response.headers.get("Content-Length")
                 received = 0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    received += len(chunk)
+                with bar(total=int(announced) if announced else None, desc=entry.filename,
+                         unit="B", unit_scale=True) as shown:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        received += len(chunk)
+                        shown.update(len(chunk))
         except Exception as error:  # URLError, HTTPError, IncompleteRead, timeouts, disk errors
             raise WeightsError(f"downloading {url} failed: {type(error).__name__}: {error}") from error
         if announced is not None and received != int(announced):

@@ -157,7 +157,8 @@ class ClassicEngine(Engine):
             bound = prompts.box_around(p)
             half = np.ceil(_init_mm(style) / spacing).astype(int)
             lo, hi = np.maximum(p - half, 0), np.minimum(p + half + 1, shape)
-            limit = (np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound else (np.zeros(3, int), shape)
+            limit = ((np.maximum(bound[0] - 1, 0), np.minimum(bound[1] + 1, shape)) if bound
+                     else (np.zeros(3, int), shape))
             lo, hi = np.maximum(lo, limit[0]), np.minimum(hi, limit[1])
 
         def compute(lo: Vec, hi: Vec):

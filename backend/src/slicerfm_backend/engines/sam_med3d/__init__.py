@@ -1,10 +1,13 @@
 """The ``sam-med3d`` engine: SAM-Med3D-turbo point prompts on 128³ crops at 1.5 mm.
 
 - ``engine.py``   :class:`SamMed3DEngine`: options, loading, one interaction
-- ``pipeline.py`` crop geometry in RAS, resampling in and pasting back out
+- ``pipeline.py`` crop geometry in RAS, resampling in, the general (oblique) paste back out
+- ``logits.py``   low-resolution logits to masks where they are (CPU or GPU): touched faces,
+                  the paste through per-axis index tables
 - ``steps.py``    which crops, points and previous logits one step uses
 - ``model.py``    the network from ``medim`` and strict checkpoint loading (torch, lazy)
-- ``cache.py``    byte-capped LRU for image embeddings and upsampled masks
+
+Embeddings and step states are kept in ``engine_core/lru.py``'s byte-capped LRU.
 
 Importing this package does not import torch; :meth:`SamMed3DEngine.load` does.
 """

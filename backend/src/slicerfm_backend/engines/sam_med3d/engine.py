@@ -1,13 +1,15 @@
 """The ``sam-med3d`` engine: SAM-Med3D-turbo, interactive point (and box) prompts.
 
-Pipeline (design/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
+Pipeline (docs/MODELS.md §1; geometry in :mod:`.pipeline`, crop and point
 rules in :mod:`.steps`, network in :mod:`.model`): a 128³ crop at
 1.5 mm in RAS orientation centred on the first prompt, z-normalised over its voxels > 0;
 the image encoder runs once per (image, crop) and its embedding is cached
-(:class:`.cache.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
+(:class:`slicerfm_backend.engine_core.lru.ByteLRU`, ``embedding_cache_mb`` per image); every click re-sends
 all clicks inside the crop with the previous low-resolution logits as mask prompt; the
 logits are upsampled trilinearly to 128³, thresholded at 0.5 and pasted back onto the
-image grid by nearest neighbour. Objects reaching a crop face get further crops.
+image grid by nearest neighbour -- on the network's device, through per-axis index tables,
+only at the image voxels the crop covers (:mod:`.logits`). Objects reaching a crop face get
+further crops.
 
 Boxes: SAM-Med3D has no box embedding. A box counts as a positive click at its centre
 (which also centres the first crop), and the answer is kept inside the segment's boxes.
@@ -23,48 +25,17 @@ passes only, once the embeddings are cached).
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, SegmentationRequest, WeightsMissingError
-from ..options import choice, positive_float, positive_int
+from ...engine_core.options import choice, positive_float, positive_int
+from ...errors import EngineError
+from ..base import Engine, EngineCapabilities, EngineResult, SegmentationRequest
 
 NAME = "sam-med3d"
-CHECKPOINTS_VARIABLE = "SLICERFM_CHECKPOINTS"
-FETCH = f"run `slicerfm-backend weights fetch {NAME}`"
 STATES_BYTES = 64 << 20  # per image: low-resolution logits of recent steps
-UPSAMPLED_BYTES = 48 << 20  # per image: 128³ masks of recently pasted crops (~2 MiB each)
-
-
-def env_checkpoint(name: str = NAME) -> Optional[str]:
-    """The path given for ``name`` in ``SLICERFM_CHECKPOINTS="engine=PATH,..."``, if any."""
-    for item in os.environ.get(CHECKPOINTS_VARIABLE, "").split(","):
-        engine, sep, file = item.strip().partition("=")
-        if sep and engine.strip() == name and file.strip():
-            return file.strip()
-    return None
-
-
-def find_checkpoint(options: Dict[str, Any]) -> Path:
-    """The checkpoint file: ``options["checkpoint"]``, else ``SLICERFM_CHECKPOINTS``, else the
-    weights store (when the ``weights`` package is installed); WeightsMissingError otherwise."""
-    override = options.get("checkpoint") or env_checkpoint()
-    try:
-        from ...weights.resolve import checkpoint_path
-    except ImportError:
-        checkpoint_path = None
-    if checkpoint_path is not None:
-        root = options.get("weights_dir")
-        return checkpoint_path(NAME, Path(root) if root else None, override)
-    if override and Path(override).expanduser().is_file():
-        return Path(override).expanduser()
-    where = f"{override} does not exist" if override else "no checkpoint is configured"
-    raise WeightsMissingError(f"SAM-Med3D weights are missing ({where}): {FETCH}, or pass "
-                              f"--checkpoint {NAME}=PATH to sam_med3d_turbo.pth")
 
 
 def _key(prompt) -> tuple:
@@ -102,23 +73,12 @@ class _ImageCache:
     """What the engine keeps per image: the SimpleITK copy, embeddings, segment states."""
 
     def __init__(self, array: np.ndarray, embedding_bytes: int):
-        from .cache import ByteLRU
+        from ...engine_core.lru import ByteLRU
 
         self.array = array
         self.source = None
         self.embeddings = ByteLRU(embedding_bytes)
         self.states = ByteLRU(STATES_BYTES)
-        self.upsampled = ByteLRU(UPSAMPLED_BYTES)
-
-    def upsampled_mask(self, crop_state, upsample) -> np.ndarray:
-        """The crop's 128³ mask from its logits, computed once per logits array: a click
-        that changes one crop repastes its unchanged neighbours without upsampling them."""
-        key = (crop_state.crop, id(crop_state.logits))
-        entry = self.upsampled.get(key)
-        if entry is None or entry[0] is not crop_state.logits:  # id reused by new logits
-            entry = (crop_state.logits, upsample(crop_state.logits))
-            self.upsampled.put(key, entry)
-        return entry[1]
 
 
 class SamMed3DEngine(Engine):
@@ -143,17 +103,11 @@ class SamMed3DEngine(Engine):
         super().__init__(device, options)
         self.network = None  # set by load(): encode(image) / decode(embedding, points, labels, logits)
 
-    def weights_status(self) -> Tuple[bool, str]:
-        try:
-            return True, str(find_checkpoint(self.options))
-        except WeightsMissingError as error:
-            return False, str(error)
-
     def load(self) -> None:
         from .model import load_network
 
         default = "bf16" if self.device.startswith("cuda") else "fp32"
-        self.network = load_network(find_checkpoint(self.options), self.device,
+        self.network = load_network(self.checkpoint(), self.device,
                                     str(self.options.get("precision", default)))
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
@@ -190,16 +144,12 @@ class SamMed3DEngine(Engine):
         # previous mask holds the others); a replay or a cached answer repastes all.
         before = state if start == len(prompts) - 1 else None
         max_crops = int(self.options.get("max_crops", steps.MAX_CROPS))
-
-        def mask_of(crop_state):
-            return store.upsampled_mask(crop_state, steps.upsample)
-
         for n in range(start + 1, len(prompts) + 1):
-            state = steps.step(state, image, prompts[:n], embed, decode, max_crops, mask_of=mask_of)
+            state = steps.step(state, image, prompts[:n], embed, decode, max_crops)
             store.states.put(tuple(keys[:n]), state)
         t = time.perf_counter()
         crops, region = _crops_to_paste(image, state, before, pipeline)
-        result = self._paste(request, crops, region, pipeline, mask_of)
+        result = self._paste(request, crops, region, pipeline)
         timings["paste"] = 1000 * (time.perf_counter() - t)
         result.timings_ms.update(timings)
         result.timings_ms["total"] = 1000 * (time.perf_counter() - t0)
@@ -213,12 +163,14 @@ class SamMed3DEngine(Engine):
         return store
 
     @staticmethod
-    def _paste(request: SegmentationRequest, crops, region, pipeline, upsampled) -> EngineResult:
+    def _paste(request: SegmentationRequest, crops, region, pipeline) -> EngineResult:
         """``crops`` (decoded crop states) pasted onto the image grid, answered over
         ``region`` (an image bbox; None = all their footprint); uncovered voxels keep the
         previous mask; with boxes among the prompts, nothing outside them."""
-        pasted = pipeline.paste(request.image, [c.crop for c in crops],
-                                [upsampled(c) for c in crops]) if crops else None
+        from . import logits
+
+        pasted = logits.paste(request.image, [c.crop for c in crops],
+                              [c.logits for c in crops]) if crops else None
         if pasted is None:
             empty = ((0, 0, 0), (0, 0, 0))
             return EngineResult(bbox=empty, mask=np.zeros((0, 0, 0), bool))

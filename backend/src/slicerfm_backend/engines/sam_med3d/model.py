@@ -2,7 +2,7 @@
 its checkpoint loaded strictly.
 
 The checkpoint is a torch file holding ``{"model_state_dict": OrderedDict}`` with keys under
-``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (design/MODELS.md §1). Every
+``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.`` (docs/MODELS.md §1). Every
 way it can be wrong -- unreadable or truncated file, another layout, missing or unexpected
 keys, a tensor of the wrong shape -- raises :class:`CheckpointError` with the file, what is
 wrong and how to fix it.
@@ -17,22 +17,19 @@ points ``[1, N, 3]`` as crop voxel indices in the same (a, b, c) order, labels `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch
 
+from ...errors import CheckpointError, EngineError
 from ...weights.state_dict import load_checkpoint, state_dict_problems
-from ..base import EngineError
 
 STATE_KEY = "model_state_dict"
 LOWRES = 32  # side of the low-resolution logits
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FIX = "fetch it again with `slicerfm-backend weights fetch sam-med3d`"
 
-
-class CheckpointError(EngineError):
-    """The checkpoint file cannot be loaded into SAM-Med3D; the message says why and how to fix it."""
 
 
 def build_network() -> torch.nn.Module:
@@ -45,7 +42,7 @@ def build_network() -> torch.nn.Module:
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """The ``model_state_dict`` of the checkpoint at ``path`` (tensors on the CPU)."""
-    checkpoint = load_checkpoint(path, CheckpointError, FIX)
+    checkpoint = load_checkpoint(path, FIX)
     if not isinstance(checkpoint, dict) or STATE_KEY not in checkpoint:
         found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"checkpoint {path} is not a SAM-Med3D checkpoint: expected a dict "
@@ -100,17 +97,24 @@ class SamMed3DNetwork:
 
     @torch.inference_mode()
     def decode(self, embedding: torch.Tensor, points: np.ndarray, labels: np.ndarray,
-               logits: Optional[np.ndarray]) -> np.ndarray:
-        """Low-resolution logits ``(32, 32, 32)`` (float32, crop order) for ``points``
-        ``(N, 3)`` crop voxel indices (a, b, c), ``labels`` ``(N,)`` (1/0) and the previous
-        logits ``(32, 32, 32)`` (zeros when None) as mask prompt."""
+               logits) -> torch.Tensor:
+        """Low-resolution logits ``(32, 32, 32)`` (float32 tensor, crop order, on the device:
+        the next decode and the paste use them there) for ``points`` ``(N, 3)`` crop voxel
+        indices (a, b, c), ``labels`` ``(N,)`` (1/0) and the previous logits ``(32, 32, 32)``
+        (a tensor or an array; zeros when None) as mask prompt. On CUDA the call waits for
+        the result, so the time around it is the decoder's."""
         coords = torch.as_tensor(np.asarray(points, np.float32)[None], device=self.device)
         marks = torch.as_tensor(np.asarray(labels, np.int64)[None], device=self.device)
-        previous = np.zeros((LOWRES,) * 3, np.float32) if logits is None else logits
-        mask = torch.as_tensor(np.asarray(previous, np.float32)[None, None], device=self.device)
+        if logits is None:
+            mask = torch.zeros((1, 1) + (LOWRES,) * 3, dtype=torch.float32, device=self.device)
+        else:
+            mask = torch.as_tensor(logits, dtype=torch.float32, device=self.device)[None, None]
         with self._autocast():
             sparse, dense = self.model.prompt_encoder(points=(coords, marks), boxes=None, masks=mask)
             low, _ = self.model.mask_decoder(
                 image_embeddings=embedding, image_pe=self.model.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
-        return low[0, 0].float().cpu().numpy()
+        out = low[0, 0].float()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return out

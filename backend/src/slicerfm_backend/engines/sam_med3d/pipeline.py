@@ -19,7 +19,7 @@ Arrays of the original image are numpy ``(k, j, i)``; ``ijk_to_ras`` maps homoge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -129,7 +129,8 @@ def footprint(image: ImageData, crop: Crop) -> Optional[BBox]:
     return tuple(int(v) for v in lo), tuple(int(v) for v in hi)
 
 
-def paste(image: ImageData, crops: Sequence[Crop], masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
+def paste(image: ImageData, crops: Sequence[Crop],
+          masks: Sequence[np.ndarray]) -> Optional[Tuple[BBox, np.ndarray, np.ndarray]]:
     """Nearest-neighbour resampling of crop masks onto the original image grid.
 
     ``masks[n]`` is boolean ``(128, 128, 128)`` in crop order (a, b, c) of ``crops[n]``.
@@ -225,14 +226,3 @@ def box_region(image: ImageData, boxes_kji: Iterable[Tuple[Sequence[float], Sequ
         lo, hi = np.maximum(lo, 0), np.maximum(hi, 0)
         out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
     return out
-
-
-def border_faces(mask: np.ndarray, min_voxels: int = 1) -> List[Tuple[int, int]]:
-    """Faces of a crop mask ``(128, 128, 128)`` (a, b, c) the prediction touches, as
-    ``(axis, direction)`` with direction -1 (low face) or +1 (high face)."""
-    faces = []
-    for axis in range(3):
-        for direction, index in ((-1, 0), (1, CROP - 1)):
-            if np.count_nonzero(np.take(mask, index, axis=axis)) >= min_voxels:
-                faces.append((axis, direction))
-    return faces

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..base import ImageData, Prompt
-from .pipeline import CROP, Crop, border_faces, footprint, kji_to_ras
+from .pipeline import CROP, Crop, footprint, kji_to_ras
 
 MARGIN = 8  # a positive click closer than this to a crop's faces (crop voxels) gets its own crop
 STRIDE = 96  # shift of an extension crop (crop voxels): 32 voxels (48 mm) of overlap
@@ -41,7 +41,8 @@ Point = Tuple[Tuple[float, float, float], int]  # crop index (a, b, c), label 1/
 @dataclass(frozen=True)
 class CropState:
     """One crop of a segment: its seed points (crop index, label), its last low-resolution
-    logits ``(32, 32, 32)`` (None before its first decode) and the points they came from."""
+    logits ``(32, 32, 32)`` (None before its first decode; a torch tensor on the network's
+    device, or a numpy array from a stand-in network) and the points they came from."""
 
     crop: Crop
     seeds: Tuple[Point, ...] = ()
@@ -78,14 +79,20 @@ def crop_points(state: CropState, points: Sequence[Tuple[np.ndarray, int]]) -> T
     return tuple(state.seeds) + tuple(inside)
 
 
-def upsample(logits: np.ndarray) -> np.ndarray:
+def upsample(logits) -> np.ndarray:
     """Boolean ``(128, 128, 128)``: logits ``(32, 32, 32)`` upsampled trilinearly
-    (align_corners=False), ``sigmoid > 0.5`` (i.e. logit > 0)."""
-    import torch
-    import torch.nn.functional as F
+    (align_corners=False), ``sigmoid > 0.5`` (i.e. logit > 0); see :mod:`.logits`."""
+    from .logits import upsample as full
 
-    x = torch.from_numpy(np.ascontiguousarray(logits, np.float32))[None, None]
-    return (F.interpolate(x, size=(CROP,) * 3, mode="trilinear", align_corners=False) > 0)[0, 0].numpy()
+    return full(logits)
+
+
+def _kept(logits):
+    """The decoder's logits as they are kept in the state: a torch tensor stays on its
+    device (the next decode and the paste use it there), anything else becomes float32."""
+    if type(logits).__module__.startswith("torch"):
+        return logits
+    return np.asarray(logits, np.float32)
 
 
 def seed_for(mask: np.ndarray, axis: int, direction: int) -> Optional[Tuple[float, float, float]]:
@@ -107,15 +114,13 @@ def seed_for(mask: np.ndarray, axis: int, direction: int) -> Optional[Tuple[floa
 
 def step(state: State, image: ImageData, prompts: Sequence[Prompt],
          embed: Callable[[Crop], object], decode: Callable, max_crops: int = MAX_CROPS,
-         extend: bool = True, mask_of: Optional[Callable[[CropState], np.ndarray]] = None) -> State:
+         extend: bool = True) -> State:
     """The state after the last of ``prompts`` (``state`` is the state after the others).
 
     ``embed(crop)`` returns the crop's image embedding (cached by the caller);
     ``decode(embedding, points (N, 3), labels (N,), logits or None)`` returns new logits
-    ``(32, 32, 32)``; ``mask_of(crop_state)`` its 128³ mask (default: :func:`upsample` of
-    its logits; the engine passes a cached one).
+    ``(32, 32, 32)`` (a numpy array, or a torch tensor kept on its device).
     """
-    mask_of = mask_of or (lambda crop_state: upsample(crop_state.logits))
     points = user_points(image, prompts)
     crops = list(state)
     if points:
@@ -132,25 +137,29 @@ def step(state: State, image: ImageData, prompts: Sequence[Prompt],
             continue
         coords = np.array([p for p, _ in pts], np.float32)
         labels = np.array([label for _, label in pts], np.int64)
-        logits = np.asarray(decode(embed(current.crop), coords, labels, current.logits), np.float32)
+        logits = _kept(decode(embed(current.crop), coords, labels, current.logits))
         crops[n] = replace(current, logits=logits, decoded_with=pts)
         if extend:
-            queue.extend(_extensions(crops, n, image, max_crops, mask_of))
+            queue.extend(_extensions(crops, n, image, max_crops))
     return tuple(crops)
 
 
-def _extensions(crops: List[CropState], n: int, image: ImageData, max_crops: int,
-                mask_of: Callable[[CropState], np.ndarray]) -> List[int]:
-    """Append the neighbours of crop ``n`` its prediction reaches; their indices."""
-    mask = mask_of(crops[n])
+def _extensions(crops: List[CropState], n: int, image: ImageData, max_crops: int) -> List[int]:
+    """Append the neighbours of crop ``n`` its prediction reaches; their indices. Which faces
+    it touches comes from the logits' boundary planes; the whole 128³ mask is upsampled only
+    when a neighbour may be added (for its seed point)."""
+    from .logits import border_faces
+
+    mask = None
     added = []
-    for axis, direction in border_faces(mask):
+    for axis, direction in border_faces(crops[n].logits):
         if len(crops) >= max_crops:
             break
         neighbour = crops[n].crop.shifted(axis, direction * STRIDE)
         centre = neighbour.index_to_ras(np.full(3, CROP // 2))
         if any(c.crop.contains(centre, MARGIN) for c in crops) or footprint(image, neighbour) is None:
             continue
+        mask = upsample(crops[n].logits) if mask is None else mask
         seed = seed_for(mask, axis, direction)
         if seed is None:
             continue

@@ -6,7 +6,6 @@
 - ``auto.py``   sliding-window class-prompt inference with a bounded accumulator
 - ``points.py`` point corrections through MONAI's point inferer
 - ``model.py``  the network and strict checkpoint loading (torch, monai: lazy)
-- ``cli.py``    ``slicerfm-backend segment``
 
 Importing this package does not import torch or monai; :meth:`Vista3DEngine.load` does.
 """

@@ -1,7 +1,8 @@
 """The ``vista3d`` engine: VISTA3D (monai ``vista3d132``) for automatic segmentation of up to
 127 CT structures by class prompt, and point corrections on one class (or zero-shot).
 
-* automatic: :meth:`Vista3DEngine.segment_auto` -- the bundle's preprocessing (1.5 mm, RAS
+* automatic (the :class:`..base.AutoSegmentation` seam: ``classes``, ``class_ids``,
+  ``segment_auto``, ``estimate_auto_s``): the bundle's preprocessing (1.5 mm, RAS
   order, foreground crop, intensity scaling; :mod:`.grid`), bounded-memory sliding
   windows (:mod:`.auto`), labels pasted back onto the image grid, the region that was
   not computed (outside the foreground crop) reported. Run as a background job by
@@ -19,28 +20,23 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..base import Engine, EngineCapabilities, EngineError, EngineResult, ImageData, SegmentationRequest
-from ..options import choice, positive_float, positive_int
-from ..sam_med3d.engine import env_checkpoint
+from ...engine_core.base import Progress, StepGuard
+from ...engine_core.options import choice, positive_float, positive_int
+from ...errors import EngineError
+from ..base import (AutoSegmentation, ClassItem, Engine, EngineCapabilities, EngineResult, ImageData,
+                    SegmentationRequest)
 
 log = logging.getLogger(__name__)
 
 NAME = "vista3d"
-FETCH = f"run `slicerfm-backend weights fetch {NAME}`"
-
-
-def find_checkpoint(options: Dict[str, Any]) -> Path:
-    """``options["checkpoint"]``, else ``SLICERFM_CHECKPOINTS``, else the weights store."""
-    from ...weights.resolve import checkpoint_path
-
-    override = options.get("checkpoint") or env_checkpoint(NAME)
-    root = options.get("weights_dir")
-    return checkpoint_path(NAME, Path(root) if root else None, override)
+# One 128³ window on 2 CPU cores (docs/BENCHMARKS.md, VISTA3D): 154 s with 1 class, 195 s
+# with 117 (the encoder once, then the class head per class).
+CPU_WINDOW_S = 154.0
+CPU_WINDOW_S_PER_CLASS = (195.0 - 154.0) / 116
 
 
 def _fraction(value: str) -> float:
@@ -57,7 +53,11 @@ def _roi(value: str) -> int:
     return number
 
 
-class Vista3DEngine(Engine):
+_fraction.__name__ = "fraction in [0, 1)"
+_roi.__name__ = "multiple of 16"
+
+
+class Vista3DEngine(Engine, AutoSegmentation):
     """VISTA3D; see the module docstring."""
 
     name = NAME
@@ -75,7 +75,6 @@ class Vista3DEngine(Engine):
         "overlap": _fraction,
         "accumulator_mb": positive_float,
     }
-    supports_auto = True
 
     def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
         super().__init__(device, options)
@@ -98,13 +97,42 @@ class Vista3DEngine(Engine):
         from .model import load_network
 
         amp = str(self.options.get("amp", "on")) != "off"
-        self.network = load_network(find_checkpoint(self.options), self.device, amp)
+        self.network = load_network(self.checkpoint(), self.device, amp)
 
     # -- automatic ---------------------------------------------------------------------
 
+    @classmethod
+    def classes(cls) -> List[dict]:
+        """VISTA3D's label dictionary for pickers (:func:`.labels.catalogue`)."""
+        from . import labels
+
+        return labels.catalogue()
+
+    @classmethod
+    def class_ids(cls, classes: Optional[Sequence[ClassItem]], everything: bool = False) -> List[int]:
+        """Names or ids with kidney, lung and bone expanded to their parts
+        (:func:`.labels.auto_classes`), or the 117 "everything" classes."""
+        from . import labels
+
+        return list(labels.EVERYTHING) if everything else labels.auto_classes(classes or [])
+
+    def estimate_auto_s(self, image: ImageData, class_ids: Sequence[int]) -> Optional[float]:
+        """On the CPU, windows x class groups over the whole image's 1.5 mm grid (an upper
+        bound: the foreground crop usually removes some windows) times the time of one
+        window measured on 2 cores (docs/BENCHMARKS.md); None on other devices."""
+        from . import auto
+        from . import grid as grid_mod
+
+        if self.device.split(":")[0] != "cpu":
+            return None
+        shape = grid_mod.WorkingGrid.for_image(image.array.shape, image.ijk_to_ras).shape
+        the_plan = auto.plan(shape, list(class_ids), self.roi, self.overlap, self.accumulator_bytes)
+        per_group = max(len(group) for group in the_plan.groups)
+        return the_plan.total_steps * (CPU_WINDOW_S + CPU_WINDOW_S_PER_CLASS * per_group) * (self.roi[0] / 128) ** 3
+
     def segment_auto(self, image: ImageData, class_ids: Sequence[int],
-                     progress: Optional[Callable[[str, int, int], None]] = None,
-                     step: Optional[Callable[[], ContextManager]] = None) -> Tuple[np.ndarray, dict]:
+                     progress: Optional[Progress] = None,
+                     step: Optional[StepGuard] = None) -> Tuple[np.ndarray, dict]:
         """Label map (uint8, image grid ``(K, J, I)``, class ids) for ``class_ids`` (already
         expanded, see :func:`.labels.auto_classes`) and its meta: ``labels``
         (dictionary of the ids present in the request), ``not_computed``, ``device``,
@@ -121,7 +149,7 @@ class Vista3DEngine(Engine):
 
         if self.network is None:
             raise EngineError("vista3d is not loaded")
-        if image.modality not in ("CT", "unknown"):
+        if image.modality not in ("CT", "other"):
             raise EngineError(f"VISTA3D segments CT images (Hounsfield units); this image is {image.modality}")
         report = progress or (lambda stage, done=0, total=0: None)
         timings: Dict[str, float] = {}

@@ -2,9 +2,10 @@
 
 The ids are the network's global class indices (the ``class_vector`` / ``prompt_class`` it
 was trained with); the names are those the released model publishes for them. This module
-is pure Python (no torch): the client, the CLI and the routes use it to check requests.
+is pure Python (no torch): the engine's automatic seam (``Vista3DEngine.classes`` /
+``class_ids``) and its point corrections use it to check requests before any model is loaded.
 
-Prompt rules (design/MODELS.md section 2):
+Prompt rules (docs/MODELS.md §2):
 
 - ``AUTO_CLASSES``: the 127 classes a class prompt may name without points,
   {1..132} minus {16, 18, 129, 130, 131}.

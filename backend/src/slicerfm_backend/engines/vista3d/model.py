@@ -17,17 +17,14 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ...errors import CheckpointError
 from ...weights.state_dict import load_checkpoint, state_dict_problems
-from ..base import EngineError
 
 log = logging.getLogger(__name__)
 
 FIX = ("fetch the released weights with 'slicerfm-backend weights fetch vista3d', or pass "
        "--checkpoint vista3d=PATH to a plain state_dict of monai's vista3d132")
 
-
-class CheckpointError(EngineError):
-    """The checkpoint cannot be loaded into vista3d132; the message says why and how to fix it."""
 
 
 def build_network(encoder_embed_dim: int = 48) -> torch.nn.Module:
@@ -39,7 +36,7 @@ def build_network(encoder_embed_dim: int = 48) -> torch.nn.Module:
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """The state dict stored at ``path`` (tensors on the CPU); CheckpointError otherwise."""
-    state = load_checkpoint(path, CheckpointError, FIX)
+    state = load_checkpoint(path, FIX)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         raise CheckpointError(f"checkpoint {path} is a training checkpoint ({{'model': ...}}); the "
                               f"released model.pt is a plain state_dict; {FIX}")

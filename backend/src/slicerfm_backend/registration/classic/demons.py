@@ -72,8 +72,8 @@ def demons(fixed, moving, levels: Sequence[DemonsLevel], progress: Progress, sta
         step.SetNumberOfIterations(level.iterations)
         step.SetStandardDeviations(level.field_sigma)
         step.SetMaximumUpdateStepLength(level.max_step)
-        field = run_reporting(step, stage, total, progress,
-                              lambda: step.Execute(level_fixed, level_moving, field), start=done)
+        field = run_reporting(step, stage, total, progress,  # the lambda runs in this iteration
+                              lambda: step.Execute(level_fixed, level_moving, field), start=done)  # noqa: B023
         done += level.iterations
     if field is None:  # no iterations at all
         field = sitk.Image(fixed.GetSize(), sitk.sitkVectorFloat64, 3)

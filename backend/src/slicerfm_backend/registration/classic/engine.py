@@ -13,8 +13,9 @@ Pipeline for a pair (moving onto fixed), all on the fixed image's grid:
 4. the field composed with the affine, as RAS vectors on the fixed grid: fixed point ``x``
    -> moving point ``x + d(x)`` (see :mod:`..base`);
 5. folded voxels (det(I + dd/dx) <= 0) are smoothed away locally (:mod:`.unfold`;
-   engine option ``unfold``, default True): on the brain pair this takes the folding from
-   1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md, Registration).
+   engine option ``unfold``, on by default: ``--engine-option classic.unfold=off``): on the
+   brain pair this takes the folding from 1.6 % to 0.08 % of the voxels (docs/BENCHMARKS.md,
+   Registration).
 
 ``io_steps`` is the number of demons iterations at the finest level (0: no deformable
 step, only the affine when ``affine_prealign`` is set). ``similarity``: "ssd" (demons
@@ -24,14 +25,16 @@ sequence). The ``native`` output grid is the fixed grid for this engine.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...engine_core.options import on_off
+from ...errors import EngineError
 from ..base import (DisplacementField, Progress, RegistrationCapabilities, RegistrationEngine,
-                   RegistrationRequest, RegistrationResult)
+                   RegistrationRequest, RegistrationResult, StepGuard)
 from .demons import DemonsLevel
 
 SIMILARITIES = ("ssd",)
@@ -40,6 +43,14 @@ MAX_IO_STEPS = 500
 COARSE_LEVELS = (DemonsLevel(4, 50, 1.0), DemonsLevel(2, 50, 1.0))
 FINE_FIELD_SIGMA = 0.8
 BOX_MARGIN = 16
+# Time model for estimate_s, from the brain pair (6,881,280 fixed voxels, 2 idle cores,
+# docs/BENCHMARKS.md): demons 20.5 s for the 50 + 50 coarse iterations (about 7 full-
+# resolution iterations' worth) and 20 fine ones; Jacobian, unfolding and the rest 5.9 s.
+ESTIMATE_VOXELS = 6_881_280
+ESTIMATE_ITERATION_S = 20.5 / 27
+ESTIMATE_COARSE_ITERATIONS = 7
+ESTIMATE_FIXED_S = 5.9
+ESTIMATE_AFFINE_S = 16.0  # the affine stage alone: 20.1 s wall, 16.5 s CPU at load 5
 RAS_FLIP = np.array([-1.0, -1.0, 1.0])
 
 
@@ -100,10 +111,21 @@ class ClassicRegistrationEngine(RegistrationEngine):
                     "multi-resolution symmetric-forces demons; same-contrast pairs.",
         needs_weights=False, devices=("cpu",), similarities=SIMILARITIES,
         default_io_steps=DEFAULT_FINE_ITERATIONS)
+    option_types = {"unfold": on_off}
+
+    def estimate_s(self, request: RegistrationRequest) -> Optional[float]:
+        """Scaled from the brain pair on 2 idle cores (docs/BENCHMARKS.md): per fixed voxel,
+        the fixed stages plus the demons iterations (coarse levels as fine-iteration
+        equivalents) and, when asked, the affine stage."""
+        io_steps = self.default_io_steps if request.io_steps is None else max(0, int(request.io_steps))
+        scale = float(np.prod(request.fixed.shape)) / ESTIMATE_VOXELS
+        demons = ESTIMATE_ITERATION_S * (ESTIMATE_COARSE_ITERATIONS + io_steps) if io_steps else 0.0
+        affine = ESTIMATE_AFFINE_S if request.affine_prealign else 0.0
+        return scale * (ESTIMATE_FIXED_S + demons + affine)
 
     def check_request(self, request: RegistrationRequest) -> int:
         """The finest-level iterations to run; EngineError for unusable options or masks."""
-        io_steps = self.capabilities.default_io_steps if request.io_steps is None else request.io_steps
+        io_steps = self.default_io_steps if request.io_steps is None else request.io_steps
         if isinstance(io_steps, bool) or not isinstance(io_steps, (int, np.integer)) \
                 or not 0 <= io_steps <= MAX_IO_STEPS:
             raise EngineError(f"io_steps must be an integer from 0 to {MAX_IO_STEPS}, got {io_steps!r}")
@@ -126,7 +148,8 @@ class ClassicRegistrationEngine(RegistrationEngine):
                     raise EngineError(f"the {role} mask is empty")
         return int(io_steps)
 
-    def register(self, request: RegistrationRequest, progress: Progress) -> RegistrationResult:
+    def register(self, request: RegistrationRequest, progress: Progress,
+                 step: StepGuard = contextlib.nullcontext) -> RegistrationResult:
         import SimpleITK as sitk
 
         from . import affine, demons, intensity

@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...errors import EngineError
 
 CT_WINDOW = (-1000.0, 1000.0)
 UPPER_PERCENTILE = 99.5

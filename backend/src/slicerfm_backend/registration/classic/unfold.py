@@ -70,7 +70,7 @@ def unfold(vectors: np.ndarray, ijk_to_ras, det: np.ndarray, sigma: float = SIGM
             work = _expand(local, margin, shape)
             block = vectors[work]
             selected = np.zeros(block.shape[:3], dtype=bool)
-            inside = tuple(slice(l.start - w.start, l.stop - w.start) for l, w in zip(local, work))
+            inside = tuple(slice(part.start - w.start, part.stop - w.start) for part, w in zip(local, work))
             selected[inside] = clusters[found] == index
             for component in range(3):
                 smooth = ndimage.gaussian_filter(block[..., component], sigma, mode="nearest")

@@ -1,5 +1,5 @@
 """The ``unigradicon`` and ``multigradicon`` registration engines (pip ``unigradicon`` /
-``icon_registration``; design/MODELS.md §3).
+``icon_registration``; docs/MODELS.md §3).
 
 Pipeline per pair (moving onto fixed):
 
@@ -16,12 +16,14 @@ Pipeline per pair (moving onto fixed):
 Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
 conversion frees what the run held and becomes an EngineError; on the CPU a run whose
 estimated memory exceeds ``MemAvailable`` is refused before it starts
-(:func:`.run.check_host_memory`). ``step_guard`` (set by the job service to the
-job's fair device lock) wraps every network step.
+(:func:`.run.check_host_memory`). ``step`` (in a job, the job's fair device lock for one
+step) wraps every network step.
 
-Options (``RegistrationEngine.options``): ``checkpoint`` (file) and ``weights_dir`` (store),
-as for every network engine; ``network_shape`` (three sides, default 175³; smaller shapes
-only make sense for tests with random weights, the released weights are for 175³).
+Options (``--engine-option unigradicon.network_shape=175,175,175``): ``network_shape`` (three
+sides, default 175³; smaller shapes only make sense for tests with random weights, the
+released weights are for 175³); ``checkpoint`` and ``weights_dir`` are set by the server.
+Instance optimisation: 50 steps by default, none on the CPU (where one step takes minutes);
+:meth:`_GradICONEngine.estimate_s` gives the expected time on the CPU.
 Results: ``timings_s`` has ``preprocess``, ``affine`` (when asked), ``model`` (network time,
 IO included), ``field``, ``jacobian`` and ``total``; ``details`` has the steps, similarity,
 network shape, device and, on CUDA, ``gpu_peak_memory_bytes``.
@@ -31,22 +33,33 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from ...engine_core.options import shape3
+from ...errors import EngineError
 from ..base import (Progress, RegistrationCapabilities, RegistrationEngine, RegistrationRequest,
-                   RegistrationResult)
+                   RegistrationResult, StepGuard)
 
 SIMILARITIES = ("lncc", "lncc2", "mind")
 DEFAULT_IO_STEPS = 50
+#: On the CPU one instance-optimisation step at 175³ takes many minutes and more than 11 GB
+#: (docs/BENCHMARKS.md): the CPU default is the network alone.
+DEFAULT_IO_STEPS_CPU = 0
 MAX_IO_STEPS = 1000
+# Measured on 2 idle CPU cores (docs/BENCHMARKS.md, "uniGradICON pipeline on CPU"): the
+# forward pass at 175³ and the pipeline around it; one IO step at 96³ took 139 s, scaled
+# to other network sizes by their voxel count. No GPU figures yet: no estimate on CUDA.
+CPU_FORWARD_S_175 = 16.0
+CPU_OVERHEAD_S = 2.0
+CPU_IO_STEP_S_96 = 139.0
 
 
 class _GradICONEngine(RegistrationEngine):
     """Shared pipeline of the two GradICON engines; subclasses set ``name`` and ``capabilities``."""
+
+    option_types = {"network_shape": shape3}
 
     def __init__(self, device: str = "cpu", options: Optional[Dict[str, Any]] = None):
         super().__init__(device, options)
@@ -55,14 +68,6 @@ class _GradICONEngine(RegistrationEngine):
         from .model import NETWORK_SHAPE, check_shape
 
         self.network_shape: Tuple[int, int, int] = check_shape(self.options.get("network_shape", NETWORK_SHAPE))
-        self.step_guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-
-    def checkpoint(self) -> Path:
-        """The checkpoint to load: the override, else the weights store; WeightsMissingError otherwise."""
-        from ...weights.resolve import checkpoint_path
-
-        root = self.options.get("weights_dir")
-        return checkpoint_path(self.name, Path(root) if root else None, self.options.get("checkpoint"))
 
     def _fix(self) -> str:
         return (f"fetch it again with `slicerfm-backend weights fetch {self.name}` or pass "
@@ -74,8 +79,18 @@ class _GradICONEngine(RegistrationEngine):
         self.network = load_network(self.checkpoint(), self.device, self.network_shape, self._fix())
         self.torch_device = next(self.network.parameters()).device
 
+    def estimate_s(self, request: RegistrationRequest) -> Optional[float]:
+        """On the CPU: forward pass and pipeline, plus the IO steps (see the constants); None
+        on other devices (not measured yet)."""
+        if self.device.split(":")[0] != "cpu":
+            return None
+        io_steps = self.default_io_steps if request.io_steps is None else max(0, int(request.io_steps))
+        voxels = float(np.prod(self.network_shape))
+        return (CPU_OVERHEAD_S + CPU_FORWARD_S_175 * voxels / 175 ** 3
+                + io_steps * CPU_IO_STEP_S_96 * voxels / 96 ** 3)
+
     def _check_request(self, request: RegistrationRequest) -> Tuple[int, str]:
-        io_steps = self.capabilities.default_io_steps if request.io_steps is None else int(request.io_steps)
+        io_steps = self.default_io_steps if request.io_steps is None else int(request.io_steps)
         if not 0 <= io_steps <= MAX_IO_STEPS:
             raise EngineError(f"io_steps must be between 0 and {MAX_IO_STEPS}, got {io_steps}")
         similarity = request.similarity or "lncc"
@@ -89,7 +104,8 @@ class _GradICONEngine(RegistrationEngine):
                                   f"its image {image.array.shape}; masks must be on the image's grid")
         return io_steps, similarity
 
-    def register(self, request: RegistrationRequest, progress: Progress) -> RegistrationResult:
+    def register(self, request: RegistrationRequest, progress: Progress,
+                 step: StepGuard = contextlib.nullcontext) -> RegistrationResult:
         import torch
 
         from . import affine, network_field, preprocess, run
@@ -133,7 +149,7 @@ class _GradICONEngine(RegistrationEngine):
             moving_t = preprocess.to_network(moving_norm, self.network_shape, device)
             del fixed_norm, moving_norm
             u = run.displacement(self.network, moving_t, fixed_t, io_steps, similarity,
-                                          progress, self.step_guard)
+                                          progress, step)
             fixed_t = moving_t = None
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
@@ -185,7 +201,7 @@ class UniGradICONEngine(_GradICONEngine):
         description="uniGradICON (deep learning, 175³ network grid): deformable registration "
                     "of CT/MR pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)
 
 
 class MultiGradICONEngine(_GradICONEngine):
@@ -196,4 +212,4 @@ class MultiGradICONEngine(_GradICONEngine):
         description="multiGradICON (deep learning, 175³ network grid): deformable registration "
                     "including cross-modality pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)

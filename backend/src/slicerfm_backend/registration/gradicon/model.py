@@ -1,7 +1,7 @@
 """The uniGradICON / multiGradICON network from pip ``unigradicon``, built without the
 package's downloader, and its released checkpoint loaded strictly.
 
-The released files (``Step_2_final.trch``, design/MODELS.md §3) hold a plain torch state dict
+The released files (``Step_2_final.trch``, docs/MODELS.md §3) hold a plain torch state dict
 for ``regis_net`` of ``unigradicon.make_network([1, 1, 175, 175, 175], include_last_step=True)``
 (≈70.7 M parameters; multiGradICON has the same architecture). Every way the file can be
 wrong -- unreadable or truncated, another layout, missing or unexpected keys, a tensor of the
@@ -18,15 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
-from ...engines.base import EngineError
+from ...errors import CheckpointError, EngineError
 from ...weights.state_dict import load_checkpoint, state_dict_problems
 
 NETWORK_SHAPE = (175, 175, 175)
 MIN_SIDE = 66  # the U-Nets pool five times below the quarter-resolution step
 
-
-class CheckpointError(EngineError):
-    """The checkpoint cannot be loaded into the network; the message says why and how to fix it."""
 
 
 def check_shape(shape: Sequence[int]) -> Tuple[int, int, int]:
@@ -64,7 +61,7 @@ def read_state_dict(path: Path, fix: str) -> Dict[str, Any]:
     """The ``regis_net`` state dict in the file at ``path`` (tensors on the CPU)."""
     import torch
 
-    state = load_checkpoint(path, CheckpointError, fix)
+    state = load_checkpoint(path, fix)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         found = type(state).__name__ if not isinstance(state, dict) else sorted(state)[:5]
         raise CheckpointError(f"checkpoint {path} is not a state dict of tensors (found {found}); {fix}")

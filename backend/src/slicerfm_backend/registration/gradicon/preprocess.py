@@ -1,4 +1,4 @@
-"""uniGradICON input preparation (design/MODELS.md §3): intensities to [0, 1], optional mask,
+"""uniGradICON input preparation (docs/MODELS.md §3): intensities to [0, 1], optional mask,
 resize to the network grid.
 
 - CT: clamp to [-1000, 1000] HU, then map linearly to [0, 1].
@@ -19,11 +19,13 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...engines.base import EngineError
+from slicerfm_client import protocol
+
+from ...errors import EngineError
 
 CT_WINDOW = (-1000.0, 1000.0)
 MR_UPPER_QUANTILE = 0.99
-MODALITIES = ("CT", "MR", "other")
+MODALITIES = protocol.MODALITIES
 SLAB_PLANES = 16
 
 

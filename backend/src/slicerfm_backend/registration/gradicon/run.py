@@ -20,7 +20,7 @@ import copy
 import gc
 from typing import Callable, Optional
 
-from ...engines.base import EngineError
+from ...errors import EngineError
 from .network_field import network_displacement
 from .model import make_similarity
 

@@ -27,6 +27,48 @@ def positive_float(value: str) -> float:
     return number
 
 
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"must be a number >= 0, got {value}")
+    return number
+
+
+def fraction(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be a number from 0 to 1, got {value}")
+    return number
+
+
+def on_off(value: str) -> bool:
+    """``on``/``off`` (also true/false, yes/no, 1/0) as a bool."""
+    text = str(value).strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"must be on or off, got {value!r}")
+
+
+on_off.__name__ = "on/off"
+
+
+def shape3(value: str) -> tuple:
+    """``"128,128,128"`` (or ``128x128x128``) as three whole numbers >= 1."""
+    parts = str(value).replace("x", ",").split(",")
+    try:
+        sides = tuple(positive_int(part.strip()) for part in parts)
+    except ValueError:
+        sides = ()
+    if len(sides) != 3:
+        raise ValueError(f"must be three whole numbers >= 1 like 128,128,128, got {value!r}")
+    return sides
+
+
+shape3.__name__ = "three sides, e.g. 128,128,128"
+
+
 def choice(*allowed: str) -> Parser:
     def parse(value: str) -> str:
         if value not in allowed:

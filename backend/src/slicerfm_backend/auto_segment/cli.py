@@ -7,7 +7,8 @@ Writes the label map on the input image's grid (same size, spacing, origin and d
 uint8 class ids) and the label dictionary beside it (``labels.json``: ``{"labels": {id:
 {name, color, group}}, "not_computed": ..., ...}``). Without ``--server`` the engine runs in
 this process; with it the image is uploaded to that server (token from ``SLICERFM_TOKEN``)
-and the job is followed there. A progress bar (windows done/total) goes to stderr.
+and the job is followed there. Progress (windows done/total) goes to stderr: a bar on a
+terminal, a line per stage otherwise.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Optional
+
+from ..engine_core.cli import print_estimate
+from ..progress import StageBar
+from ..settings import add_engine_flags
 
 
 def dictionary_path(out: str) -> Path:
@@ -31,29 +35,6 @@ def dictionary_path(out: str) -> Path:
     return path.with_name(name + ".json")
 
 
-class ProgressBar:
-    """A one-line text bar on ``stream`` for (stage, done, total) updates."""
-
-    def __init__(self, stream=None, width: int = 30):
-        self.stream = stream or sys.stderr  # looked up now, not at import (stderr may be redirected)
-        self.width, self.started = width, time.monotonic()
-
-    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
-        elapsed = time.monotonic() - self.started
-        if total:
-            filled = int(self.width * done / total)
-            bar = "#" * filled + "-" * (self.width - filled)
-            line = f"\r{stage:<13} [{bar}] {done}/{total}  {elapsed:6.0f} s"
-        else:
-            line = f"\r{stage:<13} {'':{self.width + 2}} {elapsed:6.0f} s"
-        self.stream.write(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
 def add_parsers(subparsers) -> None:
     """Add the ``segment`` command to the CLI's subparsers."""
     p = subparsers.add_parser("segment", help="automatic segmentation of an image file (vista3d)")
@@ -63,9 +44,7 @@ def add_parsers(subparsers) -> None:
     which.add_argument("--classes", help="comma-separated class names or ids (docs/VISTA3D.md)")
     which.add_argument("--everything", action="store_true", help="the 117 'everything' classes")
     p.add_argument("--out", required=True, help="label map file to write (e.g. labels.nii.gz)")
-    p.add_argument("--checkpoint", action="append", metavar="ENGINE=PATH",
-                   help="load this checkpoint instead of the weights store (in-process runs)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (in-process runs)")
+    add_engine_flags(p)  # in-process runs
     p.add_argument("--server", help="URL of a running server (default: run in this process)")
     p.set_defaults(func=cmd_segment)
 
@@ -77,30 +56,38 @@ def _classes(args) -> Optional[list]:
 
 
 def run_in_process(args, array, ijk_to_ras, classes, bar):
-    from . import labels as labels_mod
-    from ..base import ImageData
-    from ..registry import engine_class, engine_device, resolve_device
-    from ...weights.resolve import parse_checkpoints
     from slicerfm_client import geometry
 
-    ids = list(labels_mod.EVERYTHING) if classes is None else labels_mod.auto_classes(classes)
-    checkpoints = parse_checkpoints(",".join(args.checkpoint or []))
-    cls = engine_class(args.engine)
-    if not getattr(cls, "supports_auto", False):
+    from ..engine_core.served import engine_managers
+    from ..engines.base import AutoSegmentation, ImageData
+    from ..errors import DomainError
+    from ..settings import settings_from_args
+
+    manager, _ = engine_managers(settings_from_args(args), segmentation=[args.engine], registration=[])
+    cls = manager.engine_class(args.engine)
+    if not issubclass(cls, AutoSegmentation):
         raise ValueError(f"engine {args.engine!r} has no automatic segmentation; use vista3d")
-    options = {"checkpoint": checkpoints[args.engine]} if args.engine in checkpoints else {}
-    engine = cls(engine_device(cls, resolve_device(args.device)), options)
+    ids = cls.class_ids(classes, everything=classes is None)
     bar("loading", 0, 0)
-    engine.load()
+    try:
+        engine = manager.get(args.engine)
+    except DomainError as error:
+        raise ValueError(error.message) from None
     image = ImageData("cli", array, geometry.spacing_kji(ijk_to_ras), ijk_to_ras, "CT")
-    return engine.segment_auto(image, ids, progress=bar)
+    print_estimate(engine.estimate_auto_s(image, ids), engine.device, bar.stream)
+    return engine.segment_auto(image, ids, bar)
 
 
 def run_on_server(args, array, ijk_to_ras, classes, bar):
     from slicerfm_client.auto_segment import segment_auto
     from slicerfm_client.client import SlicerFMClient
 
+    shown = []
+
     def on_progress(status):
+        if not shown:
+            print_estimate(status.get("estimate_s"), "the server", bar.stream)
+            shown.append(True)
         bar(status.get("stage") or status.get("state", ""), status.get("done") or 0, status.get("total") or 0)
 
     with SlicerFMClient(args.server, token=os.environ.get("SLICERFM_TOKEN")) as client:
@@ -117,14 +104,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
 
-    from ...imaging import read_image
+    from ..imaging import read_image
 
     try:
         array, ijk_to_ras, source = read_image(args.image)
         classes = _classes(args)
         if classes is not None and not classes:
             raise ValueError("--classes is empty")
-        bar = ProgressBar()
+        bar = StageBar()  # a bar on a terminal, a line per stage elsewhere
         runner = run_on_server if args.server else run_in_process
         try:
             labels, meta = runner(args, array, ijk_to_ras, classes, bar)

@@ -1,9 +1,9 @@
-"""A least-recently-used cache with a byte cap and hit/miss counters.
+"""A least-recently-used cache with a byte cap and hit/miss counters, for engines' caches.
 
-SAM-Med3D's image embedding depends only on the crop ([1, 384, 8, 8, 8] float32, 768 KiB
-per crop): :class:`ByteLRU` keeps them per image so that refinement clicks in a crop that
-was already encoded cost one prompt-encoder + mask-decoder pass. The same class keeps the
-per-segment step states (low-resolution logits), which are small.
+Network engines keep image embeddings in one per image (SAM-Med3D per 128³ crop, MedSAM and
+SAM per slice), so that a refinement click whose input was already encoded costs one
+prompt-encoder + mask-decoder pass; SAM-Med3D also keeps its per-segment step states there.
+``nbytes`` counts what a value holds (numpy arrays, torch tensors, containers of them).
 """
 
 from __future__ import annotations

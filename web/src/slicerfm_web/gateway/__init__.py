@@ -1,0 +1,1 @@
+"""The ``slicerfm-web`` server: tab processes on demand, forwarding, token, local backend."""
