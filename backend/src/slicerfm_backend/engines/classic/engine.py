@@ -99,7 +99,8 @@ class ClassicEngine(Engine):
         image, cache = request.image, request.cache
         grids = cache.get("classic_grids")
         if grids is None or grids[COARSE_MM].image is not image.array:
-            grids = cache["classic_grids"] = {t: WorkingGrid(image.array, image.spacing_kji, t) for t in (COARSE_MM, FINE_MM)}
+            grids = cache["classic_grids"] = {t: WorkingGrid(image.array, image.spacing_kji, t)
+                                              for t in (COARSE_MM, FINE_MM)}
             cache["classic_levels"] = {}
             cache["classic_ct"] = None
         if cache.get("classic_ct") is None:
@@ -107,7 +108,8 @@ class ClassicEngine(Engine):
                 cache["classic_ct"] = image.modality == "CT"
             else:
                 cache["classic_ct"] = looks_like_ct(_sample(image.array))
-            cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(_sample(image.array).astype(np.float32))
+            sample = _sample(image.array).astype(np.float32)
+            cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(sample)
         t = time.perf_counter()
         target, style = self._level(grids, request.prompts[0], cache)
         grid = grids[target]
@@ -288,8 +290,8 @@ def _first_depth(grid: WorkingGrid, first: Prompt, is_ct: bool) -> float:
     cls = click_class(img, v, spacing, MIN_SPREAD_CT if is_ct else None, own=True)
     inside = fits(img, cls)
     inside[v] = True
-    depth = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing)[1:-1, 1:-1, 1:-1][v]
-    return float(depth)
+    depth = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing)
+    return float(depth[1:-1, 1:-1, 1:-1][v])
 
 
 def _grow_roi(compute: Callable, lo: Vec, hi: Vec, limit: Tuple[Vec, Vec], spacing: np.ndarray):

@@ -23,7 +23,8 @@ TILE = 16  # working voxels per tile edge; the unit in which the cache is filled
 MAX_CACHE_BYTES = 256 * 2**20  # above this the grid gets coarser factors instead
 
 
-def choose_factors(shape: Sequence[int], spacing_kji: Sequence[float], target_mm: float = COARSE_MM) -> Tuple[int, int, int]:
+def choose_factors(shape: Sequence[int], spacing_kji: Sequence[float],
+                   target_mm: float = COARSE_MM) -> Tuple[int, int, int]:
     """Integer block factors per axis that bring ``spacing_kji`` (mm) close to ``target_mm``."""
     factors = [max(1, int(round(target_mm / max(float(s), 1e-6)))) for s in spacing_kji]
     # Bound the cache: float32 working grid of at most MAX_CACHE_BYTES.

@@ -38,9 +38,10 @@ class Style:
     a later click at ``gap`` mm from the segment reaches between ``max(refine_min_mm,
     refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With
     ``adaptive`` the reach grows from the minimum towards the maximum as :func:`_reach`
-    allows, else it is the minimum (large structures: the engine as it was before styles). ``own_class``: a click's class is its own voxel's mode (see
-    :func:`.intensity.click_class`). ``compactness``: of the marker watersheds (0: split along
-    edges only; see :func:`edge_cost`). A cut with no positive click near keeps what lies farther than
+    allows, else it is the minimum (large structures: the engine as it was before styles).
+    ``own_class``: a click's class is its own voxel's mode (see :func:`.intensity.click_class`).
+    ``compactness``: of the marker watersheds (0: split along edges only; see
+    :func:`edge_cost`). A cut with no positive click near keeps what lies farther than
     ``max(far_min_mm, FAR_FACTOR x depth)`` from the click.
     """
 
