@@ -185,10 +185,10 @@ def run_cases(
 
 
 def _run_in_process(cases, images: _Images, clicks: int, engine: str, on_case) -> Dict[str, dict]:
-    from ..engines.registry import engine_class
+    from ..engines.registry import SEGMENTATION
     from .inprocess import InProcessSession
 
-    engine_obj = engine_class(engine)()
+    engine_obj = SEGMENTATION.engine_class(engine)()
     engine_obj.load()
     caches: Dict[str, dict] = {}
     results: Dict[str, dict] = {}

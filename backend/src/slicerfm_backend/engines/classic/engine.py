@@ -33,6 +33,7 @@ from scipy import ndimage
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
+from .edit import checked_addition
 from .region import LARGE, SMALL, Style, cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm) ...
@@ -180,6 +181,7 @@ class ClassicEngine(Engine):
                 cls = click_class(img, v, spacing, floor, own=own)
             negatives = [(q, click_class(img, q, spacing, floor, own=own)) for q in prompts.inside(lo, hi, False)]
             gap = None
+            before = None
             if request.prompts[-1].kind == "point":
                 before = grid.downsample_mask(request.previous.region(grid.to_image_bbox(lo, hi)), lo, hi)
                 if before.any() and not before[v]:
@@ -190,6 +192,12 @@ class ClassicEngine(Engine):
                 # fall back to the main mode around it.
                 cls = click_class(img, v, spacing, floor)
                 region = grow(img, raw, seed, cls, spacing, allowed, negatives, gap, style)
+            if gap is not None and not (is_ct and style is LARGE):
+                # Check the proposed addition against the segment so far (see .edit); large CT
+                # organs keep the engine of before: their class is the main mode around the click.
+                model_floor = floor if floor is not None else MR_FLOOR * request.cache["classic_mr_scale"]
+                region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
+                                          [q for q, _ in negatives]) & allowed
             _tick(timings, "grow", t)
             return region, region
 
