@@ -1,10 +1,10 @@
 """The built-in ``classic`` engine on a fast subset of its benchmark (issue 18).
 
-A few structures of each kind -- large and small CT organs, abdominal MR, brain MRI at 1 mm --
-clicked 10 times by the simulated user of ``slicerfm-backend evaluate`` with the engine
-in-process. Asserts that clicks never hurt (no click lowers Dice by more than 0.02, Dice after
+A few structures of each kind -- large and small CT organs, abdominal MR, FLAIR edema, brain
+MRI at 1 mm -- clicked 10 times by the simulated user of ``slicerfm-backend evaluate`` with
+the engine in-process. Asserts that clicks never hurt (no click lowers Dice by more than 0.02, Dice after
 10 clicks is not below Dice after 5) and a floor on Dice, so that a regression fails CI. The
-whole benchmark: ``benchmarks/dice_table.py`` (docs/BENCHMARKS.md).
+whole benchmark: ``benchmarks/dice_table.py`` (docs/CLASSIC.md).
 """
 
 import pytest
@@ -16,10 +16,14 @@ FLOORS_AT_5 = {
     "ct_large/spleen": 0.90,
     "ct_small/gallbladder": 0.78,
     "mr_abdomen/stomach": 0.79,
-    "mr_abdomen/liver": 0.77,
+    "mr_abdomen/liver": 0.78,
     "brain/3rd-Ventricle": 0.81,
     "brain/4th-Ventricle": 0.77,
-    "brain/Left-Caudate": 0.60,
+    "brain/Left-Caudate": 0.64,
+    # a refining click there grew into the neighbouring tissue before its addition was checked
+    # against the segment so far (0.70 -> 0.30 over clicks 5-10; edit.py)
+    "brain/Right-Caudate": 0.67,
+    "flair/flair_edema": 0.71,
 }
 
 

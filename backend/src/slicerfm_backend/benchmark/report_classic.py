@@ -34,6 +34,7 @@ def _suite(f: Mapping) -> str:
     goals = "; ".join(f"{g} " + ", ".join(f"@{n} ≥ {v}" for n, v in d.items()) for g, d in GOALS.items())
     lines += ["", f"Goals (mean Dice per group after n clicks): {goals} (ct_large: no regression from the engine of "
               f"2026-11-23). Clicks never hurt: no click among the first 10 lowers Dice by more than {MAX_DROP}, and "
-              "Dice after 10 clicks is not below Dice after 5 (the last two columns of the group table).", ""]
+              "Dice after 10 clicks is not below Dice after 5 (the last two columns of the group table). How the "
+              "engine handles these structures, and the figures of earlier versions: [CLASSIC.md](CLASSIC.md).", ""]
     lines.append(markdown_table(f["structures"]))
     return "\n".join(lines) + "\n"
