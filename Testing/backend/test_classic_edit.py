@@ -25,7 +25,7 @@ def test_a_click_like_the_segment_adds_only_what_looks_like_the_segment():
     wide = (100.0, 50.0, 200.0)  # a click class that takes in both tissues
     grown = np.zeros(img.shape, bool)
     grown[:, :, 8:] = True  # what growing with that class reached: A and B
-    added = checked_addition(img, img, segment, grown, click, wide, SPACING, 2.0, [])
+    added = checked_addition(img, img, segment, grown, click, wide, SPACING, 2.0, [], 7.0)
     assert added[click]
     assert added[:, :, 8:20].mean() > 0.95  # the rest of tissue A
     assert not added[:, :, 21:].any()  # none of tissue B
@@ -38,7 +38,7 @@ def test_a_click_unlike_the_segment_keeps_its_own_class():
     assert add_class(img, segment, click, own, SPACING, 2.0) is own
     grown = np.zeros(img.shape, bool)
     grown[:, :, 20:] = True
-    added = checked_addition(img, img, segment, grown, click, own, SPACING, 2.0, [])
+    added = checked_addition(img, img, segment, grown, click, own, SPACING, 2.0, [], 23.0)
     assert np.array_equal(added, grown)
 
 
@@ -47,5 +47,5 @@ def test_the_check_never_adds_what_the_click_did_not_grow():
     click = (10, 10, 12)
     grown = np.zeros(img.shape, bool)
     grown[5:15, 5:15, 9:16] = True
-    added = checked_addition(img, img, segment, grown, click, (100.0, 50.0, 200.0), SPACING, 2.0, [])
+    added = checked_addition(img, img, segment, grown, click, (100.0, 50.0, 200.0), SPACING, 2.0, [], 5.0)
     assert not (added & ~grown & ~segment).any()

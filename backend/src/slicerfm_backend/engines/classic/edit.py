@@ -100,11 +100,13 @@ def add_near(img: np.ndarray, raw: np.ndarray, segment: np.ndarray, click: Voxel
 
 
 def checked_addition(img: np.ndarray, raw: np.ndarray, segment: np.ndarray, region: np.ndarray, click: Voxel,
-                     own: IntensityClass, spacing: np.ndarray, floor: float, negatives: Sequence[Voxel]) -> np.ndarray:
+                     own: IntensityClass, spacing: np.ndarray, floor: float, negatives: Sequence[Voxel],
+                     gap: float) -> np.ndarray:
     """What a positive ``click`` outside ``segment`` adds, given ``region`` (what growing from it
     with its own class ``own`` reached): see the module's docstring. ``img`` is the smoothed
     ROI, ``raw`` the unsmoothed one, ``floor`` the least spread of an intensity class,
-    ``negatives`` the earlier negative clicks in the ROI. Returns the voxels to add (bool; those
+    ``negatives`` the earlier negative clicks in the ROI, ``gap`` the click's distance to the
+    segment (mm). Returns the voxels to add (bool; those
     of ``region`` inside the segment are kept, so the caller's ROI grows as it would have)."""
     cls = add_class(img, segment, click, own, spacing, floor)
     seed = np.zeros(img.shape, bool)
@@ -114,7 +116,6 @@ def checked_addition(img: np.ndarray, raw: np.ndarray, segment: np.ndarray, regi
         body = keep_seeded((added & fits(img, cls)) | seed, seed)
         rim = ndimage.binary_dilation(body, ndimage.generate_binary_structure(3, 1)) & added
         added = fill_holes(body | rim | segment) & ~segment
-    gap = float(ndimage.distance_transform_edt(~segment, sampling=spacing)[click])
     ball = 4.0 / 3.0 * np.pi * (LEAK_GAPS * gap) ** 3 / float(np.prod(spacing))
     if np.count_nonzero(added) > max(np.count_nonzero(segment), ball):
         return add_near(img, raw, segment, click, cls, spacing, negatives)

@@ -197,7 +197,7 @@ class ClassicEngine(Engine):
                 # organs keep the engine of before: their class is the main mode around the click.
                 model_floor = floor if floor is not None else MR_FLOOR * request.cache["classic_mr_scale"]
                 region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
-                                          [q for q, _ in negatives]) & allowed
+                                          [q for q, _ in negatives], gap) & allowed
             _tick(timings, "grow", t)
             return region, region
 
