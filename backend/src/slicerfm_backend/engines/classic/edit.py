@@ -7,11 +7,12 @@ The segment the earlier clicks made is the best model of the object there, so th
 checked against it before it is accepted (:func:`checked_addition`):
 
 - where the clicked value looks like the segment near it (:func:`add_class`), only voxels of
-  the segment's intensity class are added (with the one-voxel rim growing snapped to), connected to the click;
+  the segment's intensity class are added, connected to the click, with the one-voxel rim
+  around them that growing took in (partial volume at the boundary);
 - an addition larger than both the segment and a ball of twice the click's distance to the
   segment is a leak, not a correction: the click then adds only its local part
-  (:func:`add_near`: within a few times its distance to the segment, nearer to it than to
-  any earlier negative click).
+  (:func:`add_near`: within a few times the smaller of its distance to the segment and its
+  depth, nearer to it than to any earlier negative click).
 
 So an accepted edit is monotone (a positive click only adds) and local to the click.
 Inputs are ROI arrays of the working grid (numpy ``(k, j, i)``, ``spacing`` mm per axis); the
@@ -106,8 +107,8 @@ def checked_addition(img: np.ndarray, raw: np.ndarray, segment: np.ndarray, regi
     with its own class ``own`` reached): see the module's docstring. ``img`` is the smoothed
     ROI, ``raw`` the unsmoothed one, ``floor`` the least spread of an intensity class,
     ``negatives`` the earlier negative clicks in the ROI, ``gap`` the click's distance to the
-    segment (mm). Returns the voxels to add (bool; those
-    of ``region`` inside the segment are kept, so the caller's ROI grows as it would have)."""
+    segment (mm). Returns the voxels to add (bool; those of ``region`` inside the segment are
+    kept, so the caller's ROI grows as it would have)."""
     cls = add_class(img, segment, click, own, spacing, floor)
     seed = np.zeros(img.shape, bool)
     seed[click] = True

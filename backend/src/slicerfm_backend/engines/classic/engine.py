@@ -5,7 +5,9 @@ can only change what it points at:
 
 - a positive click (or a box) *adds* the object it marks: voxels of its intensity class
   reached from it through a seeded opening, split by a compact marker watershed from any
-  negative click of the segment it would swallow (see :func:`.region.grow`);
+  negative click of the segment it would swallow (see :func:`.region.grow`); a later
+  positive click's addition is checked against the segment so far (:mod:`.edit`; not for
+  large CT organs);
 - a negative click *removes* its watershed basin from the connected part of the segment it
   lies in, competing with the positive clicks there (:func:`.region.cut`); outside
   the segment it changes nothing.
