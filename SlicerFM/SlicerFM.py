@@ -28,7 +28,8 @@ from SlicerFMLib.box_prompt import BoxPromptCoalescer, roi_signature  # noqa: E4
 from SlicerFMLib.choice_presenters import EngineChoicePresenter, SegmentChoicePresenter  # noqa: E402
 from SlicerFMLib.class_picker import ClassTreePicker  # noqa: E402
 from SlicerFMLib.connection import ConnectionSettings, default_log_path  # noqa: E402
-from SlicerFMLib.logic import AUTO_SEGMENTATION, REGISTRATION, SlicerFMCoreLogic  # noqa: E402
+from SlicerFMLib.job_bars import JobBar, JobBarsPresenter, box_tool_tip  # noqa: E402
+from SlicerFMLib.logic import AUTO_SEGMENTATION, PROPAGATION, REGISTRATION, SlicerFMCoreLogic  # noqa: E402
 from SlicerFMLib.progress_presenter import ProgressPresenter, QtProgressDialogView  # noqa: E402
 from SlicerFMLib.prompt_nodes import BOX, NEGATIVE, POSITIVE, prompt_nodes  # noqa: E402
 from SlicerFMLib.pump import TimerPump, WorkerPump  # noqa: E402
@@ -130,6 +131,11 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                             lambda: roi_signature(self._prompts.get(BOX)), self.sendBox)
         self.shortcuts = ShortcutSet(qt_shortcut_factory(qt.QShortcut, qt.QKeySequence, slicer.util.mainWindow()))
         self.classPicker = ClassTreePicker(self.ui.classTreeWidget, self.ui.classGroupComboBox, qt)
+        self.jobBars = JobBarsPresenter(self.logic, {
+            REGISTRATION: JobBar(self.ui.registrationProgressBar, self.ui.registrationStatusLabel),
+            AUTO_SEGMENTATION: JobBar(self.ui.autoProgressBar, self.ui.autoStatusLabel),
+            PROPAGATION: JobBar(self.ui.propagationProgressBar, None, self.ui.cancelPropagationButton,
+                                hide_idle=True)})
         self.connectSignals()
         self.pump.start()
         self.initializeParameterNode()
@@ -316,6 +322,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 button.blockSignals(blocked)
 
     def sendBox(self) -> None:
+        """The placed box: with a slice engine, a slice box on the slice shown by the view the
+        mouse is in (an oblique view is refused with a message saying what to do)."""
         self.run(self.logic.interactive.addBox, self._prompts[BOX])
 
     # -- registration and automatic segmentation (background server jobs) -----------------
@@ -383,16 +391,10 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # -- feedback ---------------------------------------------------------------------------
 
     def afterTick(self) -> None:
-        """After each pump tick: the waiting dialog, and the server jobs' progress bars."""
+        """After each pump tick: the waiting dialog, and the server jobs' progress bars
+        (registration, automatic segmentation, a slice engine's propagation with its Cancel)."""
         self.progress.update(self.logic.pendingInteraction())
-        widgets = {REGISTRATION: (self.ui.registrationProgressBar, self.ui.registrationStatusLabel),
-                   AUTO_SEGMENTATION: (self.ui.autoProgressBar, self.ui.autoStatusLabel)}
-        for feature, snapshot in self.logic.activeJobs():
-            bar, label = widgets[feature]
-            bar.maximum = 0 if snapshot.fraction is None else 100       # 0: busy indicator
-            bar.value = 0 if snapshot.fraction is None else int(round(100 * snapshot.fraction))
-            label.setStyleSheet("")
-            label.text = snapshot.text()
+        self.jobBars.update()
 
     def showMessage(self, feature: str, text: str, level: str) -> None:
         label = {REGISTRATION: self.ui.registrationStatusLabel,
@@ -421,6 +423,7 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.undoButton.enabled = ready and not locked and interactive.canUndo()
         self.ui.redoButton.enabled = ready and not locked and interactive.canRedo()
         self.ui.lockButton.enabled = ready
+        self.ui.boxButton.toolTip = box_tool_tip(connected and interactive.slicePrompts())
         self.ui.lockButton.checked = locked
         self.ui.disconnectButton.enabled = connected
         self.updateJobButtons(connected)
@@ -437,10 +440,6 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             and bool(node.segmentationNode)
         self.ui.cancelAutoButton.enabled = segmenting
         self.ui.classTreeWidget.enabled = not node.autoEverything
-        for bar, running in ((self.ui.registrationProgressBar, registering),
-                             (self.ui.autoProgressBar, segmenting)):
-            if not running:
-                bar.maximum, bar.value = 100, 0
 
 
 class SlicerFMLogic(SlicerFMCoreLogic, ScriptedLoadableModuleLogic):

@@ -15,6 +15,8 @@ The Logic (one connection, three features, one prepare -> run -> apply cycle):
     cycle               FeatureLogic: the shared cycle, callbacks, error reporting
     interactive_logic   InteractiveSegmentationLogic: points, boxes, undo/redo, locks
     interaction         one interactive operation's work on the worker (no MRML)
+    propagation_logic   slice engines: slice prompts, following propagation jobs (a mixin)
+    propagation_follow  a followed propagation job: polling, settling, messages (no MRML)
     registration_logic  RegistrationLogic: fixed/moving volumes (+ masks) -> transform node
     auto_segment_logic  AutoSegmentationLogic: automatic segmentation -> named segments
     job_progress        server jobs: progress shared across threads, cancel, ServerJobLogic
@@ -25,6 +27,7 @@ MRML glue:
     volume_io        volume node -> (array_kji, ijk_to_ras_world) and back
     prompts          markups points / ROI -> (k, j, i) prompts
     prompt_nodes     the positive / negative / box markups nodes
+    slice_views      slice view -> voxel axis and slice; an ROI as a slice box
     segment_io       mask update -> segment (box only), segment -> mask on the volume grid
     segment_sync     Slicer's segment vs the server's copy: mirrors, stamps, seeds
     editor_settings  Segment Editor node (overwrite, editable area, intensity) -> parameters
@@ -36,6 +39,7 @@ MRML glue:
     class_catalogue  the class picker's data (server catalogue, groups, search)
 Presenters (plain-Python policies of the panel; widgets are duck-typed):
     progress_presenter  the "waiting for the server" dialog and its Cancel
+    job_bars            progress bars of server jobs (propagation: with its Cancel), box tooltip
     choice_presenters   engine list and segment selector restored without losing choices
     box_prompt          one box prompt per ROI placement or drag
     shortcuts           keyboard shortcuts installed once, removed on exit and cleanup

@@ -10,7 +10,10 @@ the :class:`InteractionOutcome` is applied to the scene on the main thread again
 
 Order inside an interaction: reconnect (recovery only) -> upload the image if the server
 lacks it (content id: hash of voxels + geometry, so an unchanged volume is never sent twice)
--> attach it -> seed segments whose server copy is stale -> the operation itself.
+-> attach it -> seed segments whose server copy is stale -> the operation itself -> settle
+the segment's propagation the operation superseded (slice engines, see
+:mod:`SlicerFMLib.propagation_follow`). ``PROPAGATED`` is the change of a finished
+propagation job, already downloaded: it only travels through the same queue.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from slicerfm_client import errors
 from slicerfm_client.client import MaskUpdate
 
 from .connection import Connection
+from .propagation_follow import settle_propagation
 
 INTERACT, UNDO, REDO, RESET, LOCK, SYNC = "interact", "undo", "redo", "reset", "lock", "sync"
-OPERATIONS = (INTERACT, UNDO, REDO, RESET, LOCK, SYNC)
+PROPAGATED = "propagated"
+OPERATIONS = (INTERACT, UNDO, REDO, RESET, LOCK, SYNC, PROPAGATED)
+#: operations that change their segment on the server (and so supersede its propagation)
+CHANGES_SEGMENT = (INTERACT, UNDO, REDO, RESET)
 
 
 @dataclass
@@ -69,7 +76,11 @@ class Interaction:
 
     op: one of OPERATIONS. prompt: the interact prompt (``point_kji`` / ``box_kji``,
     voxel coordinates of the uploaded image). label: for INTERACT, the class the points are
-    on (class-aware engines such as vista3d), or None. locked: for LOCK, lock or unlock.
+    on (class-aware engines such as vista3d), or None. slice_options: for INTERACT with a
+    slice engine, ``slice_axis`` / ``propagate`` / ``max_slices`` (docs/PROTOCOL.md 5.1).
+    locked: for LOCK, lock or unlock. settle: the job id of the segment's propagation this
+    operation supersedes (settled after it), or None. prior: a finished propagation's change
+    to apply before this operation's (downloaded already); for PROPAGATED, its change.
     image: voxels to upload, or None to re-use ``image_id`` (already on the server).
     request: (method name, kwargs) the Logic can prepare again, e.g. after a lost session.
     """
@@ -80,6 +91,7 @@ class Interaction:
     engine: str = "classic"
     prompt: Optional[Dict[str, Any]] = None
     label: Optional[int] = None
+    slice_options: Dict[str, Any] = field(default_factory=dict)
     locked: bool = True
     image: Optional[ImagePayload] = None
     image_id: Optional[str] = None
@@ -88,12 +100,18 @@ class Interaction:
     recovering: bool = False
     target: tuple = ()
     request: tuple = ()
+    settle: Optional[str] = None
+    prior: Optional[MaskUpdate] = None
+    settled: bool = False       # set by the worker once ``settle`` was looked at
+    watch: Any = None           # the propagation watch this operation took over (main thread)
 
 
 @dataclass
 class InteractionOutcome:
     """What came back for an interaction: the segment change (None for LOCK/SYNC), the image id now attached,
-    the connection generation the server state belongs to, and the seeds that were sent."""
+    the connection generation the server state belongs to, and the seeds that were sent.
+    ``prior``: a propagation's change the server committed before this operation, to be
+    applied before ``update``."""
 
     interaction: Interaction
     update: Optional[MaskUpdate]
@@ -101,6 +119,7 @@ class InteractionOutcome:
     generation: int
     seeded: List[str] = field(default_factory=list)
     segment_info: Optional[Dict[str, Any]] = None
+    prior: Optional[MaskUpdate] = None
 
 
 def _send_seed(client, seed: SeedPayload) -> None:
@@ -122,6 +141,9 @@ def execute_interaction(connection: Connection, interaction: Interaction) -> Int
         raise errors.ConfigurationError("not connected: connect to a SlicerFM backend first "
                                         "(Connection panel)")
     client = connection.client
+    if interaction.op == PROPAGATED:       # downloaded by the follower: nothing to send
+        return InteractionOutcome(interaction, interaction.prior, interaction.image_id,
+                                  connection.generation)
     if interaction.reconnect:
         connection.reconnect()
     if interaction.image is not None:
@@ -140,7 +162,9 @@ def execute_interaction(connection: Connection, interaction: Interaction) -> Int
             seeded.append(seed.name)
     update, info = None, None
     if interaction.op == INTERACT:
-        extra = {} if interaction.label is None else {"label": interaction.label}
+        extra = dict(interaction.slice_options)
+        if interaction.label is not None:
+            extra["label"] = interaction.label
         update = client.interact(interaction.segment, interaction.prompt, engine=interaction.engine, **extra)
     elif interaction.op == UNDO:
         update = client.undo(interaction.segment)
@@ -152,4 +176,10 @@ def execute_interaction(connection: Connection, interaction: Interaction) -> Int
         info = client.lock(interaction.segment, interaction.locked)
     elif interaction.op != SYNC:
         raise ValueError(f"unknown SlicerFM operation {interaction.op!r}")
-    return InteractionOutcome(interaction, update, image_id, generation, seeded, info)
+    prior = interaction.prior
+    if interaction.settle is not None:
+        prior = settle_propagation(client, interaction.settle, discard=interaction.segment in seeded)
+        interaction.settled = True
+    elif interaction.segment in seeded:
+        prior = None            # the seed replaced what the propagation had written
+    return InteractionOutcome(interaction, update, image_id, generation, seeded, info, prior)

@@ -18,6 +18,9 @@ Every operation goes through the prepare -> run -> apply cycle of :mod:`SlicerFM
 Clicks made while one is in flight are queued and prepared only after its result is applied
 (each is prepared from the scene as the user then sees it).
 
+Slice engines (``medsam``, ``sam``): prompts from slice views and the propagation that
+follows each click, :mod:`SlicerFMLib.propagation_logic`.
+
 Lost session (server restarted, lease expired: ``SessionExpiredError``): the Logic tells
 the user, claims a new session (restarting a local backend that died), re-sends the image,
 re-seeds the segment from what Slicer holds and repeats the operation; no voxel of the
@@ -40,11 +43,13 @@ from .cycle import ERROR, INFO, WARNING, FeatureLogic
 from .editor_settings import EditSettings, locked_segment_ids, set_segment_locked
 from .editor_settings import settings_from_segment_editor
 from .label_segments import segment_class
+from .propagation_logic import PropagationMixin
 from .prompts import prompt_polarity, ras_to_kji, roi_to_box
 from .segment_io import apply_mask_update
+from .slice_views import slice_node_by_id
 from .segment_sync import SegmentState, new_state, record_write, refresh_state
 from .volume_io import volume_modality, volume_to_array
-from .worker import Task
+from .worker import BackgroundWorker, InlineRunner, Task
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ def volume_key(volume_node, array: np.ndarray, ijk_to_ras_world: np.ndarray) -> 
             array.shape, np.round(ijk_to_ras_world, 6).tobytes())
 
 
-class InteractiveSegmentationLogic(FeatureLogic):
+class InteractiveSegmentationLogic(PropagationMixin, FeatureLogic):
     """Interactive segmentation of ``segmentID`` of ``segmentationNode`` on ``volumeNode``.
 
     Attributes to set: ``engine`` (server engine name), ``modality`` ("auto" = from the
@@ -79,12 +84,17 @@ class InteractiveSegmentationLogic(FeatureLogic):
     ``SaveState()``, e.g. :class:`SlicerFMLib.undo.SegmentEditorHistory`, receiving an undo
     state before each write; None = MRML scene undo when enabled), and the callbacks of
     :class:`SlicerFMLib.cycle.FeatureLogic`. ``connection`` and ``runner``: see there.
+    ``propagationRunner``: where slice engines' propagation jobs are followed (default: an
+    ``InlineRunner`` when ``runner`` is one, else a ``BackgroundWorker`` the front end polls);
+    see :class:`SlicerFMLib.propagation_logic.PropagationMixin`.
     """
 
     description = "interaction"
 
-    def __init__(self, connection=None, runner=None):
+    def __init__(self, connection=None, runner=None, propagationRunner=None):
         super().__init__(connection, runner)
+        self._init_propagation(propagationRunner or (
+            InlineRunner() if self.runner.synchronous else BackgroundWorker()))
         self.engine = "classic"
         self.classCorrections = True
         self.modality = "auto"
@@ -105,6 +115,7 @@ class InteractiveSegmentationLogic(FeatureLogic):
         """After a disconnect: the next operation uploads the image again (the segments'
         server copies are re-seeded anyway, the connection generation having moved on)."""
         self._image = None
+        self._forget_propagations()
 
     @property
     def inflight(self) -> Optional[Task]:
@@ -118,23 +129,31 @@ class InteractiveSegmentationLogic(FeatureLogic):
         self.volumeNode, self.segmentationNode, self.segmentID = \
             volumeNode, segmentationNode, segmentID or ""
 
-    def addPoint(self, rasWorld: Sequence[float], positive: bool = True) -> Task:
-        """One positive or negative click at ``rasWorld`` (world RAS mm, 3 values)."""
+    def addPoint(self, rasWorld: Sequence[float], positive: bool = True, view=None) -> Task:
+        """One positive or negative click at ``rasWorld`` (world RAS mm, 3 values). ``view``:
+        the slice node of the view it was placed in (default: the view the mouse is in, if
+        any); a slice engine gets its axis as ``slice_axis``."""
+        view = view if view is not None else self.promptView()
         return self._start(ops.INTERACT, point_ras=[float(v) for v in rasWorld],
-                           positive=bool(positive))
+                           positive=bool(positive), view_id=view.GetID() if view else None)
 
-    def addPointFromMarkups(self, markupsNode, index: int, positive: Optional[bool] = None) -> Task:
+    def addPointFromMarkups(self, markupsNode, index: int, positive: Optional[bool] = None,
+                            view=None) -> Task:
         """Send control point ``index`` of a point list as a click; polarity from the node
         (see :func:`SlicerFMLib.prompts.set_prompt_polarity`) unless ``positive`` is given."""
         position = [0.0, 0.0, 0.0]
         markupsNode.GetNthControlPointPositionWorld(index, position)
         if positive is None:
             positive = prompt_polarity(markupsNode)
-        return self.addPoint(position, positive)
+        return self.addPoint(position, positive, view)
 
-    def addBox(self, roiNode) -> Task:
-        """Send a markups ROI as a box prompt (its voxel-space bounding box)."""
-        return self._start(ops.INTERACT, roi_id=roiNode.GetID())
+    def addBox(self, roiNode, view=None) -> Task:
+        """Send a markups ROI as a box prompt: its voxel-space bounding box, or with a slice
+        engine and a slice ``view`` (default: the view the mouse is in, if any) a slice box
+        on the slice that view shows (:func:`SlicerFMLib.slice_views.slice_box`)."""
+        view = view if view is not None else self.promptView()
+        return self._start(ops.INTERACT, roi_id=roiNode.GetID(),
+                           view_id=view.GetID() if view else None)
 
     def undo(self) -> Task:
         """Undo the segment's last AI step (server history) and show the result."""
@@ -216,7 +235,7 @@ class InteractiveSegmentationLogic(FeatureLogic):
         self._states[key] = state
         return state
 
-    def _prompt(self, request, array, ijk_to_ras) -> dict:
+    def _prompt(self, request, array, ijk_to_ras, slice_engine: bool) -> dict:
         if "point_ras" in request:
             point = np.round(ras_to_kji(request["point_ras"], ijk_to_ras), PROMPT_DECIMALS)
             inside = (point >= -0.5) & (point <= np.asarray(array.shape[:3]) - 0.5)
@@ -225,6 +244,10 @@ class InteractiveSegmentationLogic(FeatureLogic):
             return {"kind": "point", "positive": request["positive"],
                     "point_kji": [float(v) for v in point]}
         roi = self.volumeNode.GetScene().GetNodeByID(request["roi_id"])
+        if roi is None:
+            raise ValueError("the box was removed before it could be sent")
+        if slice_engine and slice_node_by_id(roi.GetScene(), request.get("view_id")) is not None:
+            return {"kind": "box", "box_kji": None}     # the view's slice box (_slice_prompt)
         low, high = roi_to_box(roi, ijk_to_ras, array.shape[:3])
         return {"kind": "box", "box_kji": [list(low), list(high)]}
 
@@ -249,23 +272,35 @@ class InteractiveSegmentationLogic(FeatureLogic):
         seeds = [self._seed(current, locked=(op == ops.LOCK and request.get("locked", True))
                             or self.isSegmentLocked())]
         seeds += [self._seed(self._state(s, array.shape, ijk_to_ras), locked=True) for s in locked]
-        prompt = self._prompt(request, array, ijk_to_ras) if op == ops.INTERACT else None
-        engine, label = self._engine_for(prompt)
-        return ops.Interaction(op=op, segment=current.server_name, engine=engine, prompt=prompt,
-                        label=label,
-                        locked=request.get("locked", True), image=payload,
-                        image_id=self._image.image_id, seeds=seeds, reconnect=recovering,
-                        recovering=recovering, description=self._describe(op, prompt),
-                        target=(self.segmentationNode.GetID(), self.segmentID,
-                                self.volumeNode.GetID()),
-                        request=(op, request))
+        prompt, engine, label, slice_options = None, self.engine, None, {}
+        if op == ops.INTERACT:
+            engine, label = self._engine_for("point" if "point_ras" in request else "box")
+            slice_engine = self.slicePrompts(engine)
+            prompt = self._prompt(request, array, ijk_to_ras, slice_engine)
+            if slice_engine:
+                slice_options = self._slice_prompt(prompt, request, array, ijk_to_ras)
+        interaction = ops.Interaction(
+            op=op, segment=current.server_name, engine=engine, prompt=prompt, label=label,
+            slice_options=slice_options, locked=request.get("locked", True), image=payload,
+            image_id=self._image.image_id, seeds=seeds, reconnect=recovering,
+            recovering=recovering, description=self._describe(op, prompt),
+            target=(self.segmentationNode.GetID(), self.segmentID, self.volumeNode.GetID()),
+            request=(op, request))
+        self._claim_propagation(interaction)
+        return interaction
 
-    def _engine_for(self, prompt) -> Tuple[str, Optional[int]]:
+    def _prepare_any(self, op: str, request: dict) -> Optional[ops.Interaction]:
+        """The operation, prepared from the scene now; None when there is nothing to do."""
+        if op == ops.PROPAGATED:
+            return self._prepare_propagated(request)
+        return self._prepare(op, request)
+
+    def _engine_for(self, kind: str) -> Tuple[str, Optional[int]]:
         """(engine, class) of an interaction: points on a segment that an automatic
         segmentation wrote (tagged with its engine and class, see
         :mod:`SlicerFMLib.label_segments`) are corrections of that class by that engine,
         when ``classCorrections`` is on; anything else goes to ``engine`` without a class."""
-        if prompt is not None and prompt["kind"] == "point" and self.classCorrections:
+        if kind == "point" and self.classCorrections:
             tagged = segment_class(self.segmentationNode, self.segmentID)
             if tagged is not None:
                 return tagged
@@ -299,7 +334,8 @@ class InteractiveSegmentationLogic(FeatureLogic):
             # while it waits must not send it elsewhere
             self._queue.append((op, request, self._inputs()))
             return None
-        return self._run(self._prepare(op, request))
+        interaction = self._prepare_any(op, request)
+        return None if interaction is None else self._run(interaction)
 
     def _inputs(self) -> tuple:
         return self.volumeNode, self.segmentationNode, self.segmentID, self.engine
@@ -312,7 +348,8 @@ class InteractiveSegmentationLogic(FeatureLogic):
         task = self._cycle(interaction, self._execute, self._apply,
                            description=interaction.description,
                            on_error=lambda error: self._on_error(interaction, error),
-                           on_cancelled=self._on_cancelled, before=self._landed, after=settled)
+                           on_cancelled=lambda outcome: self._on_cancelled(interaction, outcome),
+                           before=self._landed, after=settled)
         if not task.delivered:
             self._inflight = task
         return task
@@ -330,7 +367,9 @@ class InteractiveSegmentationLogic(FeatureLogic):
             current = self._inputs()
             self.volumeNode, self.segmentationNode, self.segmentID, self.engine = inputs
             try:
-                self._run(self._prepare(op, request))
+                interaction = self._prepare_any(op, request)
+                if interaction is not None:
+                    self._run(interaction)
             except (ValueError, RuntimeError) as error:
                 self._report(error)
             finally:
@@ -339,6 +378,7 @@ class InteractiveSegmentationLogic(FeatureLogic):
     def _on_error(self, interaction: ops.Interaction, error: BaseException) -> Optional[Task]:
         """React to a failed interaction (main thread); returns the recovery task when one
         runs. With the inline runner, an error that is not recovered is raised."""
+        self._release_propagation(interaction)
         if isinstance(error, errors.SessionExpiredError) and not interaction.recovering:
             self._notify("The SlicerFM server lost this session (it was restarted, or the "
                          "session expired). Reconnecting and re-sending the image and "
@@ -384,14 +424,23 @@ class InteractiveSegmentationLogic(FeatureLogic):
             if state.server_name in outcome.seeded:
                 state.generation, state.dirty = outcome.generation, False
         state = self._states.get((segmentation_id, segment_id))
+        self._settled_propagation(interaction)
         if segmentation is None or volume is None or state is None:
             self._notify("the segmentation or volume was removed before the result arrived; "
                          "the result was not applied", WARNING)
             return
+        if interaction.op == ops.PROPAGATED:
+            if self._apply_propagated(interaction, segmentation, state):
+                self._write(outcome.update, segmentation, segment_id, volume, state)
+            self._changed()
+            return
         state.generation = outcome.generation
+        if outcome.prior is not None:        # the propagation committed before this operation
+            self._write(outcome.prior, segmentation, segment_id, volume, state)
         if outcome.update is not None:
             self._write(outcome.update, segmentation, segment_id, volume, state)
         self._changed()
+        self._propagation_started(interaction, outcome.update)
         if interaction.recovering:
             self._notify("Reconnected to the SlicerFM server: image re-sent and segment "
                          f"'{self._segment_name()}' restored from Slicer (the server's undo "
@@ -422,8 +471,10 @@ class InteractiveSegmentationLogic(FeatureLogic):
         return settings_from_segment_editor(self.editorNode, segmentation, segment_id,
                                             [list(bbox[0]), list(bbox[1])], ijk_to_ras, array)
 
-    def _on_cancelled(self, outcome: Optional[ops.InteractionOutcome]) -> None:
+    def _on_cancelled(self, interaction: ops.Interaction,
+                      outcome: Optional[ops.InteractionOutcome]) -> None:
         """A cancelled request finished anyway: keep Slicer as it is and re-seed later."""
+        self._release_propagation(interaction)
         if outcome is None:
             return
         if self._image is not None and self._image.image_id is None:

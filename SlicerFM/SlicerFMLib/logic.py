@@ -8,7 +8,8 @@ is. It owns
 * ``connection`` -- the one :class:`~SlicerFMLib.connection.Connection` (local backend
   process or remote server) that every feature talks through;
 * ``interactive`` -- :class:`~SlicerFMLib.interactive_logic.InteractiveSegmentationLogic`
-  (point and box prompts, undo/redo/reset, segment locks);
+  (point and box prompts, undo/redo/reset, segment locks; with a slice engine, slice
+  prompts and the propagation that follows a click, on a runner of its own);
 * ``registration`` -- :class:`~SlicerFMLib.registration_logic.RegistrationLogic`;
 * ``autoSegmentation`` -- :class:`~SlicerFMLib.auto_segment_logic.AutoSegmentationLogic`.
 
@@ -23,9 +24,11 @@ Front-end seams (all called on the main thread, none needs Qt):
 ``messageCallback(feature, text, level)`` -- feature is one of :data:`FEATURES`, level
 "info" / "warning" / "error"; ``changedCallback()`` -- something a panel shows may have
 changed; ``catalogueCallback(catalogue)`` -- the automatic-segmentation class list arrived
-after connecting; progress of server jobs: :meth:`activeJobs`; the interaction a "waiting
-for the server" indicator is about: :meth:`pendingInteraction`; whether a pump should wait
-for the workers now: :meth:`transferring`.
+after connecting; progress of server jobs: :meth:`activeJobs` (registration, automatic
+segmentation, a slice engine's propagation: :data:`PROPAGATION`, cancelled with
+:meth:`cancelJob`); the interaction a "waiting for the server" indicator is about:
+:meth:`pendingInteraction`; whether a pump should wait for the workers now:
+:meth:`transferring`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 
 CONNECTION, INTERACTIVE = "connection", "interactive"
 REGISTRATION, AUTO_SEGMENTATION = "registration", "autoSegmentation"
+#: the ``activeJobs`` entry of a slice engine's propagation (messages come as "interactive")
+PROPAGATION = "propagation"
 #: the ``feature`` values of ``messageCallback``
 FEATURES = (CONNECTION, INTERACTIVE, REGISTRATION, AUTO_SEGMENTATION)
 
@@ -63,7 +68,7 @@ class SlicerFMCoreLogic:
     def __init__(self, background: bool = False):
         self.connection = Connection()
         runner = BackgroundWorker if background else InlineRunner
-        self.interactive = InteractiveSegmentationLogic(self.connection, runner())
+        self.interactive = InteractiveSegmentationLogic(self.connection, runner(), runner())
         self.registration = RegistrationLogic(self.connection, runner())
         self.autoSegmentation = AutoSegmentationLogic(self.connection, runner())
         self.messageCallback: Optional[Callable[[str, str, str], None]] = None
@@ -111,6 +116,7 @@ class SlicerFMCoreLogic:
         server), release the session and stop a local backend."""
         self.cancel()
         for runner, wait_s in ((self.interactive.runner, DISCONNECT_WAIT_S[0]),
+                               (self.interactive.propagationRunner, DISCONNECT_WAIT_S[1]),
                                (self.registration.runner, DISCONNECT_WAIT_S[1]),
                                (self.autoSegmentation.runner, DISCONNECT_WAIT_S[1])):
             try:
@@ -137,8 +143,8 @@ class SlicerFMCoreLogic:
 
     def runners(self) -> list:
         """The features' runners (what a :class:`~SlicerFMLib.pump.WorkerPump` polls)."""
-        return [self.interactive.runner, self.registration.runner,
-                self.autoSegmentation.runner]
+        return [self.interactive.runner, self.interactive.propagationRunner,
+                self.registration.runner, self.autoSegmentation.runner]
 
     def poll(self) -> int:
         """Deliver finished work on this (main) thread; returns how many tasks are pending."""
@@ -170,14 +176,36 @@ class SlicerFMCoreLogic:
 
     def activeJobs(self) -> List[Tuple[str, ProgressSnapshot]]:
         """``[(feature, snapshot)]`` of the server jobs running now (registration,
-        automatic segmentation), for progress bars."""
-        return [(name, feature.progress.snapshot()) for name, feature in
+        automatic segmentation, :data:`PROPAGATION`), for progress bars."""
+        jobs = [(name, feature.progress.snapshot()) for name, feature in
                 ((REGISTRATION, self.registration), (AUTO_SEGMENTATION, self.autoSegmentation))
                 if feature.running]
+        propagation = self.interactive.propagationProgress()
+        if propagation is not None:
+            jobs.append((PROPAGATION, propagation))
+        return jobs
+
+    def jobText(self, feature: str, snapshot: ProgressSnapshot) -> str:
+        """The line a progress bar of ``activeJobs`` shows, e.g. "propagating 'liver':
+        12/40 slices" or "running: demons level 2 (3/5)"."""
+        if feature == PROPAGATION:
+            watch = self.interactive.activePropagation()
+            if watch is not None:
+                return watch.text()
+        return snapshot.text()
+
+    def cancelJob(self, feature: str) -> None:
+        """The Cancel of one progress bar of ``activeJobs``."""
+        if feature == PROPAGATION:
+            self.interactive.cancelPropagation()
+        else:
+            self.features()[feature].cancel()
 
     def cancel(self) -> None:
-        """Cancel everything: queued and running interactions, running server jobs."""
+        """Cancel everything: queued and running interactions, propagations, running
+        server jobs."""
         self.interactive.cancel()
+        self.interactive.cancelPropagation()
         self.registration.cancel()
         self.autoSegmentation.cancel()
 

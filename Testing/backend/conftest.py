@@ -22,6 +22,8 @@ TOY_ENGINES = {
     "broken": "toy_engines:BrokenEngine",
     "unloadable": "toy_engines:UnloadableEngine",
     "crashing": "toy_engines:CrashingEngine",
+    "oom": "toy_engines:OutOfMemoryEngine",
+    "slow": "toy_engines:SlowEngine",
 }
 
 
@@ -35,7 +37,7 @@ class ThreadServer:
     """A uvicorn server on 127.0.0.1 in a daemon thread; ``.url``, ``.state``, ``.stop()``."""
 
     def __init__(self, **settings):
-        settings.setdefault("engines", ["sphere", "flood", "broken", "unloadable", "crashing"])
+        settings.setdefault("engines", ["sphere", "flood", "broken", "unloadable", "crashing", "oom", "slow"])
         settings.setdefault("port", free_port())
         self.settings = Settings(**settings)
         self.app = make_app(self.settings)
@@ -91,3 +93,44 @@ def a_connected_client(a_server, a_ct_like_volume):
     client.set_image(array, ijk_to_ras, "CT")
     yield client
     client.close()
+
+
+class LabServer:
+    """A server with users (``alice`` and ``bob``: annotators, ``root``: admin, ``carol``:
+    revoked) in a state directory; ``tokens[name]`` are their tokens."""
+
+    def __init__(self, factory, state_dir: Path, **settings):
+        from slicerfm_backend.auth.users import UserStore
+
+        store = UserStore(state_dir)
+        self.tokens = {"alice": store.add("alice"), "bob": store.add("bob"),
+                       "root": store.add("root", role="admin"), "carol": store.add("carol")}
+        store.revoke("carol")
+        self.store = store
+        self.state_dir = state_dir
+        self.server = factory(state_dir=state_dir, **settings)
+
+    def client(self, user: str, **kwargs) -> SlicerFMClient:
+        return self.server.client(token=self.tokens[user], **kwargs)
+
+    def headers(self, user: str) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    @property
+    def url(self):
+        return self.server.url
+
+    @property
+    def state(self):
+        return self.server.state
+
+
+@pytest.fixture
+def a_lab_server(a_server_factory, tmp_path):
+    return LabServer(a_server_factory, tmp_path / "state")
+
+
+@pytest.fixture
+def a_lab_server_sharing_images(a_server_factory, tmp_path):
+    """A :class:`LabServer` with ``share_images`` on: every user may attach every image."""
+    return LabServer(a_server_factory, tmp_path / "state", share_images=True)

@@ -147,3 +147,107 @@ class StandInSliceEngine(MedSamEngine):
 
     def load(self):
         self.network = GatedThresholdNet()
+
+
+class SimilarityNet(ThresholdNet):
+    """Stand-in for a slice network that follows a box's content on real images too: the
+    object is the pixels whose grey level (after the engine's intensity mapping) lies within
+    ``tolerance`` of the median of the box's inner half, in the connected parts that meet that
+    inner half, kept inside the box; positive points add the similar parts under them (grey
+    level of the first positive point when there is no box), negative points remove theirs.
+    A box whose inside looks like its surroundings (the median of a ``ring``-pixel frame
+    around it within ``tolerance``) holds no object: the mask is empty, so a propagation
+    stops past the object's end as a real network's would."""
+
+    tolerance = 25
+    ring = 2
+
+    def to_mask(self, logits, frame):
+        from scipy import ndimage
+
+        pixels, box, coords, labels = logits
+        sr, sc = frame.scale
+        grey = pixels.astype(np.int16)
+        points = [(min(int(np.floor(y / sr + 0.5)), pixels.shape[0] - 1),
+                   min(int(np.floor(x / sc + 0.5)), pixels.shape[1] - 1), int(label))
+                  for (x, y), label in zip(coords if coords is not None else [], labels if labels is not None else [])]
+        inside = np.zeros(pixels.shape, bool)
+        if box is not None:
+            r0, r1 = max(int(np.ceil(box[1] / sr - 1e-6)), 0), int(np.floor(box[3] / sr + 1e-6))
+            c0, c1 = max(int(np.ceil(box[0] / sc - 1e-6)), 0), int(np.floor(box[2] / sc + 1e-6))
+            inside[r0:r1 + 1, c0:c1 + 1] = True
+            h, w = max((r1 - r0) // 4, 0), max((c1 - c0) // 4, 0)
+            inner = np.zeros(pixels.shape, bool)
+            inner[r0 + h:r1 - h + 1, c0 + w:c1 - w + 1] = True
+            reference = float(np.median(grey[inner])) if inner.any() else None
+            around = np.zeros(pixels.shape, bool)
+            around[max(r0 - self.ring, 0):r1 + self.ring + 1, max(c0 - self.ring, 0):c1 + self.ring + 1] = True
+            around &= ~inside
+            if reference is not None and around.any() \
+                    and abs(float(np.median(grey[around])) - reference) <= self.tolerance:
+                reference = None
+        else:
+            inner = None
+            positive = [(r, c) for r, c, label in points if label == 1]
+            reference = float(grey[positive[0]]) if positive else None
+        if reference is None:
+            return np.zeros(pixels.shape, bool)
+        components, _ = ndimage.label(np.abs(grey - reference) <= self.tolerance)
+        keep = set(np.unique(components[inner]).tolist()) if inner is not None else set()
+        drop = set()
+        for r, c, label in points:
+            (keep if label == 1 else drop).add(int(components[r, c]))
+        keep -= drop | {0}
+        mask = np.isin(components, sorted(keep)) if keep else np.zeros(pixels.shape, bool)
+        return mask & inside if box is not None else mask
+
+
+def wait_while_held(step) -> None:
+    """While the file named by ``SLICERFM_TEST_SLICE_HOLD`` exists, wait -- entering the
+    job's ``step()`` now and then, which raises once the job is cancelled or superseded, so a
+    held propagation still stops on a cancel -- then sleep ``SLICERFM_TEST_SLICE_DELAY_S``
+    seconds (default 0)."""
+    import os
+    import time
+
+    hold = os.environ.get("SLICERFM_TEST_SLICE_HOLD")
+    deadline = time.monotonic() + 120.0
+    while hold and os.path.exists(hold):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the test never removed {hold}")
+        with step():
+            pass
+        time.sleep(0.02)
+    time.sleep(float(os.environ.get("SLICERFM_TEST_SLICE_DELAY_S", "0")))
+
+
+class HeldSliceEngine(MedSamEngine):
+    """The medsam engine (its real prompts, embedding cache and propagation job) with the
+    stand-in :class:`SimilarityNet`, whose propagations wait in every device step while the
+    hold file exists (:func:`wait_while_held`): front-end tests see a propagation running
+    for as long as they need, or watch its progress. The slice engine of the front-end tests,
+    served by a backend process through ``SLICERFM_ENGINE_PLUGINS``
+    (``slices-test=slicewise_helpers:HeldSliceEngine``)."""
+
+    name = "slices-test"
+    capabilities = EngineCapabilities(("box", "point"), ("CT", "MR"), False, ("cpu",),
+                                      "test slice engine: medsam with a stand-in network")
+
+    def weights_status(self):
+        return True, "no weights needed"
+
+    def load(self):
+        self.network = SimilarityNet()
+
+    def propagate(self, plan, progress=None, step=None):
+        import contextlib
+
+        job_step = step or contextlib.nullcontext
+
+        @contextlib.contextmanager
+        def held_step():
+            wait_while_held(job_step)
+            with job_step():
+                yield
+
+        return super().propagate(plan, progress=progress, step=held_step)

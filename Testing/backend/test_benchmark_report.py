@@ -232,3 +232,24 @@ def test_the_classic_suite_section_shows_each_group_against_its_goals_and_the_cl
     assert "| brain | Right-Caudate (1) | 0.400 | 0.700 | 0.700 | 0.600 | – | 0.400 |" in text
     assert "@5 ≥ 0.8: not met, @10 ≥ 0.85: not met" in text
     assert "| flair | 1 | 0.600 | 0.720 | 0.740 | 0.780 |" in text
+
+
+def test_a_run_stopped_part_way_keeps_the_sections_it_measured_and_update_goes_on(monkeypatch, tmp_path):
+    from slicerfm_backend.benchmark import sections
+
+    def stopped(quick, engines, log):  # the user presses Ctrl-C during the second section
+        raise KeyboardInterrupt
+
+    first = sections.Section("codecs", "first", (), lambda quick, engines, log: a_codecs_section())
+    monkeypatch.setattr(sections, "SECTIONS", [first, sections.Section("dice", "stopped", (), stopped)])
+    with pytest.raises(KeyboardInterrupt):
+        main(["benchmark", "--quick", "--out", str(tmp_path)])
+    assert set(runner.load(tmp_path / "benchmarks" / "figures.json")["sections"]) == {"codecs"}
+
+    monkeypatch.setattr(sections, "SECTIONS", [first, sections.Section(
+        "dice", "resumed", (), lambda quick, engines, log: a_codecs_section())])
+    from slicerfm_backend.benchmark import report  # a dice report needs dice figures; the figures are the point here
+
+    monkeypatch.setattr(report, "build", lambda document, drawn, folder: "")
+    assert main(["benchmark", "--quick", "--sections", "dice", "--update", "--out", str(tmp_path)]) == 0
+    assert set(runner.load(tmp_path / "benchmarks" / "figures.json")["sections"]) == {"codecs", "dice"}

@@ -4,7 +4,9 @@ import argparse
 
 from slicerfm_backend import cli
 
-COMMANDS = {"serve", "engines", "evaluate", "weights", "segment", "register", "evaluate-registration", "benchmark"}
+COMMANDS = {
+    "serve", "users", "engines", "evaluate", "weights", "segment", "register", "evaluate-registration", "benchmark",
+}
 
 
 def commands_of(module) -> set:
@@ -23,7 +25,7 @@ def test_every_subcommand_module_adds_its_commands_and_together_they_make_the_cl
 
 def test_every_command_knows_the_function_that_runs_it():
     parser = cli.build_parser()
-    minimal = {"serve": [], "engines": [], "weights": ["list"],
+    minimal = {"serve": [], "users": ["list"], "engines": [], "weights": ["list"],
                "evaluate": ["--image", "i", "--label", "l", "--label-id", "1"],
                "segment": ["--image", "i", "--everything", "--out", "o"],
                "register": ["--fixed", "f", "--moving", "m"],

@@ -72,7 +72,8 @@ def test_serve_exits_with_the_reason_on_a_malformed_option(capsys):
 
 
 def test_serve_exits_with_the_reason_on_a_value_the_engine_refuses(monkeypatch):
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the server must not start"))
+    monkeypatch.setattr("slicerfm_backend.drain.DrainingServer.run",
+                        lambda *a, **k: pytest.fail("the server must not start"))
     code = cli.main(["serve", "--engines", "sam-med3d", "--engine-option", "sam-med3d.precision=int8"])
     assert code == 2
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import requests
 
+from slicerfm_backend import image_store
 from slicerfm_client import errors, geometry, protocol, wire
 
 FORMAT1_FIXTURE = Path(__file__).resolve().parents[1] / "client" / "data" / "wire_format1.npz"
@@ -182,7 +183,8 @@ def test_the_client_checks_geometry_before_uploading():
         SlicerFMClient("http://127.0.0.1:1").upload_image(np.zeros((2, 2, 2), np.int16), np.zeros((4, 4)))
 
 
-def test_least_recently_used_images_are_evicted_but_not_those_in_use(a_server_factory):
+def test_least_recently_used_images_are_evicted_but_not_those_in_use(a_server_factory, monkeypatch):
+    monkeypatch.setattr(image_store, "UPLOAD_GRACE_S", 0.0)  # no fresh uploads to protect here
     server = a_server_factory(image_cache_bytes=30_000)
     holder = server.client()
     holder.connect(heartbeat=False)

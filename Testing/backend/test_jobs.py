@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from slicerfm_backend.errors import DomainError, EngineError
-from slicerfm_backend.fair_lock import FairLock
 from slicerfm_backend.jobs import JobManager
+from slicerfm_backend.scheduler import DeviceSchedulers
 from slicerfm_client import errors
 
 
@@ -29,8 +29,7 @@ def wait_for(predicate, timeout_s=10.0):
 
 
 def manager(**kwargs):
-    locks = {}
-    return JobManager(lambda device: locks.setdefault(device, FairLock()), **kwargs)
+    return JobManager(DeviceSchedulers(), **kwargs)
 
 
 def test_a_job_reports_progress_and_keeps_its_result_and_arrays():
@@ -142,22 +141,6 @@ def test_images_are_pinned_while_a_job_runs_and_results_expire_after_the_ttl():
     with pytest.raises(DomainError) as caught:
         jobs.get(job.id)
     assert caught.value.code == "job_not_found"
-
-
-def test_the_fair_lock_serves_waiters_in_arrival_order():
-    lock = FairLock()
-    order = []
-    lock.acquire()
-    threads = []
-    for name in "abcde":
-        thread = threading.Thread(target=lambda n=name: (lock.acquire(), order.append(n), lock.release()))
-        thread.start()
-        threads.append(thread)
-        wait_for(lambda count=len(threads): len(lock._waiting) == count)
-    lock.release()
-    for thread in threads:
-        thread.join(5)
-    assert order == list("abcde") and not lock.locked()
 
 
 # -- through HTTP ----------------------------------------------------------------------

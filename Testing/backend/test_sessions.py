@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 
+from slicerfm_backend.auth.identity import LOCAL
 from slicerfm_backend.errors import DomainError
 from slicerfm_backend.sessions import SessionManager
 from slicerfm_backend.settings import Settings
@@ -144,7 +145,7 @@ def test_a_request_longer_than_the_liveness_timeout_does_not_expire_the_session(
     runs, and the client's next request (without heartbeats) still finds it."""
     now = [0.0]
     manager = SessionManager(Settings(liveness_timeout_s=60, idle_timeout_s=3600), clock=lambda: now[0])
-    session, token = manager.claim("test")
+    session, token = manager.claim(LOCAL, "test")
     with session.lock:
         now[0] = 200.0  # the long request
         assert manager.reap() == 0

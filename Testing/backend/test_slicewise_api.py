@@ -67,7 +67,7 @@ def test_a_slice_box_answers_its_slice_and_a_job_propagates_the_rest(a_tube_clie
     result = more.propagation["result"]
     assert result["stopped"] == {"increasing": "vanished", "decreasing": "vanished"}
     assert result["plane"] == "axial" and result["device"] == "cpu"
-    assert seen[-1]["state"] == "done" and seen[-1]["stage"] == "propagating"
+    assert seen[-1]["state"] == "done" and seen[-1]["stage"] == "committed"
     assert seen[-1]["done"] == seen[-1]["total"] == 21
     server_labels, _ = client.labelmap()
     assert np.array_equal(server_labels > 0, labels)
@@ -126,6 +126,38 @@ def test_a_later_click_supersedes_a_running_propagation(a_tube_client, a_gate):
     final = client.wait_propagation(answers[0], poll_s=0.02)
     labels, _ = client.labelmap()
     assert final.voxels == int(np.count_nonzero(labels)) == int(np.count_nonzero(volume > 150))
+
+
+def test_a_cancel_arriving_right_after_the_commit_leaves_the_job_done_with_its_change(
+        a_tube_client, monkeypatch):
+    """A cancel (the user's, or a later click superseding it) that reaches the job after it
+    wrote the segment cannot take the change back: the job ends done and hands its mask,
+    so that a client applies what the server holds."""
+    from slicerfm_backend import propagation
+
+    commit = propagation._commit
+
+    def commit_then_cancel(ctx, *args):
+        answer = commit(ctx, *args)
+        ctx._job.cancel_requested.set()  # as JobManager.cancel does for a running job
+        return answer
+
+    monkeypatch.setattr(propagation, "_commit", commit_then_cancel)
+    client, volume, _ = a_tube_client
+    labels = np.zeros(volume.shape, bool)
+    update = client.add_box("tube", *disc_box(volume, 14), engine=ENGINE)
+    update.apply_to(labels)
+    more = client.wait_propagation(update, poll_s=0.02)
+    more.apply_to(labels)
+    assert more.propagation["state"] == "done" and more.propagation["stage"] == "committed"
+    server_labels, _ = client.labelmap()
+    assert np.array_equal(server_labels > 0, labels) and np.array_equal(labels, volume > 150)
+
+
+def test_the_engine_list_says_which_engines_take_slice_prompts(a_tube_client):
+    client, _, _ = a_tube_client
+    rows = {row["name"]: row for row in client.engines()}
+    assert rows[ENGINE]["slice_prompts"] is True and rows["sphere"]["slice_prompts"] is False
 
 
 def test_a_propagation_ends_with_its_session(a_tube_client, a_gate):

@@ -89,3 +89,29 @@ class WeightedEngine(Engine):
     def segment(self, request):
         shape = request.image.array.shape
         return EngineResult(((0, 0, 0), tuple(shape)), np.zeros(shape, bool))
+
+
+class OutOfMemoryEngine(Engine):
+    """Runs out of GPU memory as a backend reports it in a RuntimeError (torch's own
+    ``torch.cuda.OutOfMemoryError`` is tested in test_device_memory_torch.py)."""
+
+    name = "oom"
+    capabilities = EngineCapabilities(("point",), ("CT",), False, ("cpu",), "always out of GPU memory")
+
+    def segment(self, request):
+        request.cache["big"] = bytearray(1 << 20)  # a cache the server must drop
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+class SlowEngine(SphereEngine):
+    """``sphere``, after sleeping ``$SLICERFM_TEST_SLOW_S`` seconds (default 0.5): a click
+    that is in flight long enough to kill the server under it."""
+
+    name = "slow"
+
+    def segment(self, request):
+        import os
+        import time
+
+        time.sleep(float(os.environ.get("SLICERFM_TEST_SLOW_S", "0.5")))
+        return super().segment(request)

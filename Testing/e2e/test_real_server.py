@@ -139,4 +139,4 @@ def test_refusing_a_public_address_without_a_token():
     completed = subprocess.run([EXECUTABLE, "serve", "--host", "0.0.0.0", "--port", "0"],
                                capture_output=True, text=True, timeout=60,
                                env={k: v for k, v in __import__("os").environ.items() if k != "SLICERFM_TOKEN"})
-    assert completed.returncode == 2 and "without an access token" in completed.stderr
+    assert completed.returncode == 2 and "without credentials" in completed.stderr

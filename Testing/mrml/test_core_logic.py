@@ -17,7 +17,7 @@ from SlicerFMLib.worker import BackgroundWorker, InlineRunner
 INSIDE = (10, 15, 20)
 
 
-def test_the_logic_owns_three_features_on_one_connection_with_a_runner_each():
+def test_the_logic_owns_three_features_on_one_connection_with_a_runner_each_and_one_for_propagations():
     core = SlicerFMCoreLogic()
     features = core.features()
     assert set(features) == {INTERACTIVE, REGISTRATION, AUTO_SEGMENTATION}
@@ -25,7 +25,8 @@ def test_the_logic_owns_three_features_on_one_connection_with_a_runner_each():
     assert all(isinstance(runner, InlineRunner) for runner in core.runners())
     background = SlicerFMCoreLogic(background=True)
     runners = background.runners()
-    assert len({id(r) for r in runners}) == 3 and all(isinstance(r, BackgroundWorker) for r in runners)
+    assert len({id(r) for r in runners}) == 4 and all(isinstance(r, BackgroundWorker) for r in runners)
+    assert background.interactive.propagationRunner in runners
     background.shutdown()
 
 

@@ -11,11 +11,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from web_helpers import ARTEFACTS, BIN, CHROMIUM, CHROMIUM_FLAGS, HERE, MAX_UPLOAD_MB, WebServer
+from web_helpers import ARTEFACTS, BIN, CHROMIUM, CHROMIUM_FLAGS, HERE, MAX_UPLOAD_MB, SLICE_ENGINE, WebServer
 
 AUTO_ENGINES = ["vista3d-small", "vista3d-gated"]
 #: sam-med3d is served without its weights: the page must show it as not ready
-ENGINES = ["classic", "slow-sphere", "sam-med3d", *AUTO_ENGINES]
+ENGINES = ["classic", "slow-sphere", "sam-med3d", *AUTO_ENGINES, SLICE_ENGINE]
 
 
 def _require_browser():
@@ -33,20 +33,25 @@ def _require_browser():
 def a_web_backend(tmp_path_factory):
     """A real ``slicerfm-backend serve`` on 127.0.0.1 with the classic engine, the slow test
     engine and the narrow random VISTA3D of the backend tests (``vista3d-gated`` waits for
-    the file ``backend.gate`` before each window); stop()/start() restarts it on its port."""
+    the file ``backend.gate`` before each window) and the slice engine ``slices-test``, whose
+    propagations wait while the file ``backend.slice_hold`` exists; stop()/start() restarts
+    it on its port."""
     from slicerfm_client.launcher import LocalBackend
 
     folder = tmp_path_factory.mktemp("web-backend")
     env = dict(os.environ)
     env["SLICERFM_ENGINE_PLUGINS"] = ("slow-sphere=web_engines:SlowSphereEngine,"
                                       "vista3d-small=vista3d_helpers:SmallVista3DEngine,"
-                                      "vista3d-gated=vista3d_helpers:GatedSmallVista3DEngine")
+                                      "vista3d-gated=vista3d_helpers:GatedSmallVista3DEngine,"
+                                      f"{SLICE_ENGINE}=slicewise_helpers:HeldSliceEngine")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent / "backend"),
                                          env.get("PYTHONPATH", "")])
     env["SLICERFM_TEST_GATE"] = str(folder / "gate-open")
+    env["SLICERFM_TEST_SLICE_HOLD"] = str(folder / "slice-hold")
     backend = LocalBackend([str(BIN / "slicerfm-backend")], engines=ENGINES, env=env,
                            log_path=str(folder / "backend.log"))
     backend.gate = Path(env["SLICERFM_TEST_GATE"])
+    backend.slice_hold = Path(env["SLICERFM_TEST_SLICE_HOLD"])
     backend.start()
     yield backend
     backend.stop()

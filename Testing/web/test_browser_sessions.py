@@ -34,7 +34,7 @@ def test_two_tabs_are_separate_sessions_a_box_drawn_in_one_stays_there_and_a_clo
         assert not read_label_map(second.download("labels.nii.gz", tmp_path))[0].any()
         first_labels = read_label_map(first.download("labels.nii.gz", tmp_path))[0]
         assert first_labels.sum() > 1000
-        draw_box(second, kji_to_ras((100, 20, 12), ijk_to_ras), kji_to_ras((100, 45, 35), ijk_to_ras))
+        second.draw_box(kji_to_ras((100, 20, 12), ijk_to_ras), kji_to_ras((100, 45, 35), ijk_to_ras))
         second.wait_results(1)
         second.shot("second-tab-box-on-the-spleen")
         assert (read_label_map(second.download("labels.nii.gz", tmp_path))[0] == 1).sum() > 1000
@@ -54,18 +54,6 @@ def test_two_tabs_are_separate_sessions_a_box_drawn_in_one_stays_there_and_a_clo
     assert "releasing its backend session" in log
     first.go_to(kji_to_ras(SPLEEN_KJI, ijk_to_ras))              # the first tab still works
     assert first.result_count() == 1
-
-
-def draw_box(page, corner_a, corner_b) -> None:
-    """The box tool: one click at a corner, a move, one click at the opposite corner (both
-    RAS points on the axial slice shown)."""
-    page.go_to(corner_a)
-    page.use_tool("box")
-    (x0, y0), (x1, y1) = page.screen_position(corner_a), page.screen_position(corner_b)
-    page.page.mouse.click(x0, y0)
-    page.page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
-    page.page.mouse.move(x1, y1, steps=4)
-    page.page.mouse.click(x1, y1)
 
 
 def test_bad_uploads_get_a_message_and_lose_nothing(a_page, the_ct, a_two_series_dicom_zip,

@@ -26,6 +26,9 @@ CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = REPO / "out" / "web-e2e"
 #: the upload limit the browser tests' server runs with
 MAX_UPLOAD_MB = 40
+#: the slice engine: medsam with a stand-in network (Testing/backend/slicewise_helpers.py);
+#: here, not in conftest.py: the 'conftest' module name is shared with other test folders
+SLICE_ENGINE = "slices-test"
 #: flags that keep the browser off the network and out of the user's profile
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -177,6 +180,17 @@ class PageDriver:
         x, y = self.screen_position(ras, view)
         self.page.mouse.click(x, y)
 
+    def draw_box(self, corner_a, corner_b, view: str = "Red") -> None:
+        """The box tool: go to the slice of ``corner_a``, one click at it, a move, one click at
+        the opposite corner ``corner_b`` (both RAS points on the slice the view then shows)."""
+        self.go_to(corner_a, view)
+        self.use_tool("box")
+        (x0, y0), (x1, y1) = self.screen_position(corner_a, view), self.screen_position(corner_b, view)
+        self.page.mouse.click(x0, y0)
+        self.page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+        self.page.mouse.move(x1, y1, steps=4)
+        self.page.mouse.click(x1, y1)
+
     def result_count(self) -> int:
         result = self.state("last_result")
         return int(result["seq"]) if result else 0
@@ -187,9 +201,11 @@ class PageDriver:
 
     def choose(self, select_id: str, option) -> None:
         """Open a drop-down list (its field, as a user clicks it) and pick ``option`` (its
-        text, or a compiled regular expression)."""
+        text, or a compiled regular expression). The option is looked for in the open menu only:
+        a menu closed a moment ago stays in the page while it fades out, with the same options."""
         self.page.locator(".v-select", has=self.page.locator(f"#{select_id}")).click()
-        self.page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+        menu = self.page.locator(".v-overlay--active")
+        menu.get_by_role("option", name=option, exact=isinstance(option, str)).click()
 
     def press(self, selector: str) -> None:
         self.page.click(selector)

@@ -12,11 +12,24 @@ Typical use (Slicer's Python console or a script)::
 
 Thread safety: one request at a time per client (calls are serialised by a lock); the
 heartbeat runs in its own daemon thread with its own HTTP connection.
+
+Security: ``https://`` certificates are always verified -- against the system's CA store
+or the ``ca_bundle`` given (a lab's own CA) -- and never skipped. Plain ``http://`` to a
+server that is not on this machine needs ``allow_insecure_http=True`` (or the environment
+variable ``SLICERFM_ALLOW_INSECURE_HTTP=1``) and logs a warning: the access token and the
+images would cross the network unencrypted.
+
+Restarts: a server that is draining for a restart answers 503 ``restarting``; the client
+waits and sends the request again (for up to ``restart_wait_s``). A server with a state
+directory keeps the session, its segments and their undo history across restarts (it says
+``persistent`` when the session is claimed): the client then also waits through refused
+connections while it comes back, and the same lease goes on working.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -27,7 +40,8 @@ import requests
 from . import errors, geometry, protocol, wire
 from .jobs import JobsMixin
 from .propagation import PropagationMixin
-from .updates import MaskUpdate, mask_update, parse_server_timing
+from .transport import check_transport, connection_lost, is_stream
+from .updates import MaskUpdate, mask_update, parse_server_timing, parse_server_timing_notes
 
 __all__ = ["SlicerFMClient", "MaskUpdate", "parse_server_timing", "normalise_url"]
 
@@ -35,6 +49,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
 CONNECT_TIMEOUT_S = 5.0
+RESTART_WAIT_S = 60.0
+RETRY_PAUSE_S = 1.0
 
 
 def normalise_url(url: str) -> str:
@@ -54,12 +70,18 @@ class SlicerFMClient(JobsMixin, PropagationMixin):
     """Talks to one SlicerFM backend. See the module docstring for an example."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES):
+                 chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, ca_bundle: Optional[str] = None,
+                 allow_insecure_http: bool = False, restart_wait_s: float = RESTART_WAIT_S):
         self.url = normalise_url(url)
+        self.insecure = check_transport(self.url, allow_insecure_http)
         self._token = token or None
         self.timeout_s = timeout_s
         self.chunk_bytes = chunk_bytes
-        self._http = requests.Session()
+        self.ca_bundle = ca_bundle
+        self.restart_wait_s = restart_wait_s
+        if ca_bundle is not None and not os.path.isfile(ca_bundle):
+            raise errors.ConfigurationError(f"the CA bundle {ca_bundle} does not exist")
+        self._http = self._new_http()
         self._lock = threading.RLock()
         self.session_token: Optional[str] = None
         self.session_info: Dict[str, Any] = {}
@@ -67,6 +89,17 @@ class SlicerFMClient(JobsMixin, PropagationMixin):
         self.image_id: Optional[str] = None
         self._heartbeat_stop: Optional[threading.Event] = None
         self._heartbeat_thread: Optional[threading.Thread] = None
+
+    def _new_http(self) -> requests.Session:
+        """An HTTP session that verifies certificates (the system's CAs, or ``ca_bundle``)."""
+        http = requests.Session()
+        http.verify = self.ca_bundle or True  # never False
+        return http
+
+    @property
+    def persistent_session(self) -> bool:
+        """True when the server keeps this session across its restarts (it said so at the claim)."""
+        return bool(self.session_token and self.session_info.get("persistent"))
 
     def __repr__(self) -> str:  # never shows the token
         return f"SlicerFMClient({self.url!r}, session={'yes' if self.session_token else 'no'})"
@@ -85,48 +118,74 @@ class SlicerFMClient(JobsMixin, PropagationMixin):
                  session: bool = True, http: Optional[requests.Session] = None,
                  ok: Sequence[int] = (200, 201), headers: Optional[dict] = None,
                  timeout: Optional[float] = None) -> requests.Response:
+        """Send one request; waits through a server restart (503 ``restarting``, and refused
+        connections once connected) for up to ``restart_wait_s`` before giving up."""
         all_headers = self._headers(session)
         if headers:
             all_headers.update(headers)
-        url = self.url + path
-        try:
-            response = (http or self._http).request(
-                method, url, json=json, data=data, headers=all_headers,
-                timeout=(CONNECT_TIMEOUT_S, timeout or self.timeout_s),
-            )
-        except requests.exceptions.SSLError as error:
-            raise errors.ServerUnreachableError(
-                f"TLS error talking to {self.url}: {error}. Check the certificate, or the "
-                "http/https scheme of the URL."
-            ) from error
-        except requests.exceptions.ConnectionError as error:
-            raise errors.ServerUnreachableError(
-                f"cannot reach the SlicerFM backend at {self.url}: is it running, and are the "
-                "address and port right? (a remote server may also be behind a firewall)"
-            ) from error
-        except requests.exceptions.Timeout as error:
-            raise errors.ServerUnreachableError(
-                f"the SlicerFM backend at {self.url} did not answer within "
-                f"{timeout or self.timeout_s:.0f} s"
-            ) from error
-        if response.status_code not in ok:
+        deadline = time.monotonic() + self.restart_wait_s
+        while True:
+            try:
+                response = self._send(method, path, http, json, data, all_headers, timeout)
+            except errors.ServerUnreachableError as error:
+                # Nothing was sent. A server that keeps sessions across restarts may be coming
+                # back: wait for it; any other gets the error at once (e.g. a local backend that
+                # died: the caller restarts it).
+                if error.code != "refused" or not self.persistent_session or time.monotonic() > deadline:
+                    raise
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            if response.status_code in ok:
+                return response
             try:
                 body = response.json()
             except ValueError:
                 body = None
-            raise errors.error_from_response(
-                response.status_code, body, self.url, response.reason,
-                response.headers.get(protocol.HEADER_RETRY_AFTER),
+            retry_after = response.headers.get(protocol.HEADER_RETRY_AFTER)
+            restarting = isinstance(body, dict) and body.get("error") == protocol.ERROR_RESTARTING
+            if restarting and time.monotonic() < deadline and not is_stream(data):
+                time.sleep(min(max(float(retry_after or 1), RETRY_PAUSE_S), 5.0))
+                continue
+            raise errors.error_from_response(response.status_code, body, self.url, response.reason, retry_after)
+
+    def _send(self, method, path, http, json, data, headers, timeout) -> requests.Response:
+        try:
+            return (http or self._http).request(
+                method, self.url + path, json=json, data=data, headers=headers,
+                timeout=(CONNECT_TIMEOUT_S, timeout or self.timeout_s),
+                verify=self.ca_bundle or True,  # per request: REQUESTS_CA_BUNDLE must not override it
             )
-        return response
+        except requests.exceptions.SSLError as error:
+            raise errors.ServerUnreachableError(
+                f"the TLS certificate of {self.url} could not be verified ({error.__class__.__name__}): "
+                "ask the administrator for the server's CA certificate and give it as the CA bundle; "
+                "SlicerFM never connects without checking it", code="tls") from error
+        except requests.exceptions.ConnectionError as error:
+            if connection_lost(error):
+                raise errors.ServerUnreachableError(
+                    f"the connection to the SlicerFM backend at {self.url} was lost during the request "
+                    "(the server restarted or stopped, or a proxy or the network dropped it); the "
+                    "request may or may not have been done: check the result, then try again",
+                    code="connection_lost") from error
+            raise errors.ServerUnreachableError(
+                f"cannot reach the SlicerFM backend at {self.url}: is it running, and are the "
+                "address and port right? (a remote server may also be behind a firewall)",
+                code="refused") from error
+        except requests.exceptions.Timeout as error:
+            raise errors.ServerUnreachableError(
+                f"the SlicerFM backend at {self.url} did not answer within "
+                f"{timeout or self.timeout_s:.0f} s", code="timeout"
+            ) from error
 
     def _mask_request(self, method: str, path: str, **kwargs) -> MaskUpdate:
         start = time.perf_counter()
         response = self._request(method, path, **kwargs)
         header, mask = wire.decode(response.content)
         roundtrip_ms = (time.perf_counter() - start) * 1000.0
-        timings = parse_server_timing(response.headers.get("Server-Timing", ""))
-        return mask_update(header, mask, roundtrip_ms, len(response.content), timings)
+        timing = response.headers.get("Server-Timing", "")
+        update = mask_update(header, mask, roundtrip_ms, len(response.content), parse_server_timing(timing))
+        update.notes = parse_server_timing_notes(timing)
+        return update
 
     # -- server and session --------------------------------------------------------------
 
@@ -170,7 +229,7 @@ class SlicerFMClient(JobsMixin, PropagationMixin):
         self.stop_heartbeat()
         interval = float(self.session_info.get("heartbeat_interval_s", 15.0))
         stop = threading.Event()
-        http = requests.Session()
+        http = self._new_http()
 
         def beat():
             while not stop.wait(interval):
@@ -231,11 +290,18 @@ class SlicerFMClient(JobsMixin, PropagationMixin):
         self._check_limits(array)
         meta = {"ijk_to_ras": geometry.as_matrix(ijk_to_ras).tolist(), "modality": wire_modality}
         reader_format = protocol.wire_format_for(self.server_info.get("protocol_version", "1.0"))
-        body = wire.encode_iter(array, meta, codec=wire.best_codec(array.dtype, reader_format),
-                                chunk_bytes=self.chunk_bytes, sha256=data_sha256)
-        self._request("PUT", protocol.image_path(image_id), data=body, session=False,
-                      headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
-        return image_id
+        deadline = time.monotonic() + self.restart_wait_s
+        while True:
+            body = wire.encode_iter(array, meta, codec=wire.best_codec(array.dtype, reader_format),
+                                    chunk_bytes=self.chunk_bytes, sha256=data_sha256)
+            try:
+                self._request("PUT", protocol.image_path(image_id), data=body, session=False,
+                              headers={"Content-Type": protocol.MEDIA_TYPE_MESSAGE})
+                return image_id
+            except errors.ServerBusyError as error:  # a streamed body is sent again from the start
+                if error.code != protocol.ERROR_RESTARTING or time.monotonic() > deadline:
+                    raise
+                time.sleep(min(error.retry_after or RETRY_PAUSE_S, 5.0))
 
     def _check_limits(self, array: np.ndarray) -> None:
         """Refuse locally what the server would refuse, before sending gigabytes."""

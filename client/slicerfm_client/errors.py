@@ -91,6 +91,10 @@ class ServerBusyError(SlicerFMError):
         self.retry_after = retry_after
 
 
+class ForbiddenError(AuthenticationError):
+    """The identity may not do this (403), e.g. an annotator on an admin endpoint."""
+
+
 class EngineUnavailableError(SlicerFMError):
     """The engine is not served, or its weights are missing (message says how to fix)."""
 
@@ -133,6 +137,10 @@ _BY_CODE = {
     protocol.ERROR_NO_IMAGE: NoImageAttachedError,
     protocol.ERROR_VERSION: IncompatibleVersionError,
     protocol.ERROR_SERVER_FULL: ServerBusyError,
+    protocol.ERROR_STORAGE: ServerBusyError,
+    protocol.ERROR_OUT_OF_MEMORY: ServerBusyError,
+    protocol.ERROR_RESTARTING: ServerBusyError,
+    protocol.ERROR_FORBIDDEN: ForbiddenError,
     protocol.ERROR_ENGINE_UNAVAILABLE: EngineUnavailableError,
     protocol.ERROR_ENGINE_FAILED: EngineFailedError,
     protocol.ERROR_UNAUTHORIZED: AuthenticationError,
@@ -145,7 +153,7 @@ _BY_CODE = {
 _BY_STATUS = {
     400: BadRequestError,
     401: AuthenticationError,
-    403: AuthenticationError,
+    403: ForbiddenError,
     404: NotFoundError,
     409: SegmentLockedError,
     410: SessionExpiredError,

@@ -23,13 +23,18 @@ Coordinates
     inclusive and stop exclusive, like numpy slices.
 
 Authentication and sessions
-    ``Authorization: Bearer <access token>`` when the server was started with a token.
+    ``Authorization: Bearer <access token>`` when the server needs one: the shared token,
+    a user's own token (``slicerfm-backend users add``) or a JWT of the site's OpenID
+    Connect provider.
     A session is claimed with ``POST /api/sessions``; its lease token then goes in the
     ``X-SlicerFM-Session`` header (never in a URL, so that access logs never hold it).
 """
 
-PROTOCOL_VERSION = "1.1"
-"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec)."""
+PROTOCOL_VERSION = "1.2"
+"""1.1: servers also decode wire messages of format 2 (the ``blosc2-slicedelta`` codec).
+1.2: per-user credentials and roles (403 ``forbidden``), admin endpoints and ``/metrics``,
+503 ``storage_unavailable``/``out_of_memory``/``restarting``, ``Server-Timing`` descriptions
+(``queue.ahead``), job waiting times; sessions may outlive a server restart."""
 SERVER_PACKAGE = "slicerfm-backend"
 CLIENT_PACKAGE = "slicerfm-client"
 
@@ -55,6 +60,9 @@ PATH_LOCK = "/api/session/segment/lock"
 PATH_SEED = "/api/session/segment/seed"
 PATH_LABELMAP = "/api/session/labelmap"
 
+
+PATH_ADMIN_SESSIONS = "/api/admin/sessions"  # GET: every session (admins); DELETE .../{id}: end one
+PATH_METRICS = "/metrics"  # Prometheus text format (admins)
 
 PATH_JOBS = "/api/jobs"
 PATH_REGISTER = "/api/register"  # POST: registration job (docs/REGISTRATION.md)
@@ -143,6 +151,15 @@ ERROR_INTERNAL = "internal_error"
 ERROR_JOB_NOT_FOUND = "job_not_found"
 ERROR_JOB_NOT_DONE = "job_not_done"
 ERROR_JOB_FAILED = "job_failed"
+ERROR_FORBIDDEN = "forbidden"  # 403: the identity may not do this (admin endpoints)
+ERROR_STORAGE = "storage_unavailable"  # 503: the state directory cannot take the change
+ERROR_OUT_OF_MEMORY = "out_of_memory"  # 503: the device ran out of memory; retry
+ERROR_RESTARTING = "restarting"  # 503: the server is draining for a restart; retry
+
+
+def admin_session_path(session_id: str) -> str:
+    """Path of one session for admins: ``DELETE`` ends it."""
+    return f"{PATH_ADMIN_SESSIONS}/{session_id}"
 
 
 def major(version: str) -> int:

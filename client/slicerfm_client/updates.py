@@ -20,7 +20,10 @@ class MaskUpdate:
     engine.<stage>, commit, encode, server) and ``roundtrip_ms`` the
     client-measured total. ``wire_bytes`` is the response body size. ``propagation`` is the
     status of the propagation job a slice engine (medsam, sam) started after this change
-    (see :mod:`slicerfm_client.propagation`), else None.
+    (see :mod:`slicerfm_client.propagation`), else None; ``propagation_error`` the server's
+    ``{"error", "message"}`` when it could not start one (e.g. ``server_full``), else None.
+    ``notes`` holds the header's other figures (``queue.ahead``: requests ahead of this one
+    for the device when it arrived; ``engine.<count>``).
     """
 
     segment: str
@@ -33,6 +36,14 @@ class MaskUpdate:
     roundtrip_ms: float = 0.0
     wire_bytes: int = 0
     propagation: Optional[Dict[str, Any]] = None
+    propagation_error: Optional[Dict[str, Any]] = None
+    notes: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def queue_ahead(self) -> Optional[int]:
+        """How many requests were ahead of this one for the device when it arrived."""
+        value = self.notes.get("queue.ahead")
+        return int(value) if value is not None and value.isdigit() else None
 
     @property
     def slices(self) -> Tuple[slice, ...]:
@@ -61,6 +72,18 @@ def parse_server_timing(value: str) -> Dict[str, float]:
     return timings
 
 
+def parse_server_timing_notes(value: str) -> Dict[str, str]:
+    """``{"queue.ahead": "2", ...}``: the ``desc`` of each ``Server-Timing`` entry that has one."""
+    notes: Dict[str, str] = {}
+    for entry in (value or "").split(","):
+        name, _, params = entry.strip().partition(";")
+        for param in params.split(";"):
+            key, _, text = param.strip().partition("=")
+            if name and key == "desc":
+                notes[name] = text.strip('"')
+    return notes
+
+
 def mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float = 0.0, nbytes: int = 0,
                 timings: Optional[Dict[str, float]] = None) -> MaskUpdate:
     """The :class:`MaskUpdate` of a decoded mask update message (docs/PROTOCOL.md section 7)."""
@@ -77,4 +100,5 @@ def mask_update(header: wire.Header, mask: np.ndarray, roundtrip_ms: float = 0.0
         roundtrip_ms=roundtrip_ms,
         wire_bytes=nbytes,
         propagation=meta.get("propagation"),
+        propagation_error=meta.get("propagation_error"),
     )

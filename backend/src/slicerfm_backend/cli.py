@@ -17,6 +17,7 @@ from typing import List, Optional
 from slicerfm_client import protocol
 
 from . import __version__, serve
+from .auth import cli as users_cli
 from .auto_segment import cli as segment_cli
 from .benchmark import cli as benchmark_cli
 from .engine_core import cli as engines_cli
@@ -24,8 +25,9 @@ from .evaluation import cli as evaluation_cli
 from .registration import cli as registration_cli
 from .weights import cli as weights_cli
 
-#: serve, engines, evaluate, weights, segment, register / evaluate-registration, benchmark.
-SUBCOMMANDS = (serve, engines_cli, evaluation_cli, weights_cli, segment_cli, registration_cli, benchmark_cli)
+#: serve, users, engines, evaluate, weights, segment, register / evaluate-registration, benchmark.
+SUBCOMMANDS = (serve, users_cli, engines_cli, evaluation_cli, weights_cli, segment_cli, registration_cli,
+               benchmark_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

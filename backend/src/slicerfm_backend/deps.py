@@ -1,16 +1,22 @@
-"""FastAPI dependencies: server state, access token, protocol version, current session."""
+"""FastAPI dependencies: server state, protocol version, who is asking, their session.
+
+:func:`authenticate` is the only door: every route but ``/api/info`` depends on it (through
+:data:`API_DEPENDENCIES`), and routes that need the identity declare it again (FastAPI
+runs a dependency once per request).
+"""
 
 from __future__ import annotations
 
-import hmac
 from typing import Optional
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from slicerfm_client import protocol
 
+from .auth.identity import Identity
 from .errors import DomainError
-from .sessions import Session
+from .session import Session
 from .state import ServerState
 
 
@@ -27,45 +33,57 @@ async def check_protocol(
         raise DomainError(
             protocol.ERROR_VERSION,
             f"this server speaks SlicerFM protocol {protocol.PROTOCOL_VERSION}, the client "
-            f"{client_version}: install a matching pair (update the SlicerFM extension, or run "
-            f"a {protocol.SERVER_PACKAGE} release with protocol {client_version.split('.')[0]}.x)",
+            f"{client_version[:20]}: install a matching pair (update the SlicerFM extension, or run "
+            f"a {protocol.SERVER_PACKAGE} release with protocol {protocol.PROTOCOL_VERSION.split('.')[0]}.x)",
         )
 
 
-async def check_token(
+_BEARER = HTTPBearer(auto_error=False, description="an access token: the shared token, a user's token "
+                                                     "(slicerfm-backend users add) or an OpenID Connect JWT")
+
+
+async def authenticate(
+    request: Request,
     state: ServerState = Depends(get_state),
-    authorization: Optional[str] = Header(None),
-) -> None:
-    """401 unless the server has no token or the bearer token matches (constant-time)."""
-    expected = state.settings.token_value()
-    if not expected:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if not given or scheme.lower() != "bearer":
-        raise DomainError(protocol.ERROR_UNAUTHORIZED,
-                          "this server requires an access token; enter it in the connection settings")
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise DomainError(protocol.ERROR_UNAUTHORIZED,
-                          "the access token is wrong; ask the server's administrator for the right one")
+    credentials: Optional[HTTPAuthorizationCredentials] = Depends(_BEARER),
+) -> Identity:
+    """The identity behind the ``Authorization: Bearer`` header (401 when missing or wrong)."""
+    authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    try:
+        identity = state.auth.authenticate(authorization)
+    except DomainError:
+        state.metrics.refused.inc()
+        raise
+    request.state.slicerfm_user = identity.name
+    return identity
 
 
-def _session(state: ServerState, token: Optional[str], activity: bool) -> Session:
-    return state.sessions.get(token, activity=activity)
+async def require_admin(identity: Identity = Depends(authenticate)) -> Identity:
+    """403 unless the identity is an admin."""
+    if not identity.is_admin:
+        raise DomainError(protocol.ERROR_FORBIDDEN, "only an administrator of this server may do this")
+    return identity
+
+
+def _session(state: ServerState, identity: Identity, token: Optional[str], activity: bool) -> Session:
+    return state.sessions.get(token, identity, activity=activity)
 
 
 async def current_session(
     state: ServerState = Depends(get_state),
+    identity: Identity = Depends(authenticate),
     token: Optional[str] = Header(None, alias=protocol.HEADER_SESSION),
 ) -> Session:
-    return _session(state, token, activity=True)
+    return _session(state, identity, token, activity=True)
 
 
 async def heartbeat_session(
     state: ServerState = Depends(get_state),
+    identity: Identity = Depends(authenticate),
     token: Optional[str] = Header(None, alias=protocol.HEADER_SESSION),
 ) -> Session:
     """Like current_session, but a heartbeat keeps a session alive without counting as work."""
-    return _session(state, token, activity=False)
+    return _session(state, identity, token, activity=False)
 
 
-API_DEPENDENCIES = [Depends(check_protocol), Depends(check_token)]
+API_DEPENDENCIES = [Depends(check_protocol), Depends(authenticate)]

@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from slicerfm_client import protocol
 
 from .errors import DomainError
+from .http_middleware import route_template
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ STATUS: Dict[str, int] = {
     protocol.ERROR_BAD_REQUEST: 400,
     protocol.ERROR_CORRUPTED: 400,
     protocol.ERROR_UNAUTHORIZED: 401,
+    protocol.ERROR_FORBIDDEN: 403,
     protocol.ERROR_NOT_FOUND: 404,
     protocol.ERROR_IMAGE_NOT_FOUND: 404,
     protocol.ERROR_SEGMENT_NOT_FOUND: 404,
@@ -44,6 +47,9 @@ STATUS: Dict[str, int] = {
     protocol.ERROR_ENGINE_FAILED: 500,
     protocol.ERROR_SERVER_FULL: 503,
     protocol.ERROR_ENGINE_UNAVAILABLE: 503,
+    protocol.ERROR_STORAGE: 503,
+    protocol.ERROR_OUT_OF_MEMORY: 503,
+    protocol.ERROR_RESTARTING: 503,
 }
 
 
@@ -67,10 +73,21 @@ def _error_response(status: int, code: str, message: str, headers=None) -> JSONR
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
+def error_response(error: DomainError) -> JSONResponse:
+    """The answer to a DomainError (for routes that answer it themselves)."""
+    return _error_response(status_of(error), error.code, error.message, headers_of(error))
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, error: DomainError):
-        return _error_response(status_of(error), error.code, error.message, headers_of(error))
+        return error_response(error)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect):
+        # The client went away mid-request: nothing to answer, nothing to report as an error.
+        log.info("a client went away during %s %s", request.method, route_template(request.scope))
+        return _error_response(400, protocol.ERROR_BAD_REQUEST, "the client went away")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError):
@@ -91,10 +108,11 @@ def install_handlers(app: FastAPI) -> None:
         return _error_response(error.status_code, code, message)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception):
-        log.error("unexpected server error", exc_info=error)
+    async def _unexpected(request: Request, error: Exception):
+        log.error("unexpected server error in %s %s", request.method, route_template(request.scope),
+                  exc_info=error)
         return _error_response(
             500, protocol.ERROR_INTERNAL,
-            f"internal server error ({type(error).__name__}: {error}); the server keeps running "
+            f"internal server error ({type(error).__name__}); the server keeps running "
             "and other sessions are unaffected. Please report this with the server log.",
         )

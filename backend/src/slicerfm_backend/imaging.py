@@ -7,8 +7,8 @@ conversions below are the only place where the two meet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Tuple
+from dataclasses import dataclass, field
+from typing import Set, Tuple
 
 import numpy as np
 
@@ -23,12 +23,14 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 @dataclass
 class StoredImage:
-    """An image held by the server; ``array`` is read-only and shared between sessions."""
+    """An image held by the server; ``array`` is read-only and shared between sessions.
+    ``owners``: the identities (``Identity.owner``) that uploaded it and may use it."""
 
     image_id: str
     array: np.ndarray
     ijk_to_ras: np.ndarray
     modality: str
+    owners: Set[str] = field(default_factory=set)
 
     @property
     def nbytes(self) -> int:
@@ -127,11 +129,11 @@ def read_image(path: str):
 
 
 def check_prompt_inside(point_kji, shape) -> None:
-    """Raise 422 when a voxel coordinate lies outside the image (half a voxel of slack)."""
-    try:
-        coords = np.asarray(point_kji, dtype=np.float64)
-    except (TypeError, ValueError):
-        coords = np.full(1, np.nan)
+    """Raise 422 unless ``point_kji`` is 3 finite JSON numbers inside the image (half a
+    voxel of slack); strings and booleans are refused, not converted."""
+    numbers = isinstance(point_kji, (list, tuple)) and len(point_kji) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in point_kji)
+    coords = np.asarray(point_kji, dtype=np.float64) if numbers else np.full(1, np.nan)
     if coords.shape != (3,) or not np.isfinite(coords).all():
         raise invalid(f"a point must be 3 finite numbers (k, j, i); got {point_kji!r}")
     if (coords < -0.5).any() or (coords > np.asarray(shape) - 0.5).any():

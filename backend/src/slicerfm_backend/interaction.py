@@ -1,13 +1,18 @@
 """One interaction: validate the prompt, run the engine, commit the result through the locks.
 
 The engine only proposes values inside a bounding box; :meth:`SegmentSet.commit` applies
-segment locks and computes the changed box, so no engine can touch a locked segment.
+segment locks and computes the changed box, so no engine can touch a locked segment. The
+engine runs in a slot of its device's scheduler (:mod:`.scheduler`: clicks before job
+steps, round-robin between users); how long the click waited for it and how many were
+ahead of it come back with the stage timings.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
@@ -15,9 +20,11 @@ import numpy as np
 from slicerfm_client import protocol
 from slicerfm_client.geometry import bbox_shape, clip_bbox
 
+from .device_memory import free_device_memory, is_out_of_memory, out_of_memory
 from .engines.base import Prompt, SegmentationRequest
 from .errors import DomainError, EngineError, PromptError, invalid
 from .imaging import StoredImage, check_prompt_inside
+from .scheduler import INTERACTIVE
 from .segments import Change, SegmentSet
 
 if TYPE_CHECKING:
@@ -26,31 +33,67 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Timings:
+    """Stage durations in ms (``Server-Timing`` ``dur``) and other figures (its ``desc``:
+    the queue position on arrival, the engine's counts)."""
+
+    ms: Dict[str, float] = field(default_factory=dict)
+    notes: Dict[str, str] = field(default_factory=dict)
+
+
 def parse_prompt(raw: dict, shape) -> Prompt:
-    """A Prompt from its JSON form, checked against the image ``shape`` (K, J, I)."""
+    """A Prompt from its JSON form, checked against the image ``shape`` (K, J, I): ``kind``
+    a known string, ``positive`` a JSON boolean when given, coordinates JSON numbers."""
     kind = raw.get("kind")
+    if not isinstance(kind, str) or kind not in protocol.PROMPT_KINDS:
+        raise invalid(f"unknown prompt kind {kind!r}; use one of {', '.join(protocol.PROMPT_KINDS)}")
+    positive = raw.get("positive", True)
+    if not isinstance(positive, bool):
+        raise invalid(f"'positive' must be true or false (a JSON boolean), got {positive!r}")
     if kind == protocol.PROMPT_POINT:
         point = raw.get("point_kji")
         check_prompt_inside(point, shape)
-        return Prompt(kind, bool(raw.get("positive", True)), point_kji=tuple(float(v) for v in point))
-    if kind == protocol.PROMPT_BOX:
-        box = raw.get("box_kji")
-        if not isinstance(box, (list, tuple)) or len(box) != 2:
-            raise invalid("a box needs box_kji = [[k0, j0, i0], [k1, j1, i1]]")
-        for corner in box:
-            check_prompt_inside(corner, shape)
-        a, b = (tuple(float(v) for v in corner) for corner in box)
-        return Prompt(kind, True, box_kji=(tuple(map(min, a, b)), tuple(map(max, a, b))))
-    raise invalid(f"unknown prompt kind {kind!r}; use one of {', '.join(protocol.PROMPT_KINDS)}")
+        return Prompt(kind, positive, point_kji=tuple(float(v) for v in point))
+    box = raw.get("box_kji")
+    if not isinstance(box, (list, tuple)) or len(box) != 2:
+        raise invalid("a box needs box_kji = [[k0, j0, i0], [k1, j1, i1]]")
+    for corner in box:
+        check_prompt_inside(corner, shape)
+    a, b = (tuple(float(v) for v in corner) for corner in box)
+    return Prompt(kind, True, box_kji=(tuple(map(min, a, b)), tuple(map(max, a, b))))
+
+
+def _run_engine(state: "ServerState", engine, engine_name: str, request: SegmentationRequest):
+    try:
+        return engine.segment(request)
+    except PromptError as error:
+        raise invalid(f"engine {engine_name!r} cannot use this prompt: {error}") from error
+    except EngineError as error:
+        raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                          f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
+    except MemoryError as error:
+        raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                          f"engine {engine_name!r} ran out of memory on this request; your "
+                          "segments are unchanged. Try a smaller region or another engine.") from error
+    except Exception as error:  # an engine bug must not take the session down
+        if is_out_of_memory(error):
+            free_device_memory(state.caches)
+            raise out_of_memory(engine_name, engine.device) from None
+        log.exception("engine %s failed", engine_name)
+        raise DomainError(protocol.ERROR_ENGINE_FAILED,
+                          f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
+                          f"{error}). Your segments are unchanged.") from error
 
 
 def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentSet,
                     segment_name: str, engine_name: str, prompt: Prompt,
-                    options: Optional[dict] = None) -> Tuple[Change, Dict[str, float]]:
-    """Apply one prompt to a segment with the served engine ``engine_name`` (on its
-    device's lock, with its per-image cache); returns the change and the stage timings in ms.
-    ``options`` are engine-specific fields of the request (SegmentationRequest.options)."""
-    timings: Dict[str, float] = {}
+                    options: Optional[dict] = None, user: str = "") -> Tuple[Change, Timings]:
+    """Apply one prompt to a segment with the served engine ``engine_name`` (in a slot of
+    its device's scheduler for ``user``, with its per-image cache); returns the change and
+    the timings. ``options`` are engine-specific fields of the request
+    (SegmentationRequest.options)."""
+    timings = Timings()
     engine = state.engines.get(engine_name)
     if prompt.kind not in engine.capabilities.prompt_kinds:
         raise invalid(f"engine {engine_name!r} does not take {prompt.kind} prompts "
@@ -62,32 +105,21 @@ def run_interaction(state: "ServerState", image: StoredImage, segments: SegmentS
         image=image.as_engine_input(), prompts=prompts, previous=segment.mask,
         cache=state.caches.cache_for(engine_name, image.image_id), options=dict(options or {}),
     )
-    start = time.perf_counter()
-    with state.devices(engine.device):
-        timings["queue"] = (time.perf_counter() - start) * 1000.0
+    with state.devices(engine.device).slot(user, INTERACTIVE) as ticket:
+        timings.ms["queue"] = ticket.wait_s * 1000.0
+        timings.notes["queue.ahead"] = str(ticket.ahead)
         start = time.perf_counter()
-        try:
-            result = engine.segment(request)
-        except PromptError as error:
-            raise invalid(f"engine {engine_name!r} cannot use this prompt: {error}") from error
-        except EngineError as error:
-            raise DomainError(protocol.ERROR_ENGINE_FAILED,
-                              f"engine {engine_name!r} failed: {error}. Your segments are unchanged.") from error
-        except MemoryError as error:
-            raise DomainError(protocol.ERROR_ENGINE_FAILED,
-                              f"engine {engine_name!r} ran out of memory on this request; your "
-                              "segments are unchanged. Try a smaller region or another engine.") from error
-        except Exception as error:  # an engine bug must not take the session down
-            log.exception("engine %s failed", engine_name)
-            raise DomainError(protocol.ERROR_ENGINE_FAILED,
-                              f"engine {engine_name!r} failed unexpectedly ({type(error).__name__}: "
-                              f"{error}). Your segments are unchanged.") from error
-        timings["engine"] = (time.perf_counter() - start) * 1000.0
+        result = _run_engine(state, engine, engine_name, request)
+        timings.ms["engine"] = (time.perf_counter() - start) * 1000.0
     for stage, ms in result.timings_ms.items():
-        timings[f"engine.{stage}"] = float(ms)
+        if isinstance(ms, (int, float)) and math.isfinite(ms):
+            timings.ms[f"engine.{stage}"] = float(ms)
+    for name, value in getattr(result, "counts", {}).items():
+        timings.notes[f"engine.{name}"] = f"{value:g}"
+    state.metrics.observe_engine(engine_name, timings.ms)
     start = time.perf_counter()
     change = commit_result(segments, segment, result, prompts, engine_name)
-    timings["commit"] = (time.perf_counter() - start) * 1000.0
+    timings.ms["commit"] = (time.perf_counter() - start) * 1000.0
     return change, timings
 
 

@@ -1,23 +1,26 @@
 """Background jobs: long work (registration, automatic segmentation) with progress and cancel.
 
 A job is submitted by a feature's endpoint and runs on its device's job thread, one job at
-a time per device in submission order. Inside, ``work(ctx)`` reports progress through
-:class:`JobContext` and holds the device only one step at a time (``ctx.device_step()``),
-with the same first-come-first-served lock that interactive clicks take, so a user clicking
-while someone's registration runs waits for one step, not the whole job.
+a time per device, taken round-robin between the users who submitted them
+(:class:`.job_queue.RoundRobinQueue`). Inside, ``work(ctx)`` reports progress through
+:class:`JobContext` and holds the device only one step at a time (``ctx.device_step()``)
+through the device's scheduler, *after* any waiting click (:mod:`.scheduler`), so a user
+clicking while someone's registration runs waits for one step, not the whole job.
 
-Job ids are unguessable (128 bits) and act as capabilities: a client needs the id (and the
-server's access token, when it has one) to see or cancel a job, but no session, so a
-result survives a session that expired while the job ran. Finished jobs keep their results
-for ``ttl_s`` seconds. The images a job reads are pinned in the image store until it ends.
+A job belongs to the user who submitted it: for anyone else it does not exist (404). Its
+id is unguessable (128 bits); it needs no session, so a result survives a session that
+expired while the job ran. Each user may have ``max_jobs_per_user`` jobs waiting or
+running. Result arrays count against the job-results budget: a job reserves what its
+results will need when it is submitted (503 when that does not fit, even after dropping
+results already downloaded), and finished results are kept until downloaded and at most
+``ttl_s`` seconds; results already downloaded may be dropped earlier to make room.
+The images a job reads are pinned in the image store until it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
-import queue
 import secrets
 import threading
 import time
@@ -27,7 +30,12 @@ import numpy as np
 
 from slicerfm_client import protocol
 
+from .auth.identity import LOCAL
+from .device_memory import free_device_memory, is_out_of_memory, out_of_memory
 from .errors import DomainError, EngineError, JobCancelled
+from .job_queue import RoundRobinQueue
+from .memory import Budget, return_memory_to_system
+from .scheduler import BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -39,38 +47,43 @@ class Job:
     """One job's state. Fields are written by its job thread and read under the manager's lock."""
 
     def __init__(self, kind: str, device: str, work: Callable[["JobContext"], dict],
-                 image_ids: Sequence[str], now: float, estimate_s: Optional[float] = None):
+                 image_ids: Sequence[str], now: float, estimate_s: Optional[float] = None,
+                 owner: str = LOCAL.owner):
         self.id = secrets.token_urlsafe(16)
         self.kind = kind
         self.device = device
+        self.owner = owner
         self.estimate_s = estimate_s
         self.work = work
         self.image_ids = tuple(image_ids)
         self.created = now
-        self.sequence = 0  # submission order, set by the manager
         self.started: Optional[float] = None
         self.finished: Optional[float] = None
         self.state = QUEUED
         self.stage = "queued"
         self.done = 0
         self.total = 0
+        self.device_wait_s = 0.0
         self.error: Optional[Dict[str, str]] = None
         self.result: Optional[dict] = None
         self.arrays: Dict[str, Tuple[np.ndarray, dict]] = {}
+        self.reserved = 0  # bytes of the job-results budget held for its arrays
+        self.downloaded = False
+        self.dropped = False
         self.cancel_requested = threading.Event()
+        self.committed = False  # the work's result is final: a late cancel no longer applies
 
     def describe(self, now: float, queue_position: Optional[int] = None) -> dict:
         """The status dict answered by ``GET /api/jobs/{id}`` (see docs/PROTOCOL.md)."""
-        if self.started is None:
-            elapsed = 0.0
-        else:
-            elapsed = (self.finished or now) - self.started
+        elapsed = 0.0 if self.started is None else (self.finished or now) - self.started
+        waited = (self.started or self.finished or now) - self.created
         return {
             "job_id": self.id, "kind": self.kind, "state": self.state, "stage": self.stage,
             "done": self.done, "total": self.total,
             "progress": (min(1.0, self.done / self.total) if self.total else
                          (1.0 if self.state == DONE else None)),
-            "queue_position": queue_position, "elapsed_s": round(elapsed, 3),
+            "queue_position": queue_position, "queued_s": round(max(0.0, waited), 3),
+            "device_wait_s": round(self.device_wait_s, 3), "elapsed_s": round(elapsed, 3),
             "estimate_s": None if self.estimate_s is None else round(float(self.estimate_s), 1),
             "error": self.error, "result": self.result if self.state == DONE else None,
             "arrays": sorted(self.arrays) if self.state == DONE else [],
@@ -80,9 +93,10 @@ class Job:
 class JobContext:
     """What a job's ``work`` sees: progress, cancellation, the device, result arrays."""
 
-    def __init__(self, job: Job, device_lock):
+    def __init__(self, job: Job, scheduler, manager: "JobManager"):
         self._job = job
-        self._device_lock = device_lock
+        self._scheduler = scheduler
+        self._manager = manager
 
     @property
     def job_id(self) -> str:
@@ -103,67 +117,122 @@ class JobContext:
 
     @contextlib.contextmanager
     def device_step(self) -> Iterator[None]:
-        """Hold the job's device for one step (fair with interactive work)."""
+        """Hold the job's device for one step (after any waiting click)."""
         self.check_cancelled()
-        with self._device_lock:
+        with self._scheduler.slot(self._job.owner, BACKGROUND) as ticket:
+            self._job.device_wait_s += ticket.wait_s
             yield
         self.check_cancelled()
 
+    def commit_point(self, stage: str = "committed") -> None:
+        """The work has made its result permanent (e.g. written a segment): from now on the
+        job ends ``done`` even when a cancel arrives, since what it did cannot be taken back
+        by cancelling. ``stage`` tells a client polling meanwhile (``"committed"``)."""
+        self._job.committed = True
+        self._job.stage = str(stage)
+
     def add_array(self, name: str, array: np.ndarray, meta: Optional[dict] = None) -> None:
-        """Store a result array, downloadable as ``GET /api/jobs/{id}/arrays/{name}``."""
-        self._job.arrays[str(name)] = (np.ascontiguousarray(array), dict(meta or {}))
+        """Store a result array, downloadable as ``GET /api/jobs/{id}/arrays/{name}``; its
+        bytes come from what the job reserved (or more of the budget, 503 when full)."""
+        array = np.ascontiguousarray(array)
+        self._manager.charge(self._job, name, array.nbytes)
+        self._job.arrays[str(name)] = (array, dict(meta or {}))
 
 
 class JobManager:
     """Queues, runs, reports and forgets jobs; one job thread per device.
 
-    ``device_lock(device)`` gives the lock shared with interactive inference on that device.
+    ``devices(device)`` gives the device's scheduler, shared with interactive inference.
+    ``results``: the job-results budget (None: unbounded, for tests of other things).
+    ``caches``: the engines' caches, dropped when a job runs out of device memory.
     """
 
-    def __init__(self, device_lock: Callable[[str], Any], max_jobs: int = 16,
-                 ttl_s: float = 1800.0, clock: Callable[[], float] = time.monotonic):
-        self._device_lock = device_lock
+    def __init__(self, devices: Callable[[str], Any], max_jobs: int = 16, ttl_s: float = 1800.0,
+                 clock: Callable[[], float] = time.monotonic, max_jobs_per_user: int = 4,
+                 results: Optional[Budget] = None, caches=None):
+        self._devices = devices
         self.max_jobs = max_jobs
+        self.max_jobs_per_user = max_jobs_per_user
         self.ttl_s = ttl_s
+        self.results = results
+        self._caches = caches
         self._clock = clock
         self._jobs: Dict[str, Job] = {}
-        self._queues: Dict[str, "queue.Queue[Optional[Job]]"] = {}
+        self._queues: Dict[str, RoundRobinQueue] = {}
         self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
-        self._sequence = itertools.count()
 
     # -- submitting and running ----------------------------------------------------------
 
     def submit(self, kind: str, work: Callable[[JobContext], dict], device: str,
-               image_ids: Sequence[str] = (), estimate_s: Optional[float] = None) -> Job:
-        """Queue ``work`` on ``device``; ``server_full`` when too many jobs are pending.
-        ``estimate_s``: the engine's expected running time (seconds), shown in the status."""
+               image_ids: Sequence[str] = (), estimate_s: Optional[float] = None,
+               owner: str = LOCAL.owner, result_bytes: int = 0) -> Job:
+        """Queue ``work`` on ``device`` for ``owner``; ``server_full`` when too many jobs are
+        pending (in all, or of this owner) or the results budget cannot take
+        ``result_bytes`` (what the job's arrays will need). ``estimate_s``: the engine's
+        expected running time (seconds), shown in the status."""
         with self._lock:
             self._reap_locked()
-            pending = sum(1 for job in self._jobs.values() if job.state not in FINISHED)
-            if pending >= self.max_jobs:
+            pending = [job for job in self._jobs.values() if job.state not in FINISHED]
+            if len(pending) >= self.max_jobs:
                 raise DomainError(protocol.ERROR_SERVER_FULL,
-                                  f"the server already has {pending} jobs waiting or running; try "
+                                  f"the server already has {len(pending)} jobs waiting or running; try "
                                   "again later or ask the administrator to raise --max-jobs",
                                   retry_after_s=30)
-            job = Job(kind, device, work, image_ids, self._clock(), estimate_s)
-            job.sequence = next(self._sequence)
+            mine = sum(1 for job in pending if job.owner == owner)
+            if mine >= self.max_jobs_per_user:
+                raise DomainError(protocol.ERROR_SERVER_FULL,
+                                  f"you already have {mine} jobs waiting or running, the most one user "
+                                  "may have here (SLICERFM_MAX_JOBS_PER_USER); wait for one to finish",
+                                  retry_after_s=30)
+            job = Job(kind, device, work, image_ids, self._clock(), estimate_s, owner)
+            job.reserved = self._reserve_locked(result_bytes, "this job's results")
             self._jobs[job.id] = job
             self._queue_for(device).put(job)
-        log.info("job %s… (%s) queued on %s", job.id[:6], kind, device)
+        log.info("job (%s) queued on %s", kind, device)
         return job
 
-    def _queue_for(self, device: str) -> "queue.Queue[Optional[Job]]":
+    def _reserve_locked(self, nbytes: int, what: str) -> int:
+        if self.results is None or nbytes <= 0:
+            return 0
+        self.results.check_size(nbytes, what)
+        if not self.results.fits(nbytes):
+            self._drop_downloaded_locked(nbytes)
+        return self.results.reserve(nbytes, what)
+
+    def _drop_downloaded_locked(self, nbytes: int) -> None:
+        """Drop results already downloaded (oldest first) until ``nbytes`` fit."""
+        done = sorted((job for job in self._jobs.values() if job.state == DONE and job.downloaded
+                       and job.reserved), key=lambda job: job.finished or 0)
+        for job in done:
+            if self.results.fits(nbytes):
+                break
+            job.arrays.clear()
+            job.dropped = True
+            self.results.release(job.reserved)
+            job.reserved = 0
+
+    def charge(self, job: Job, name: str, nbytes: int) -> None:
+        """Count a new result array against the job's reservation (reserving more when it
+        is larger than estimated)."""
+        if self.results is None:
+            return
+        used = sum(array.nbytes for array, _ in job.arrays.values()) + nbytes
+        if used > job.reserved:
+            with self._lock:
+                job.reserved += self._reserve_locked(used - job.reserved, f"the result {name!r}")
+
+    def _queue_for(self, device: str) -> RoundRobinQueue:
         pending = self._queues.get(device)
         if pending is None:
-            pending = self._queues[device] = queue.Queue()
+            pending = self._queues[device] = RoundRobinQueue()
             thread = threading.Thread(target=self._run_jobs, args=(device, pending),
                                       name=f"slicerfm-jobs-{device}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return pending
 
-    def _run_jobs(self, device: str, pending: "queue.Queue[Optional[Job]]") -> None:
+    def _run_jobs(self, device: str, pending: RoundRobinQueue) -> None:
         while True:
             job = pending.get()
             if job is None:
@@ -174,60 +243,70 @@ class JobManager:
                 work = job.work
                 job.started = self._clock()
                 job.state, job.stage = RUNNING, "starting"
-            self._run(job, work, JobContext(job, self._device_lock(device)))
+            self._run(job, work, JobContext(job, self._devices(device), self))
 
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
         try:
             result = work(ctx)
-            ctx.check_cancelled()
+            if not job.committed:  # a committed result stands: cancelling cannot undo it
+                ctx.check_cancelled()
             job.result = dict(result or {})
             job.state = DONE
         except JobCancelled:
             job.state = CANCELLED
-            job.arrays.clear()
         except DomainError as error:
             job.state, job.error = FAILED, {"error": error.code, "message": error.message}
-        except (EngineError, ValueError) as error:
-            job.state, job.error = FAILED, {"error": protocol.ERROR_JOB_FAILED, "message": str(error)}
-        except Exception as error:  # a bug: keep the server and the job thread alive
-            log.exception("job %s… (%s) failed", job.id[:6], job.kind)
-            job.state = FAILED
-            job.error = {"error": protocol.ERROR_INTERNAL,
-                         "message": f"internal error ({type(error).__name__}: {error}); the server "
-                                    "log has the details"}
+        except Exception as error:
+            job.state, job.error = FAILED, self._failure(job, error)
         finally:
             job.finished = self._clock()
             job.work = None  # drop closures over input arrays
             if job.state != DONE:
-                job.arrays.clear()
-            log.info("job %s… (%s) %s in %.1f s", job.id[:6], job.kind, job.state,
-                     job.finished - job.started)
+                self._free_results(job)
+            log.info("job (%s) %s in %.1f s", job.kind, job.state, job.finished - job.started)
+
+    def _failure(self, job: Job, error: Exception) -> Dict[str, str]:
+        if isinstance(error, (EngineError, ValueError)):  # the engine's own message for the user
+            return {"error": protocol.ERROR_JOB_FAILED, "message": str(error)}
+        if is_out_of_memory(error):
+            free_device_memory(self._caches)
+            refusal = out_of_memory(job.kind, job.device)
+            return {"error": refusal.code, "message": refusal.message}
+        log.error("job (%s) failed", job.kind, exc_info=error)  # a bug: the server and job thread go on
+        return {"error": protocol.ERROR_INTERNAL,
+                "message": f"internal error ({type(error).__name__}: {error}); the server log has the details"}
+
+    def _free_results(self, job: Job) -> None:
+        job.arrays.clear()
+        if self.results is not None and job.reserved:
+            self.results.release(job.reserved)
+        job.reserved = 0
 
     # -- looking up ----------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, owner: Optional[str] = None) -> Job:
+        """The job; 404 when unknown, expired, or not ``owner``'s (None: any owner)."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None:
+        if job is None or (owner is not None and job.owner != owner):
             raise DomainError(protocol.ERROR_JOB_NOT_FOUND,
                               "no such job: it finished more than the result lifetime ago, the "
                               "server restarted, or the id is wrong; submit it again")
         return job
 
     def describe(self, job: Job) -> dict:
+        position = None
+        if job.state == QUEUED:
+            queue = self._queues.get(job.device)
+            position = queue.position(job) if queue is not None else None
         with self._lock:
-            position = None
-            if job.state == QUEUED:
-                position = sum(1 for other in self._jobs.values()
-                               if other.device == job.device and other.state == QUEUED
-                               and other.sequence < job.sequence)
             return job.describe(self._clock(), position)
 
-    def cancel(self, job_id: str, stage: str = "cancelled") -> Job:
+    def cancel(self, job_id: str, owner: Optional[str] = None, stage: str = "cancelled") -> Job:
         """Ask a job to stop: a queued job is cancelled at once (its ``stage`` becomes
         ``stage``: why), a running one at its next progress report or device step.
-        Cancelling a finished job changes nothing."""
-        job = self.get(job_id)
+        Cancelling a finished job changes nothing. ``owner``: 404 unless it is theirs."""
+        job = self.get(job_id, owner)
         with self._lock:
             if job.state in FINISHED:
                 return job
@@ -236,16 +315,27 @@ class JobManager:
                 job.state, job.stage = CANCELLED, stage
                 job.finished = self._clock()
                 job.work = None
+                self._free_results(job)
+                queue = self._queues.get(job.device)
+                if queue is not None:
+                    queue.discard(job)
         return job
 
-    def array(self, job_id: str, name: str) -> Tuple[np.ndarray, dict]:
-        job = self.get(job_id)
-        if job.state != DONE:
+    def array(self, job_id: str, name: str, owner: Optional[str] = None) -> Tuple[np.ndarray, dict]:
+        job = self.get(job_id, owner)
+        if job.state in (QUEUED, RUNNING):
             raise DomainError(protocol.ERROR_JOB_NOT_DONE,
-                              f"job is {job.state}; results can be read once it is done")
+                              f"the job is {job.state}; its results can be read once it is done")
+        if job.state != DONE:  # failed or cancelled: it will never have results
+            raise DomainError(protocol.ERROR_JOB_NOT_DONE, f"the job {job.state}; it has no results")
+        if job.dropped:
+            raise DomainError(protocol.ERROR_NOT_FOUND,
+                              "the job's results were downloaded and then dropped to make room for "
+                              "other results; run the job again to get them back")
         if name not in job.arrays:
             raise DomainError(protocol.ERROR_NOT_FOUND,
                               f"job has no array {name!r}; it has {', '.join(sorted(job.arrays)) or 'none'}")
+        job.downloaded = True
         return job.arrays[name]
 
     def is_pending(self, job_id: str) -> bool:
@@ -260,18 +350,33 @@ class JobManager:
             return {image_id for job in self._jobs.values() if job.state not in FINISHED
                     for image_id in job.image_ids}
 
+    def counts(self) -> Dict[str, int]:
+        """Jobs per state (metrics)."""
+        with self._lock:
+            out = {state: 0 for state in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)}
+            for job in self._jobs.values():
+                out[job.state] += 1
+            return out
+
+    def queue_depth(self) -> Dict[str, int]:
+        return {device: len(queue) for device, queue in self._queues.items()}
+
     # -- housekeeping --------------------------------------------------------------------
 
     def reap(self) -> int:
         with self._lock:
-            return self._reap_locked()
+            gone = self._reap_locked()
+        if gone:
+            return_memory_to_system()
+        return gone
 
     def _reap_locked(self) -> int:
         now = self._clock()
-        gone = [job_id for job_id, job in self._jobs.items()
+        gone = [job for job in self._jobs.values()
                 if job.state in FINISHED and job.finished is not None and now - job.finished > self.ttl_s]
-        for job_id in gone:
-            del self._jobs[job_id]
+        for job in gone:
+            self._free_results(job)
+            del self._jobs[job.id]
         return len(gone)
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -283,6 +388,7 @@ class JobManager:
             if job.state not in FINISHED:
                 self.cancel(job.id)
         for pending in queues:
-            pending.put(None)
+            pending.close()
         for thread in self._threads:
             thread.join(timeout_s)
+

@@ -24,13 +24,14 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .auth.identity import LOCAL
 from .engines.base import SegmentationRequest
 from .errors import DomainError, JobCancelled
 from .imaging import StoredImage
 from .interaction import commit_result
 from .jobs import JobContext
 from .segments import Change, SegmentSet
-from .sessions import Session
+from .session import Session
 from .state import ServerState
 
 KIND = "propagate"
@@ -64,7 +65,7 @@ class _Generation:
 
 
 def start(state: ServerState, session: Session, segments: SegmentSet, name: str, engine_name: str,
-          image: StoredImage, options: Dict[str, Any]) -> Optional[dict]:
+          image: StoredImage, options: Dict[str, Any], owner: str = LOCAL.owner) -> Optional[dict]:
     """Submit the propagation of segment ``name``'s last interaction when its engine
     propagates; the job's status, or None when there is nothing to propagate. Call under
     the session's lock, right after the interaction's commit."""
@@ -101,7 +102,7 @@ def start(state: ServerState, session: Session, segments: SegmentSet, name: str,
         return _commit(ctx, generation, done, engine_name)
 
     _cancel_previous(state, session, name)
-    job = state.jobs.submit(KIND, work, engine.device, image_ids=[image.image_id])
+    job = state.jobs.submit(KIND, work, engine.device, image_ids=[image.image_id], owner=owner)
     session.propagations[name] = job.id
     return state.jobs.describe(job)
 
@@ -126,6 +127,10 @@ def _commit(ctx: JobContext, generation: _Generation, done, engine_name: str) ->
         change = Change(generation.name, None, np.zeros((0, 0, 0), bool))
         if result.mask.size and not np.array_equal(segment.mask.region(result.bbox), result.mask):
             change = commit_result(segments, segment, result, list(segment.prompts), engine_name)
+        # Under the session's lock, before any later change to the segment can be made: the
+        # job now ends done (a cancel arriving from here on no longer applies), and a client
+        # that changed the segment afterwards sees "committed" until then.
+        ctx.commit_point()
         meta = segments.change_meta(change)
     ctx.add_array("mask", change.values.view(np.uint8), meta)
     return {"segment": generation.name, "bbox_kji": meta["bbox_kji"], "voxels": meta["voxels"], **done.summary}

@@ -28,7 +28,23 @@ class Settings(BaseSettings):
                                                    description="engines to serve, comma-separated")
     registration_engines: Annotated[List[str], NoDecode] = Field(
         default_factory=lambda: ["classic"], description="registration engines to serve, comma-separated")
-    token: Optional[SecretStr] = Field(None, description="access token clients must send")
+    token: Optional[SecretStr] = Field(None, description="the shared access token (simple mode); never empty")
+    state_dir: Optional[Path] = Field(
+        None, description="users, sessions (segments, undo history) and uploaded images, kept across "
+                          "restarts; unset: in memory only")
+    share_images: bool = Field(False, description="let every user attach every uploaded image (default: "
+                                                  "an image is visible only to the users who uploaded it)")
+    max_jobs_per_user: int = Field(4, ge=1, description="background jobs one user may have waiting or running")
+    oidc_issuer: Optional[str] = Field(None, description="accept JWTs of this OpenID Connect issuer")
+    oidc_audience: Optional[str] = Field(None, description="the audience the JWTs must name (this server)")
+    oidc_jwks: Optional[str] = Field(None, description="the issuer's signing keys: a JWKS file or https URL")
+    oidc_user_claim: str = Field("preferred_username", description="JWT claim holding the user name")
+    oidc_roles_claim: str = Field("roles", description="JWT claim holding the user's roles (a list)")
+    oidc_admin_role: str = Field("slicerfm-admin", description="the role that makes a JWT user an admin")
+    tls_cert: Optional[Path] = Field(None, description="TLS certificate chain (PEM); with tls_key: serve HTTPS")
+    tls_key: Optional[Path] = Field(None, description="TLS private key (PEM)")
+    log_format: str = Field("text", pattern="^(text|json)$", description="server log lines: text or json")
+    drain_timeout_s: float = Field(30.0, gt=0, description="on SIGTERM, how long running requests may finish")
     max_sessions: int = Field(16, ge=1)
     heartbeat_interval_s: float = Field(15.0, gt=0, description="how often clients should beat")
     liveness_timeout_s: float = Field(60.0, gt=0, description="session ends without any request for this long")
@@ -36,7 +52,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(4 * GIB, gt=0, description="largest upload body on the wire")
     max_voxels: int = Field(1024 * 1024 * 1024, gt=0, description="largest image in voxels")
     max_dimension: int = Field(4096, gt=0, description="largest size of one image axis")
-    image_cache_bytes: int = Field(16 * GIB, gt=0, description="memory for stored images (LRU)")
+    memory_budget_bytes: Optional[int] = Field(
+        None, gt=0, description="memory for images, sessions and job results together; default "
+                                "60% of this machine's (or its container's) memory")
+    image_cache_bytes: Optional[int] = Field(
+        None, gt=0, description="memory for stored images and uploads in progress; default half the memory budget")
+    session_bytes: Optional[int] = Field(
+        None, gt=0, description="memory for all sessions' segments and undo history (each session gets "
+                                "its max_sessions-th part); default 30% of the memory budget")
+    job_result_bytes: Optional[int] = Field(
+        None, gt=0, description="memory for finished jobs' result arrays; default 20% of the memory budget")
     max_undo: int = Field(50, ge=1, description="undo steps kept per segment")
     max_segments: int = Field(256, ge=1, description="segments per session")
     max_jobs: int = Field(16, ge=1, description="background jobs waiting or running at once")
@@ -57,6 +82,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _refuse_empty_token(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        # An empty token must not mean "no authentication" (issue 14, finding 1): refuse it.
+        if value is not None:
+            text = value.get_secret_value().strip()
+            if not text:
+                raise ValueError("the access token (SLICERFM_TOKEN or --token-file) is empty: write a "
+                                 "token into it (e.g. openssl rand -hex 24) or unset it")
+            value = SecretStr(text)
+        return value
+
+    @field_validator("state_dir", "tls_cert", "tls_key", mode="after")
+    @classmethod
+    def _expand_paths(cls, value: Optional[Path]) -> Optional[Path]:
+        return None if value is None else value.expanduser()
 
     @field_validator("weights_dir", mode="after")
     @classmethod
@@ -82,7 +124,18 @@ class Settings(BaseSettings):
         return value
 
     def token_value(self) -> Optional[str]:
-        return self.token.get_secret_value() if self.token else None
+        """The shared access token, or None in the modes without one (never an empty string)."""
+        return self.token.get_secret_value() if self.token is not None else None
+
+    def budgets(self) -> Dict[str, int]:
+        """Byte budgets ``{"images", "sessions", "job_results"}``: each set one wins, the others
+        are their share of ``memory_budget_bytes`` (default 60% of this machine's memory)."""
+        from .memory import machine_memory_bytes
+
+        total = self.memory_budget_bytes or int(machine_memory_bytes() * 0.6)
+        return {"images": self.image_cache_bytes or total // 2,
+                "sessions": self.session_bytes or int(total * 0.3),
+                "job_results": self.job_result_bytes or total // 5}
 
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default auto: CUDA, then Apple MPS, then the CPU)"
@@ -122,14 +175,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def _build_settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     for field in ("host", "port", "device", "engines", "registration_engines", "max_sessions", "max_jobs",
-                  "log_level"):
+                  "log_level", "log_format", "state_dir", "tls_cert", "tls_key"):
         value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value
     token_file = getattr(args, "token_file", None)
     if token_file:
         with open(token_file, encoding="utf-8") as handle:
-            overrides["token"] = handle.read().strip()
+            overrides["token"] = handle.read()  # an empty file is refused by the settings
     settings = Settings(**overrides)  # keyword arguments win over SLICERFM_* variables
     for spec in getattr(args, "checkpoint", None) or []:
         from .weights.resolve import parse_checkpoints

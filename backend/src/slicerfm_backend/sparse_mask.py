@@ -29,6 +29,15 @@ class SparseMask(MaskView):
     def nbytes(self) -> int:
         return 0 if self._block is None else int(self._block.nbytes)
 
+    def nbytes_after(self, bbox: BBox, any_set: bool) -> int:
+        """What ``nbytes`` would be after ``set_region(bbox, values)``, where ``any_set``
+        says whether ``values`` holds a True voxel (storage only grows for those)."""
+        clipped = clip_bbox(bbox, self.shape)
+        if not any_set or any(a >= b for a, b in zip(*clipped)):
+            return self.nbytes
+        box = clipped if self._box is None else bbox_union(clipped, self._box)
+        return int(np.prod(bbox_shape(box), dtype=np.int64))
+
     def bbox(self) -> Optional[BBox]:
         """Tight bounding box of the set voxels (None when empty)."""
         if self._block is None:

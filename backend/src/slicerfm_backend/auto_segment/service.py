@@ -55,7 +55,7 @@ def class_list(state, engine: str) -> Dict[str, Any]:
     return {"engine": engine, "classes": auto_engine_class(state, engine).classes()}
 
 
-def parse_request(state, body: Any) -> ParsedRequest:
+def parse_request(state, body: Any, identity=None) -> ParsedRequest:
     """Validate a ``POST /api/segment/auto`` body against the served engines and the store."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
@@ -78,7 +78,7 @@ def parse_request(state, body: Any) -> ParsedRequest:
     image_id = body.get("image_id")
     if not isinstance(image_id, str) or not image_id:
         raise invalid("the request needs 'image_id': the id of an uploaded image")
-    image = state.images.get(image_id).as_engine_input()  # image_not_found when not held
+    image = state.images.get(image_id, identity).as_engine_input()  # image_not_found when not held (for them)
     return ParsedRequest(body["engine"], image, class_ids)
 
 
@@ -89,10 +89,13 @@ def run(engine: AutoSegmentation, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
     return {key: meta[key] for key in RESULT_KEYS if key in meta}
 
 
-def submit(state, body: Any):
-    """Validate ``body``, load the engine (once) and queue the job; returns the job."""
-    parsed = parse_request(state, body)
+def submit(state, body: Any, identity=None):
+    """Validate ``body``, load the engine (once) and queue the job for ``identity``; returns
+    the job. Its ``labels`` array (one byte a voxel) is reserved in the job-results budget."""
+    parsed = parse_request(state, body, identity)
     engine = state.engines.get(parsed.engine)  # engine_unavailable without weights
+    owner = {} if identity is None else {"owner": identity.owner}
     return state.jobs.submit("segment-auto", lambda ctx: run(engine, parsed, ctx), engine.device,
                              image_ids=[parsed.image.image_id],
-                             estimate_s=engine.estimate_auto_s(parsed.image, parsed.class_ids))
+                             estimate_s=engine.estimate_auto_s(parsed.image, parsed.class_ids),
+                             result_bytes=int(parsed.image.array.size), **owner)

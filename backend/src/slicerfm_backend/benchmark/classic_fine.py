@@ -62,7 +62,8 @@ def measure(clicks: int = 5, size_ijk: Sequence[int] = SIZE_IJK, log=print,
         figures["organs"][name] = {
             "dice": [float(d) for d in result["dice"]],
             "positive": [c["positive"] for c in result["clicks"]],
-            "stages_ms": [{k: float(v) for k, v in r.timings_ms.items()} for r in session.results]}
+            # Stage times (ms) with the engine's counts (``roi_voxels``, not a time) alongside.
+            "stages_ms": [{k: float(v) for k, v in {**r.timings_ms, **r.counts}.items()} for r in session.results]}
         log(f"  {name}: Dice per click " + " ".join(f"{d:.3f}" for d in result["dice"]))
     totals = [s["total"] for organ in figures["organs"].values() for s in organ["stages_ms"]]
     figures["engine_ms"] = {"median": float(np.median(totals)), "p90": float(np.percentile(totals, 90)),

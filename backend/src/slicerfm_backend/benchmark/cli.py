@@ -13,6 +13,7 @@ a section failed (the others are still written), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def _compare(args) -> int:
     return 0
 
 
-def _measure(args, document: dict) -> int:
+def _measure(args, document: dict, save=None) -> int:
     from . import sections as catalogue
     from .runner import run_sections
     from ..progress import bar, write
@@ -69,7 +70,8 @@ def _measure(args, document: dict) -> int:
         print("error: no section to measure for these engines and sections", file=sys.stderr)
         return 2
     with bar(total=len(chosen), desc="benchmark", unit="section") as progress:
-        failures = run_sections(document, chosen, args.quick, engines, log=write, progress=progress)
+        failures = run_sections(document, chosen, args.quick, engines, log=write, progress=progress,
+                                after_each=save)
     for name, why in failures.items():
         print(f"section {name} failed: {why}", file=sys.stderr)
     return 1 if failures else 0
@@ -93,7 +95,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     else:
         command = "slicerfm-backend benchmark " + " ".join(shlex.quote(a) for a in args.argv)
         document = runner.new_document(command.strip(), describe())
-        status = _measure(args, document)
+        def save(measured: dict) -> None:  # figures so far (with the kept older sections) on disk
+            runner.save(runner.merge(copy.deepcopy(measured), older), figures_path)
+
+        status = _measure(args, document, save)
         if status == 2:
             return status
         runner.merge(document, older)

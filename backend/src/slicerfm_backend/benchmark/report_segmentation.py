@@ -111,7 +111,7 @@ def _slowest(f: Mapping):
     return slowest_click(f)
 
 
-STAGE_NAMES = {"decode": "decode (request)", "queue": "queue (device lock)", "engine": "engine",
+STAGE_NAMES = {"decode": "decode (request)", "queue": "queue (device scheduler)", "engine": "engine",
                "commit": "commit (locks, changed box, undo)", "encode": "encode (mask message)",
                "server": "server total", "roundtrip": "round trip at the client",
                "server-engine": "server − engine", "roundtrip-server": "round trip − server (HTTP + client)",

@@ -29,9 +29,12 @@ def new_document(command: str, machine: dict) -> dict:
 
 
 def run_sections(document: dict, sections: Sequence, quick: bool, engines: Sequence[str],
-                 log: Callable[[str], None] = print, progress=None) -> Dict[str, str]:
+                 log: Callable[[str], None] = print, progress=None,
+                 after_each: Optional[Callable[[dict], None]] = None) -> Dict[str, str]:
     """Measure ``sections`` into ``document``; returns section -> error for those that failed
-    (the others are still measured and kept)."""
+    (the others are still measured and kept). ``after_each(document)`` runs after every
+    measured section: the command saves the figures so far, so a run stopped part-way (an
+    hour on 2 cores) keeps what it measured and ``--update`` goes on from there."""
     failures: Dict[str, str] = {}
     for section in sections:
         if progress is not None:
@@ -47,6 +50,8 @@ def run_sections(document: dict, sections: Sequence, quick: bool, engines: Seque
             document["sections"][section.name] = rounded(run)
             log(f"[{section.name}] done in {run['measured']['seconds']:.0f} s "
                 f"(load average {run['measured']['load_before']} -> {run['measured']['load_after']})")
+            if after_each is not None:
+                after_each(document)
         if progress is not None:
             progress.update(1)
     return failures

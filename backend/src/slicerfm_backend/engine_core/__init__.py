@@ -6,7 +6,7 @@
 - ``manager.py``  :class:`EngineManager`: the served engines of one family, the load-error
                   mapping, :func:`split_options` (``--engine-option`` for both families)
 - ``served.py``   :func:`engine_managers`: both families' managers from the settings
-- ``devices.py``  ``auto`` (CUDA, MPS, CPU), the device an engine runs on, per-device fair locks
+- ``devices.py``  ``auto`` (CUDA, MPS, CPU), the device an engine runs on, (shared out by scheduler.py)
 - ``options.py``  option parsers (``positive_int``, ``choice``, ``on_off``, ``shape3``, ...)
 - ``lru.py``      a byte-capped LRU for engines' per-image caches (embeddings, states)
 - ``cli.py``      ``slicerfm-backend engines``

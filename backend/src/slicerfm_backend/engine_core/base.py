@@ -31,7 +31,7 @@ job it raises :class:`slicerfm_backend.errors.JobCancelled` once the job was can
 engines call it between steps and let that exception propagate."""
 
 StepGuard = Callable[[], ContextManager[Any]]
-"""``with step():`` around each network step of long work: in a job, the device's fair lock
+"""``with step():`` around each network step of long work: in a job, a device scheduler slot
 held for that one step (so clicks on the same device wait for one step, not the whole job)."""
 
 

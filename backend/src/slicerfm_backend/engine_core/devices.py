@@ -1,21 +1,18 @@
-"""Devices: which one ``auto`` means here, which one an engine runs on, and their locks.
+"""Devices: which one ``auto`` means here, which one an engine runs on, and who shares it.
 
 ``auto`` is CUDA when torch sees a GPU, else Apple's MPS where torch has it, else the CPU;
 without torch installed (the base server) it is the CPU. An engine runs on the server's
 device when it declares that device kind in ``capabilities.devices``, else on the CPU when
-it can, else on its first declared device. Inference on one device is serialised by that
-device's :class:`~slicerfm_backend.fair_lock.FairLock`, shared by clicks and background
-jobs of every engine family.
+it can, else on its first declared device. Inference on one device is shared out by that
+device's :class:`~slicerfm_backend.scheduler.DeviceScheduler` (clicks before job steps,
+round-robin between users), used by clicks and background jobs of every engine family.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import threading
 from dataclasses import dataclass
-from typing import Dict, Sequence
-
-from ..fair_lock import FairLock
+from typing import Sequence
 
 AUTO = "auto"
 
@@ -52,18 +49,3 @@ def engine_device(devices: Sequence[str], server_device: str) -> str:
     if kind in devices:
         return server_device
     return "cpu" if "cpu" in devices else devices[0]
-
-
-class DeviceLocks:
-    """One first-come-first-served lock per device, created on first use."""
-
-    def __init__(self) -> None:
-        self._locks: Dict[str, FairLock] = {}
-        self._guard = threading.Lock()
-
-    def __call__(self, device: str) -> FairLock:
-        with self._guard:
-            lock = self._locks.get(device)
-            if lock is None:
-                lock = self._locks[device] = FairLock()
-            return lock

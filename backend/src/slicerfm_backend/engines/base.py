@@ -110,12 +110,15 @@ class EngineResult:
     """The engine's answer: the segment inside ``bbox`` becomes ``mask``.
 
     ``mask`` is boolean with the shape of ``bbox``; voxels outside ``bbox`` keep their
-    previous value. ``timings_ms`` may break the engine's own time into named stages.
+    previous value. ``timings_ms`` may break the engine's own time into named stages (ms
+    only); ``counts`` holds other figures of the run (e.g. ``roi_voxels``), which
+    ``Server-Timing`` carries as descriptions, never as durations.
     """
 
     bbox: BBox
     mask: np.ndarray
     timings_ms: Dict[str, float] = field(default_factory=dict)
+    counts: Dict[str, float] = field(default_factory=dict)
 
 
 class Engine(EngineBase):
@@ -125,10 +128,15 @@ class Engine(EngineBase):
     ``checkpoint()``, ``weights_status()``, ``load()``)."""
 
     capabilities: ClassVar[EngineCapabilities]
+    #: True for the slice engines (2-D networks, docs/PROTOCOL.md section 5.1): a front end
+    #: sends a box drawn on a slice view as a slice box and ``slice_axis`` with every click,
+    #: and follows the propagation job the interaction answers with
+    slice_prompts: ClassVar[bool] = False
 
     def describe(self) -> Dict[str, Any]:
         row = super().describe()
         row["prompt_kinds"] = list(self.capabilities.prompt_kinds)
+        row["slice_prompts"] = bool(self.slice_prompts)
         row["automatic"] = isinstance(self, AutoSegmentation)
         return row
 
@@ -173,7 +181,7 @@ class AutoSegmentation(abc.ABC):
         of the requested ids: ``{str(id): {name, color, group}}``), ``classes`` (the ids run)
         and ``not_computed`` (``{"voxels": n, ...}``: voxels left at 0 without being
         computed). ``progress(stage, done, total)`` is called per stage and step and raises
-        to cancel; ``step()`` wraps every network forward (the device's fair lock in a job).
+        to cancel; ``step()`` wraps every network forward (a device scheduler slot in a job).
         Raise :class:`slicerfm_backend.errors.EngineError` with a message for the user when
         the image cannot be segmented."""
 

@@ -30,6 +30,11 @@ class EngineCaches:
                 self._caches.popitem(last=False)
             return cache
 
+    def clear(self) -> None:
+        """Drop every cache (after the device ran out of memory)."""
+        with self._lock:
+            self._caches.clear()
+
     def forget_image(self, image_id: str) -> None:
         with self._lock:
             for key in [k for k in self._caches if k[1] == image_id]:

@@ -34,6 +34,8 @@ class RegistrationCapabilities:
     modalities: Tuple[str, ...] = protocol.MODALITIES
     #: The default on the CPU when it differs (e.g. 0 where one optimisation step takes minutes).
     default_io_steps_cpu: Optional[int] = None
+    #: The most ``io_steps`` a request may ask for (checked when the job is submitted).
+    max_io_steps: int = 1000
 
 
 @dataclass
@@ -129,6 +131,6 @@ class RegistrationEngine(EngineBase):
                  step: StepGuard = contextlib.nullcontext) -> RegistrationResult:
         """Register ``request.moving`` onto ``request.fixed``; see the module docstring.
         ``progress`` reports stages (and cancels, in a job); ``step`` wraps every network
-        step on the device (in a job, the device's fair lock for that step). Raise
+        step on the device (in a job, a device scheduler slot for that step). Raise
         :class:`slicerfm_backend.errors.EngineError` with a message for the user when the
         request cannot be served."""

@@ -30,7 +30,6 @@ CONVENTION = ("fixed point x (RAS mm) maps to moving point x + d(x); vectors in 
 OUTPUT_GRIDS = ("fixed", "native")
 MIN_AXIS = 4
 MAX_VOXELS = 1 << 27  # per image: a 512³ pair needs ~1.6 GB for its float32 field
-MAX_IO_STEPS = 10000
 GEOMETRY_TOLERANCE_MM = 1e-3
 BODY_KEYS = {"engine", "fixed", "moving", "io_steps", "similarity", "affine_prealign",
              "output_grid", "want_warped"}
@@ -52,7 +51,7 @@ def _flag(body: dict, key: str) -> bool:
     return value
 
 
-def _image(state, role: str, spec) -> tuple:
+def _image(state, role: str, spec, identity=None) -> tuple:
     """``(RegistrationImage, ids used)`` for the ``fixed``/``moving`` part of a request."""
     if not isinstance(spec, dict) or not isinstance(spec.get("image_id"), str):
         raise invalid(f"'{role}' must be an object with 'image_id' (the id of an uploaded image)")
@@ -60,7 +59,7 @@ def _image(state, role: str, spec) -> tuple:
     if extra:
         raise invalid(f"unknown field(s) in '{role}': {', '.join(sorted(extra))}; "
                       f"allowed: {', '.join(sorted(IMAGE_KEYS))}")
-    stored: StoredImage = state.images.get(spec["image_id"])  # 404 when not held
+    stored: StoredImage = state.images.get(spec["image_id"], identity)  # 404 when not held (for this user)
     check_image(role, stored.array)
     try:
         modality = protocol.modality(spec.get("modality", stored.modality))
@@ -71,7 +70,7 @@ def _image(state, role: str, spec) -> tuple:
     if spec.get("mask_id") is not None:
         if not isinstance(spec["mask_id"], str):
             raise invalid(f"'{role}.mask_id' must be the id of an uploaded label map")
-        mask_image: StoredImage = state.images.get(spec["mask_id"])
+        mask_image: StoredImage = state.images.get(spec["mask_id"], identity)
         mask = mask_from_labels(role, stored.array.shape, stored.ijk_to_ras, mask_image.array,
                                 mask_image.ijk_to_ras, spec.get("mask_labels"))
         ids.append(mask_image.image_id)
@@ -121,7 +120,7 @@ def mask_from_labels(role: str, image_shape, image_ijk_to_ras, labels_array: np.
     return mask
 
 
-def parse_request(state, body: Any) -> ParsedRequest:
+def parse_request(state, body: Any, identity=None) -> ParsedRequest:
     """Validate a ``POST /api/register`` body against the store and the served engines."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
@@ -133,9 +132,11 @@ def parse_request(state, body: Any) -> ParsedRequest:
         raise invalid("'engine' must be the name of a registration engine")
     io_steps = body.get("io_steps")
     if io_steps is not None and (isinstance(io_steps, bool) or not isinstance(io_steps, int)
-                                 or not 0 <= io_steps <= MAX_IO_STEPS):
-        raise invalid(f"'io_steps' must be an integer from 0 to {MAX_IO_STEPS} or null, got {io_steps!r}")
+                                 or io_steps < 0):
+        raise invalid(f"'io_steps' must be a non-negative integer or null, got {io_steps!r}")
     capabilities = state.registration.engine_class(engine).capabilities  # engine_unavailable if not served
+    if io_steps is not None and io_steps > capabilities.max_io_steps:
+        raise invalid(f"'io_steps' must be at most {capabilities.max_io_steps} for {engine}, got {io_steps}")
     similarity = body.get("similarity")
     if similarity is not None and similarity not in capabilities.similarities:
         raise invalid(f"similarity {similarity!r} is not offered by {engine}; use one of "
@@ -143,8 +144,8 @@ def parse_request(state, body: Any) -> ParsedRequest:
     output_grid = body.get("output_grid", "fixed")
     if output_grid not in OUTPUT_GRIDS:
         raise invalid(f"'output_grid' must be 'fixed' or 'native', got {output_grid!r}")
-    fixed, fixed_ids = _image(state, "fixed", body.get("fixed"))
-    moving, moving_ids = _image(state, "moving", body.get("moving"))
+    fixed, fixed_ids = _image(state, "fixed", body.get("fixed"), identity)
+    moving, moving_ids = _image(state, "moving", body.get("moving"), identity)
     request = RegistrationRequest(fixed, moving, io_steps=io_steps, similarity=similarity,
                                   affine_prealign=_flag(body, "affine_prealign"), output_grid=output_grid)
     return ParsedRequest(engine, request, tuple(fixed_ids + moving_ids), _flag(body, "want_warped"))
@@ -174,10 +175,21 @@ def run(engine, parsed: ParsedRequest, ctx) -> Dict[str, Any]:
     }
 
 
-def submit(state, body: Any):
-    """Validate ``body`` and queue the registration; returns the job."""
-    parsed = parse_request(state, body)
+def result_bytes(parsed: ParsedRequest) -> int:
+    """What the job's arrays will need: the float32 field (3 per voxel of the fixed grid)
+    and, when asked, the warped image; the native grid may differ, the job then reserves
+    the rest when it stores them."""
+    voxels = int(np.prod(parsed.request.fixed.array.shape))
+    warped = voxels * parsed.request.moving.array.dtype.itemsize if parsed.want_warped else 0
+    return voxels * 12 + warped
+
+
+def submit(state, body: Any, identity=None):
+    """Validate ``body`` and queue the registration for ``identity``; returns the job."""
+    parsed = parse_request(state, body, identity)
     engine = state.registration.get(parsed.engine)  # loads once; engine_unavailable without weights
+    owner = {} if identity is None else {"owner": identity.owner}
     return state.jobs.submit("registration", lambda ctx: run(engine, parsed, ctx), engine.device,
-                             image_ids=parsed.image_ids, estimate_s=engine.estimate_s(parsed.request))
+                             image_ids=parsed.image_ids, estimate_s=engine.estimate_s(parsed.request),
+                             result_bytes=result_bytes(parsed), **owner)
 

@@ -14,19 +14,28 @@ from starlette.concurrency import run_in_threadpool
 
 from slicerfm_client import protocol
 
+from ..auth.identity import Identity
 from ..auto_segment import service
-from ..deps import API_DEPENDENCIES, get_state
+from ..deps import API_DEPENDENCIES, authenticate, get_state
 from ..state import ServerState
-from .bodies import json_body
+from .bodies import json_body, json_schema_body
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
 
 
-@router.post(protocol.PATH_SEGMENT_AUTO, status_code=202)
-async def segment_auto(request: Request, state: ServerState = Depends(get_state)):
-    """Queue an automatic segmentation of an uploaded image; 202 with the job status."""
+AUTO_SCHEMA = {"type": "object", "required": ["engine", "image_id"], "properties": {
+    "engine": {"type": "string"}, "image_id": {"type": "string"}, "everything": {"type": "boolean"},
+    "classes": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}}
+
+
+@router.post(protocol.PATH_SEGMENT_AUTO, status_code=202, openapi_extra=json_schema_body(AUTO_SCHEMA))
+async def segment_auto(request: Request, identity: Identity = Depends(authenticate),
+                       state: ServerState = Depends(get_state)):
+    """Queue an automatic segmentation of an uploaded image (the user's own, or shared);
+    202 with the job status."""
     body = await json_body(request)
-    job = await run_in_threadpool(service.submit, state, body)  # loading the engine is off the loop
+    job = await run_in_threadpool(service.submit, state, body, identity)  # loading the engine is off the loop
+    state.audit.event(identity.name, "job.submit", kind="segment-auto", engine=str(body.get("engine")))
     return JSONResponse(state.jobs.describe(job), status_code=202)
 
 

@@ -21,14 +21,17 @@ def server_info(state: ServerState = Depends(get_state)) -> dict:
         "name": "SlicerFM backend",
         "server_version": __version__,
         "protocol_version": protocol.PROTOCOL_VERSION,
-        "auth_required": settings.token is not None,
+        "auth_required": state.auth.required,
+        "auth_modes": state.auth.modes(),
         "limits": {
             "max_upload_bytes": settings.max_upload_bytes,
             "max_voxels": settings.max_voxels,
             "max_dimension": settings.max_dimension,
             "max_sessions": settings.max_sessions,
             "max_segments": settings.max_segments,
+            "max_jobs_per_user": settings.max_jobs_per_user,
         },
+        "persistent_sessions": state.state_dir is not None,
     }
 
 

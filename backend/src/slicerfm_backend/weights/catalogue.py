@@ -10,6 +10,7 @@ size or sha256 ``verify`` reports "size/checksum not pinned" instead of inventin
 
 SAM-Med3D: only the turbo checkpoint is listed (docs/MODELS.md §1), so there are no variant
 entries.
+
 MedSAM (``medsam``): MedSAM's README (bowang-lab/MedSAM) publishes ``medsam_vit_b.pth`` only
 in a Google Drive folder, which cannot be fetched by a plain URL: the entry says where, and
 ``weights import medsam FILE`` installs a copy downloaded by hand. Its size and digests are

@@ -125,6 +125,7 @@ class TabApp:
             "redo": lambda: logic.redo(),
             "reset_segment": workspace.reset_segment,
             "cancel": logic.cancel,
+            "cancel_propagation": session.cancel_propagation,
             "set_engine": session.set_engine,
             "set_preset": workspace.set_preset,
             "set_show_3d": workspace.set_show_3d,

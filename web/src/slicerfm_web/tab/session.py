@@ -11,7 +11,9 @@ its future) or new work is submitted, so the web layer adds no polling delay to 
 What the Logic reports goes to the page: messages (``state.messages``, the newest in
 ``state.message``), whether it is working and on what (``state.busy``, ``state.busy_text``),
 undo / redo / lock availability, per result the server's timings (``state.last_result``)
-and the progress of server jobs (``state.auto_progress``, ``state.registration_progress``).
+and the progress of server jobs (``state.auto_progress``, ``state.registration_progress``,
+and with a slice engine -- ``state.slice_engine`` -- its propagation:
+``state.propagation_progress``, cancelled by :meth:`Session.cancel_propagation`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Callable, List, Optional
 from slicerfm_client import errors
 
 from SlicerFMLib.connection import REMOTE, ConnectionSettings, describe_error
-from SlicerFMLib.logic import AUTO_SEGMENTATION, CONNECTION, REGISTRATION, SlicerFMCoreLogic
+from SlicerFMLib.logic import (AUTO_SEGMENTATION, CONNECTION, PROPAGATION, REGISTRATION,
+                               SlicerFMCoreLogic)
 from SlicerFMLib.pump import WorkerPump
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,13 @@ RETRY_CONNECT_S = 5.0
 USER_ERRORS = (ValueError, RuntimeError, errors.SlicerFMError)
 IDLE_TICK_S, BUSY_TICK_S = 0.5, 0.1
 IDLE_JOB = {"running": False, "text": "", "percent": None}
+
+
+def propagation_result(update) -> bool:
+    """Whether a mask update is a finished propagation job's change (a slice engine's),
+    not the answer to a click: it has no round trip of its own to show."""
+    status = update.propagation or {}
+    return status.get("kind") == "propagate" and status.get("state") == "done"
 
 
 class LoopPump:
@@ -108,8 +118,9 @@ class Session:
         state.update({"connected": False, "server_text": "connecting to the SlicerFM backend...",
                       "engines": [], "engine": "classic", "messages": [], "message": None,
                       "busy": False, "busy_text": "", "can_undo": False, "can_redo": False,
-                      "segment_locked": False, "last_result": None,
-                      "auto_progress": IDLE_JOB, "registration_progress": IDLE_JOB})
+                      "segment_locked": False, "last_result": None, "slice_engine": False,
+                      "auto_progress": IDLE_JOB, "registration_progress": IDLE_JOB,
+                      "propagation_progress": IDLE_JOB})
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -134,6 +145,7 @@ class Session:
             ready = bool(engine.get("weights_present", True))
             engines.append({"name": engine.get("name"), "device": engine.get("device", "?"),
                             "ready": ready, "kinds": list(engine.get("prompt_kinds", [])),
+                            "slice": bool(engine.get("slice_prompts", False)),
                             "title": f"{engine.get('name')} · {engine.get('device', '?')} · "
                                      f"{'ready' if ready else 'weights missing'}"})
         self.state.engines = engines
@@ -141,6 +153,7 @@ class Session:
         if self.state.engine not in names and names:
             self.state.engine = "classic" if "classic" in names else names[0]
         self.interactive.engine = self.state.engine
+        self.state.slice_engine = self.interactive.slicePrompts()
         for callback in self.on_connected:
             callback(status)
 
@@ -153,6 +166,12 @@ class Session:
                              f"(slicerfm-backend weights fetch {name})")
         self.interactive.engine = name
         self.state.engine = name
+        self.state.slice_engine = bool(engine["slice"])
+
+    def cancel_propagation(self) -> None:
+        """The propagation line's Cancel: the server stops it; the prompted slice stays."""
+        if not self.interactive.cancelPropagation():
+            raise ValueError("no propagation is running")
 
     # -- the page's view of the Logic -----------------------------------------------------------
 
@@ -175,7 +194,8 @@ class Session:
 
     def _changed(self) -> None:
         update = self.interactive.lastUpdate
-        if update is not None and update is not self._last_update:
+        if update is not None and update is not self._last_update \
+                and not propagation_result(update):     # a job's change: the message says it
             self._last_update = update
             self._result_seq += 1
             applied = time.monotonic()
@@ -208,10 +228,11 @@ class Session:
         except Exception:          # a node removed meanwhile: nothing to offer
             values.update(can_undo=False, can_redo=False, segment_locked=False)
         running = dict(self.core.activeJobs())
-        for feature, key in ((AUTO_SEGMENTATION, "auto_progress"), (REGISTRATION, "registration_progress")):
+        for feature, key in ((AUTO_SEGMENTATION, "auto_progress"), (REGISTRATION, "registration_progress"),
+                             (PROPAGATION, "propagation_progress")):
             snapshot = running.get(feature)
             values[key] = {"running": snapshot is not None,
-                           "text": snapshot.text() if snapshot else "",
+                           "text": self.core.jobText(feature, snapshot) if snapshot else "",
                            "percent": None if snapshot is None or snapshot.fraction is None
                            else round(100.0 * snapshot.fraction, 1)}
         for key, value in values.items():

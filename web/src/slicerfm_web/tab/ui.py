@@ -100,7 +100,8 @@ def _segments_panel() -> None:
                     v.VBtn(icon="mdi-minus-circle", value="negative", id="tool-negative",
                            color="red", title="Negative point (Alt+N)")
                     v.VBtn(icon="mdi-vector-square", value="box", id="tool-box",
-                           color="yellow", title="Box (Alt+B)")
+                           color="yellow", title=("slice_engine ? 'Box on one slice (Alt+B)' : "
+                                                  "'Box (Alt+B)'",))
                 v.VBtn(icon="mdi-undo", id="undo-button", size="small", variant="text",
                        disabled=("!can_undo",), click="trigger('undo')", title="Undo the last AI step (Alt+Z)")
                 v.VBtn(icon="mdi-redo", id="redo-button", size="small", variant="text",
@@ -114,6 +115,7 @@ def _segments_panel() -> None:
                 v.VSpacer()
                 v.VBtn("Cancel", id="cancel-button", size="x-small", variant="tonal",
                        click="trigger('cancel')")
+            _propagation()
             _segment_list()
             with html.Div(classes="d-flex align-center mt-2"):
                 v.VBtn("Add segment", id="add-segment", prepend_icon="mdi-plus", size="small",
@@ -128,6 +130,25 @@ def _segments_panel() -> None:
                              raw_attrs=['@keydown.enter="trigger(\'go_to\', [goto_text])"'])
                 v.VBtn("Go", id="goto-button", size="small", variant="text", classes="ml-1",
                        click="trigger('go_to', [goto_text])")
+
+
+def _propagation() -> None:
+    """With a slice engine (medsam, sam): how its box works, and the propagation's progress."""
+    html.Div("This engine segments slice by slice: draw the box on one slice, in the axial, "
+             "coronal or sagittal view; that slice comes back at once, then the result is "
+             "carried to the neighbouring slices.", v_if="slice_engine", id="slice-engine-hint",
+             classes="text-caption text-grey mt-2")
+    with html.Div(v_if="propagation_progress.running", classes="mt-2", id="propagation-line"):
+        with html.Div(classes="d-flex align-center"):
+            html.Span("{{ propagation_progress.text }}", classes="text-caption",
+                      id="propagation-text")
+            v.VSpacer()
+            v.VBtn("Cancel", id="propagation-cancel", size="x-small", variant="tonal",
+                   title="Stop the propagation: the prompted slice stays",
+                   click="trigger('cancel_propagation')")
+        v.VProgressLinear(model_value=("propagation_progress.percent || 0",),
+                          indeterminate=("propagation_progress.percent == null",),
+                          color="primary", height=6, classes="mt-1")
 
 
 def _segment_list() -> None:

@@ -212,8 +212,7 @@ class ClassicEngine(Engine):
         added = region | (ndimage.binary_fill_holes(union) & ~union)
         values = previous | grid.upsample(added, lo, hi)
         _tick(timings, "compose", t)
-        timings["roi_voxels"] = float(np.prod(hi - lo))
-        return EngineResult(bbox, values, timings)
+        return EngineResult(bbox, values, timings, counts={"roi_voxels": float(np.prod(hi - lo))})
 
     def _negative(self, grid, style: Style, prompts: _Prompts, request, timings) -> EngineResult:
         """Remove the part of the segment the last (negative) click marks."""
@@ -250,8 +249,7 @@ class ClassicEngine(Engine):
         t = time.perf_counter()
         values = previous & ~grid.upsample(removed, lo, hi)
         _tick(timings, "compose", t)
-        timings["roi_voxels"] = float(np.prod(hi - lo))
-        return EngineResult(bbox, values, timings)
+        return EngineResult(bbox, values, timings, counts={"roi_voxels": float(np.prod(hi - lo))})
 
     @staticmethod
     def _crop(grid: WorkingGrid, style: Style, lo: Vec, hi: Vec, timings) -> Tuple[np.ndarray, np.ndarray]:

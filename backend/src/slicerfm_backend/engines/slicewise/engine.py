@@ -113,6 +113,7 @@ class SliceEngine(Engine):
     """A 2-D promptable network applied slice by slice; see the module docstring."""
 
     propagates = True
+    slice_prompts = True
     option_types = {
         "precision": choice("bf16", "fp16", "fp32"),
         "embedding_cache_mb": positive_float,
@@ -268,7 +269,7 @@ class SliceEngine(Engine):
         """Propagate from the plan's start slice both ways (see :mod:`.walk`).
 
         ``progress(stage, done, total)`` is called after each slice (it may raise to cancel);
-        ``step()`` is held around each encoder batch and each decode (the device lock).
+        ``step()`` is held around each encoder batch and each decode (a device scheduler slot).
         """
         if self.network is None:
             raise EngineError(f"{self.name} is not loaded")

@@ -124,7 +124,7 @@ def run(volume: np.ndarray, class_ids: Sequence[int],
     """Labels ``(X, Y, Z)`` (uint8, class ids, 0 = background) of scaled ``volume`` ``(X, Y, Z)``.
 
     ``forward(window [1, 1, rx, ry, rz], ids) -> logits [len(ids), rx, ry, rz]`` (CPU float32)
-    is one network call; it runs inside ``step()`` (e.g. the device's fair lock).
+    is one network call; it runs inside ``step()`` (e.g. a device scheduler slot).
     ``progress(done, total)`` is called after every window (and may raise to cancel).
     """
     p = the_plan or plan(volume.shape, class_ids, roi, overlap, accumulator_bytes)

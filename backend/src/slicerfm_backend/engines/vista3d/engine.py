@@ -139,7 +139,7 @@ class Vista3DEngine(Engine, AutoSegmentation):
         ``precision``, ``windows``, ``class_groups``, ``timings_s``.
 
         ``progress(stage, done, total)`` is called per stage and window (it may raise to
-        cancel); ``step()`` wraps every network forward (e.g. the device's fair lock).
+        cancel); ``step()`` wraps every network forward (e.g. a device scheduler slot).
         """
         import contextlib
 

@@ -110,7 +110,7 @@ class ClassicRegistrationEngine(RegistrationEngine):
         description="Built-in (CPU, no weights): optional affine (mutual information), then "
                     "multi-resolution symmetric-forces demons; same-contrast pairs.",
         needs_weights=False, devices=("cpu",), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_FINE_ITERATIONS)
+        default_io_steps=DEFAULT_FINE_ITERATIONS, max_io_steps=MAX_IO_STEPS)
     option_types = {"unfold": on_off}
 
     def estimate_s(self, request: RegistrationRequest) -> Optional[float]:

@@ -16,7 +16,7 @@ Pipeline per pair (moving onto fixed):
 Memory: a CUDA (or CPU allocator) out-of-memory anywhere from the resize to the field
 conversion frees what the run held and becomes an EngineError; on the CPU a run whose
 estimated memory exceeds ``MemAvailable`` is refused before it starts
-(:func:`.run.check_host_memory`). ``step`` (in a job, the job's fair device lock for one
+(:func:`.run.check_host_memory`). ``step`` (in a job, a device scheduler slot for one
 step) wraps every network step.
 
 Options (``--engine-option unigradicon.network_shape=175,175,175``): ``network_shape`` (three
@@ -201,7 +201,8 @@ class UniGradICONEngine(_GradICONEngine):
         description="uniGradICON (deep learning, 175³ network grid): deformable registration "
                     "of CT/MR pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU,
+        max_io_steps=MAX_IO_STEPS)
 
 
 class MultiGradICONEngine(_GradICONEngine):
@@ -212,4 +213,5 @@ class MultiGradICONEngine(_GradICONEngine):
         description="multiGradICON (deep learning, 175³ network grid): deformable registration "
                     "including cross-modality pairs; optional instance optimisation; needs weights.",
         needs_weights=True, devices=("cuda", "cpu"), similarities=SIMILARITIES,
-        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU)
+        default_io_steps=DEFAULT_IO_STEPS, default_io_steps_cpu=DEFAULT_IO_STEPS_CPU,
+        max_io_steps=MAX_IO_STEPS)

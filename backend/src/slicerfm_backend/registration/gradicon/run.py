@@ -102,7 +102,7 @@ def displacement(network, moving, fixed, io_steps: int = 0, similarity: str = "l
     fixed-network grid into the moving one. ``moving``/``fixed``: ``[1, 1, D0, D1, D2]``
     tensors on the network's device. ``progress(stage, done, total)`` is called before each IO
     step (it raises JobCancelled on cancel); ``step_guard()`` wraps each device step (e.g. a
-    job's fair device lock)."""
+    job's device scheduler slot)."""
     import torch
 
     device = fixed.device
