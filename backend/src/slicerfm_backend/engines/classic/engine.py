@@ -33,9 +33,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
+from .edit import checked_addition
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
-from .edit import checked_addition
 from .region import LARGE, SMALL, Style, cut, grow
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm) ...
