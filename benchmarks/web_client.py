@@ -203,7 +203,7 @@ def tab_rss(server: WebServer, page: PageDriver) -> float:
 def write_large_ct(folder: Path) -> Path:
     import SimpleITK as sitk
 
-    from protocol_overhead import make_synthetic_ct
+    from slicerfm_backend.benchmark.phantom import make_synthetic_ct
 
     path = folder / "synthetic_512x512x300.nii.gz"
     array, ijk_to_ras = make_synthetic_ct()
