@@ -15,6 +15,11 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Ray in tests stays on loopback: its one-machine mode binds every service to 127.0.0.1
+# (otherwise it picks the machine's network address). Read when ray is imported, so set
+# before any test module imports it; usage statistics off.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 TORCH_MARK = "pytestmark = pytest.mark.torch"
 
@@ -62,3 +67,16 @@ def a_ct_like_volume():
     ijk_to_ras = np.diag([-0.8, -0.8, 2.5, 1.0])
     ijk_to_ras[:3, 3] = [10.0, 20.0, -30.0]
     return array, ijk_to_ras
+
+
+@pytest.fixture(scope="session")
+def a_ray_cluster():
+    """A one-node Ray cluster on loopback (4 logical CPUs), shared by the tests that serve
+    on Ray; its processes import the test engine plugins in Testing/cluster."""
+    from ray_cluster import LocalRayCluster
+
+    cluster = LocalRayCluster(cpus=4, pythonpath=[str(Path(__file__).resolve().parent / "cluster")])
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

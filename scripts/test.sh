@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv (client, backend with test/sam/medsam/vista3d/registration/bench extras, web
+# Set up .venv (client, backend with test/sam/medsam/vista3d/registration/bench/ray extras, web
 # with its test extra, editable) and Debian's Chromium for the browser tests, lint the
 # repository (ruff, rules in ruff.toml), then run the default suite.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k undo   or   bash scripts/test.sh -m core
@@ -21,7 +21,7 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./client \
-    -e './backend[test,sam,medsam,vista3d,registration,bench]' -e './web[test]' -r Testing/requirements.txt
+    -e './backend[test,sam,medsam,vista3d,registration,bench,ray]' -e './web[test]' -r Testing/requirements.txt
 .venv/bin/ruff check --no-cache .
 # The warning SWIG prints while the interpreter shuts down (itk) is not pytest's to filter.
 exec .venv/bin/python -W "ignore:builtin type swigvarlink has no __module__ attribute:DeprecationWarning" \

@@ -1,8 +1,11 @@
-"""End to end: a real `slicerfm-backend serve` process driven by the client on the sample CT."""
+"""End to end: a real `slicerfm-backend serve` process driven by the client on the sample CT,
+as one process and on a Ray cluster (``a_backend_process`` is parametrised)."""
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +26,20 @@ def a_spleen_case(a_data_dir):
     return ct / "example_ct.nii.gz", ct / "example_seg_fast_force_split.nii.gz"
 
 
-@pytest.fixture(scope="module")
-def a_backend_process(tmp_path_factory):
+@pytest.fixture(scope="module", params=["single-process", "ray"])
+def a_backend_process(request, tmp_path_factory):
+    """The server as one process, and on a local Ray cluster (two workers behind the
+    ingress, docs/SCALE.md): the same tests pass against both."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    backend = LocalBackend([EXECUTABLE], engines=["classic"], log_path=str(log))
+    options = {}
+    if request.param == "ray":
+        cluster = request.getfixturevalue("a_ray_cluster")
+        options = {"extra_args": ["--ray", cluster.address, "--ray-workers", "2"], "startup_timeout_s": 300,
+                   "env": dict(os.environ, SLICERFM_RAY_NAMESPACE=f"e2e-{uuid.uuid4().hex[:8]}")}
+    backend = LocalBackend([EXECUTABLE], engines=["classic"], log_path=str(log), **options)
     backend.start()
     yield backend
-    backend.stop()
+    backend.stop(timeout_s=30)
 
 
 def test_the_cli_lists_the_builtin_engine_as_ready_without_weights():

@@ -75,13 +75,15 @@ class LocalBackend:
     """A backend subprocess on 127.0.0.1. ``command`` is the executable and its leading args,
     e.g. ``["/opt/slicerfm/bin/slicerfm-backend"]`` or :func:`default_command`. ``env``: its
     environment (default: this process's, as it is; pass :func:`clean_environment` from
-    inside another application's Python)."""
+    inside another application's Python). ``extra_args``: more ``serve`` flags, e.g.
+    ``["--ray", ADDRESS]``."""
 
     def __init__(self, command: Sequence[str], engines: Sequence[str] = ("classic",),
                  device: Optional[str] = None, port: Optional[int] = None,
                  env: Optional[Dict[str, str]] = None, log_path: Optional[str] = None,
-                 startup_timeout_s: float = 120.0):
+                 startup_timeout_s: float = 120.0, extra_args: Sequence[str] = ()):
         self.command = list(command)
+        self.extra_args = list(extra_args)
         self.engines = list(engines)
         self.device = device
         self.port = port or free_port()
@@ -101,6 +103,7 @@ class LocalBackend:
                                "--engines", ",".join(self.engines)]
         if self.device:
             args += ["--device", self.device]
+        args += self.extra_args
         env = dict(os.environ if self.env is None else self.env)
         env.pop("SLICERFM_HOST", None)  # local mode is loopback, whatever the environment says
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL

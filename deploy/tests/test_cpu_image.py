@@ -104,7 +104,7 @@ def test_asking_the_cpu_image_for_a_gpu_is_refused_at_start(a_store, a_container
 
 def test_the_backend_itself_still_refuses_a_public_address_without_a_token(a_store, a_container):
     refused = a_store.run(a_container, ["slicerfm-backend", "serve"])  # the image's SLICERFM_HOST=0.0.0.0
-    assert refused.returncode == 2 and "refusing to listen on 0.0.0.0 without an access token" in refused.stderr
+    assert refused.returncode == 2 and "refusing to listen on 0.0.0.0 without credentials" in refused.stderr
 
 
 def test_weights_and_state_are_volumes_the_server_user_can_write(

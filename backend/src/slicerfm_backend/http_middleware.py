@@ -38,7 +38,7 @@ class RequestLayer:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.state.drain.draining:
-            return await self._restarting(send)
+            return await self.restarting(send)
         status = [500]
         started = time.perf_counter()
 
@@ -59,7 +59,7 @@ class RequestLayer:
             log.info("%s %s %d %.1f ms %s", scope["method"], route, status[0], seconds * 1000.0, user)
 
     @staticmethod
-    async def _restarting(send) -> None:
+    async def restarting(send) -> None:
         body = json.dumps({"error": protocol.ERROR_RESTARTING,
                            "message": "the server is restarting; your request was not run. Try again "
                                       "in a few seconds (the client does so by itself)"}).encode()

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Optional, Set
+from typing import Callable, Optional, Protocol, Set
 
 from slicerfm_client import geometry, protocol, wire
 
@@ -62,6 +62,9 @@ class ImageStore:
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self.on_evict: Optional[Callable[[str], None]] = None
+        #: The images of a whole cluster (:class:`SharedImages`; None on one server): an
+        #: upload is published there, and an id missing here is looked up there.
+        self.shared: Optional["SharedImages"] = None
 
     # -- looking up ----------------------------------------------------------------------
 
@@ -72,8 +75,14 @@ class ImageStore:
         """Whether ``identity`` may use the image (in memory or in the state directory)."""
         with self._lock:
             image = self._images.get(image_id)
+        if image is not None and self._visible(image.owners, identity):
+            return True
+        if self.shared is not None:
+            owners = self.shared.owners(image_id)  # another worker may know more owners
+            if owners is not None:
+                return self._visible(owners, identity)
         if image is not None:
-            return self._visible(image.owners, identity)
+            return False
         return self.files is not None and self.files.exists(image_id) and self._visible(
             self.files.owners(image_id), identity)
 
@@ -84,14 +93,55 @@ class ImageStore:
             image = self._images.get(image_id)
             if image is not None:
                 self._images.move_to_end(image_id)
+        if image is None and self.shared is not None:
+            image = self._from_shared(image_id, identity)
         if image is None:
             # Whose it is comes from its owners file: nobody else makes the server read it back.
             if self.files is None or not self._visible(self.files.owners(image_id), identity):
                 raise not_found()
             image = self._load(image_id)
         if not self._visible(image.owners, identity):
-            raise not_found()
+            owners = self.shared.owners(image_id) if self.shared is not None else None
+            if owners is None or not self._visible(owners, identity):
+                raise not_found()
+            image.owners |= owners  # uploaded by this user through another worker
         return image
+
+    def _from_shared(self, image_id: str, identity: Optional[Identity]) -> Optional[StoredImage]:
+        """The cluster's copy of an image this process does not hold (None: the cluster has none)."""
+        owners = self.shared.owners(image_id)
+        if owners is None:
+            return None
+        if not self._visible(owners, identity):
+            raise not_found()
+        image = self.shared.fetch(image_id)
+        if image is None:
+            return None
+        reserved = self.reserve(image.nbytes, "this image")
+        with self._lock:
+            existing = self._images.get(image_id)
+            if existing is None:
+                self._images[image_id] = image
+        if existing is not None:
+            self.budget.release(reserved)
+            return existing
+        self._write_copy(image)
+        return image
+
+    def _write_copy(self, image: StoredImage) -> None:
+        """Keep an image that came from the cluster in this server's state directory too, so
+        that its sessions find it after a restart even once the cluster's store dropped it.
+        A failed write leaves the image usable (the cluster still holds it): logged only."""
+        if self.files is None or self.files.exists(image.image_id):
+            return
+        writer = self.files.writer(image.image_id)
+        try:
+            writer.write(wire.encode(image.array, {"ijk_to_ras": image.ijk_to_ras.tolist(),
+                                                   "modality": image.modality}))
+            writer.commit(image.owners)
+        except DomainError as error:
+            log.warning("an image from the cluster's store was not written to the state directory: %s",
+                        error.message)
 
     def _load(self, image_id: str) -> StoredImage:
         if self.files is None or not self.files.exists(image_id):
@@ -161,6 +211,8 @@ class ImageStore:
     def _add(self, image: StoredImage, reserved: int) -> StoredImage:
         """Store a decoded upload (its bytes already reserved); an image that arrived twice
         is kept once, with both uploaders as owners."""
+        if self.shared is not None:
+            image = self.shared.publish(image)  # the cluster's copy, with every owner
         with self._lock:
             existing = self._images.get(image.image_id)
             if existing is None:
@@ -177,6 +229,8 @@ class ImageStore:
             return image_id in self._images
 
     def add_owner(self, image_id: str, identity: Identity) -> None:
+        if self.shared is not None:
+            self.shared.add_owner(image_id, identity.owner)
         image = self.get(image_id)
         if identity.owner not in image.owners:
             self.write_owners(image_id, image.owners | {identity.owner})
@@ -212,6 +266,22 @@ class ImageStore:
 
     def new_upload(self, image_id: str, identity: Identity) -> "ImageUpload":
         return ImageUpload(self, image_id, identity)
+
+
+class SharedImages(Protocol):
+    """Images stored once for a cluster (see :mod:`slicerfm_backend.cluster.images`)."""
+
+    def owners(self, image_id: str) -> Optional[Set[str]]:
+        """The image's owners, or None when the cluster does not hold it."""
+
+    def fetch(self, image_id: str) -> Optional[StoredImage]:
+        """The image (read-only, shared memory where possible) with its owners, or None."""
+
+    def publish(self, image: StoredImage) -> StoredImage:
+        """Store a new upload for the cluster; returns the copy to keep, with every owner."""
+
+    def add_owner(self, image_id: str, owner: str) -> None:
+        """Another identity proved it holds the image."""
 
 
 class ImageUpload:

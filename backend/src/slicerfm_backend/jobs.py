@@ -139,6 +139,11 @@ class JobContext:
         self._job.arrays[str(name)] = (array, dict(meta or {}))
 
 
+def run_here(work: Callable[[JobContext], dict], ctx: JobContext) -> dict:
+    """The default :attr:`JobManager.execute`: the work runs on the job thread."""
+    return work(ctx)
+
+
 class JobManager:
     """Queues, runs, reports and forgets jobs; one job thread per device.
 
@@ -161,6 +166,11 @@ class JobManager:
         self._queues: Dict[str, RoundRobinQueue] = {}
         self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
+        #: Put before every job id; a cluster worker's own, so its ingress finds it by id.
+        self.id_prefix = ""
+        #: ``execute(work, ctx) -> result``: runs a job's work on its job thread; a cluster
+        #: worker replaces it to run :class:`~slicerfm_backend.job_work.EngineWork` elsewhere.
+        self.execute: Callable[[Callable[[JobContext], dict], JobContext], dict] = run_here
 
     # -- submitting and running ----------------------------------------------------------
 
@@ -187,6 +197,7 @@ class JobManager:
                                   retry_after_s=30)
             job = Job(kind, device, work, image_ids, self._clock(), estimate_s, owner)
             job.reserved = self._reserve_locked(result_bytes, "this job's results")
+            job.id = self.id_prefix + job.id
             self._jobs[job.id] = job
             self._queue_for(device).put(job)
         log.info("job (%s) queued on %s", kind, device)
@@ -247,7 +258,7 @@ class JobManager:
 
     def _run(self, job: Job, work: Callable[[JobContext], dict], ctx: JobContext) -> None:
         try:
-            result = work(ctx)
+            result = self.execute(work, ctx)
             if not job.committed:  # a committed result stands: cancelling cannot undo it
                 ctx.check_cancelled()
             job.result = dict(result or {})

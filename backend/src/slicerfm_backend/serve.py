@@ -41,6 +41,15 @@ def check_tls(settings: Settings) -> None:
             raise ValueError(f"the TLS certificate or key cannot be used: {error}") from None
 
 
+def warn_exposure(settings: Settings, loopback: bool) -> None:
+    """Warn about plain HTTP, and about no state directory, on a non-loopback address."""
+    if not loopback and not settings.tls_cert:
+        log.warning("serving plain HTTP on %s: access tokens and images cross the network unencrypted. "
+                    "Use --tls-cert/--tls-key, or a TLS reverse proxy in front of this server.", settings.host)
+    if not loopback and settings.state_dir is None:
+        log.warning("no state directory (SLICERFM_STATE_DIR): sessions will not survive a restart")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import log_setup
 
@@ -58,6 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "add), configure OpenID Connect, or pass --insecure-no-token if a proxy in front of it "
                 "authenticates users.", settings.host)
             return 2
+        if getattr(args, "ray", None) is not None:
+            from .cluster.launch import serve_on_ray
+
+            warn_exposure(settings, loopback)
+            return serve_on_ray(settings, args)
         from .app import make_app
 
         app = make_app(settings)
@@ -66,11 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     state = app.state.slicerfm
     scheme = "https" if settings.tls_cert else "http"
-    if not loopback and scheme == "http":
-        log.warning("serving plain HTTP on %s: access tokens and images cross the network unencrypted. "
-                    "Use --tls-cert/--tls-key, or a TLS reverse proxy in front of this server.", settings.host)
-    if not loopback and settings.state_dir is None:
-        log.warning("no state directory (SLICERFM_STATE_DIR): sessions will not survive a restart")
+    warn_exposure(settings, loopback)
     log.info("SlicerFM backend %s (protocol %s) on %s://%s:%d, engines: %s, registration engines: %s, "
              "device: %s (%s), credentials: %s, state: %s", __version__, protocol.PROTOCOL_VERSION, scheme,
              settings.host, settings.port, ", ".join(settings.engines), ", ".join(settings.registration_engines),
@@ -109,4 +119,7 @@ def add_parsers(subparsers) -> None:
     serve.add_argument("--log-format", dest="log_format", choices=["text", "json"],
                        help="server log lines as text (default) or JSON")
     add_engine_flags(serve)
+    from .cluster.launch import add_flags as add_cluster_flags
+
+    add_cluster_flags(serve)
     serve.set_defaults(func=cmd_serve)

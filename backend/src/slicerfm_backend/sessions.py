@@ -61,6 +61,9 @@ class SessionManager:
         self._clock = clock
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
+        #: Put before every session id (no "."); a cluster worker's own, so its ingress
+        #: finds the worker from the lease alone.
+        self.id_prefix = ""
         self._zombies: List[Session] = []  # expired during a lookup; finished by the reaper
         self.on_end: Optional[Callable[[Session, str], None]] = None  # (session, why): audit
         #: ``busy(session)``: whether work of the session runs in the background (a slice
@@ -72,10 +75,16 @@ class SessionManager:
 
     # -- claiming and finding ------------------------------------------------------------
 
+    def is_session_id(self, text: str) -> bool:
+        """Whether ``text`` has the form of this server's session ids (prefix, 16 hex digits)."""
+        prefix = self.id_prefix
+        rest = text[len(prefix):] if text.startswith(prefix) else ""
+        return len(rest) == 16 and all(c in "0123456789abcdef" for c in rest)
+
     def claim(self, identity: Identity, client: str = "unknown") -> tuple:
         """New session for ``identity``; returns ``(session, lease_token)``. 503 when the
         server is full (or its state directory cannot take the session)."""
-        session_id, secret = secrets.token_hex(8), secrets.token_urlsafe(24)
+        session_id, secret = self.id_prefix + secrets.token_hex(8), secrets.token_urlsafe(24)
         with self._lock:
             self._reap_locked()
             if len(self._sessions) >= self.settings.max_sessions:

@@ -132,11 +132,14 @@ class Settings(BaseSettings):
         are their share of ``memory_budget_bytes`` (default 60% of this machine's memory)."""
         from .memory import machine_memory_bytes
 
-        total = self.memory_budget_bytes or int(machine_memory_bytes() * 0.6)
+        total = self.memory_budget_bytes or int(machine_memory_bytes() * DEFAULT_MEMORY_SHARE)
         return {"images": self.image_cache_bytes or total // 2,
                 "sessions": self.session_bytes or int(total * 0.3),
                 "job_results": self.job_result_bytes or total // 5}
 
+
+#: The part of the machine's memory a server's budgets take when none is set.
+DEFAULT_MEMORY_SHARE = 0.6
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default auto: CUDA, then Apple MPS, then the CPU)"
 

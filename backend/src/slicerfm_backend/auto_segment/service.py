@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 
 from ..engines.base import AutoSegmentation, ImageData
 from ..errors import invalid
+from ..job_work import EngineWork
 
 BODY_KEYS = {"engine", "image_id", "classes", "everything"}
 RESULT_KEYS = ("classes", "not_computed", "device", "precision", "windows", "class_groups", "timings_s")
@@ -95,7 +96,8 @@ def submit(state, body: Any, identity=None):
     parsed = parse_request(state, body, identity)
     engine = state.engines.get(parsed.engine)  # engine_unavailable without weights
     owner = {} if identity is None else {"owner": identity.owner}
-    return state.jobs.submit("segment-auto", lambda ctx: run(engine, parsed, ctx), engine.device,
+    work = EngineWork("segmentation", parsed.engine, run, parsed, state.engines)
+    return state.jobs.submit("segment-auto", work, engine.device,
                              image_ids=[parsed.image.image_id],
                              estimate_s=engine.estimate_auto_s(parsed.image, parsed.class_ids),
                              result_bytes=int(parsed.image.array.size), **owner)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, List, Mapping
 
 from .machine import one_line
+from .sections import ENGINES, QUICK_ENGINES
 
 REGENERATE = "slicerfm-backend benchmark --out docs"
 SOURCE = "backend/src/slicerfm_backend/benchmark/report*.py"
@@ -36,8 +37,8 @@ def header(document: Mapping, plots_folder: str) -> str:
         "bash benchmarks/gpu_suite.sh --prepare   # then the GPU suite in one call on a GPU machine (see below)",
         "```",
         "",
-        "`--engines` chooses among classic, sam-med3d, vista3d and unigradicon (default: all; `--quick`: classic and "
-        "sam-med3d); the scripts in `benchmarks/` print the same measurements section by section. Sample data is read "
+        f"`--engines` chooses among {', '.join(ENGINES)} (default: all; `--quick`: {', '.join(QUICK_ENGINES)}); "
+        "the scripts in `benchmarks/` print the same measurements section by section. Sample data is read "
         "from `../shared/data` (or `$SLICERFM_DATA`). Deep-learning engines run with **random weights** where the "
         "released ones cannot be downloaded: their times and memory are real, their masks are not, so their Dice is "
         "not reported. Timings on a shared machine vary with its load (each section gives its load average): "

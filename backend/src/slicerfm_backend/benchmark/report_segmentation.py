@@ -44,7 +44,9 @@ def _dice(f: Mapping) -> str:
              "each next one at the deepest point of the largest error region, positive in missed object and negative "
              "in overflow) drives a real server process through the client. CT: `abdomen_ct/example_ct.nii.gz` "
              "(122×101×112, 3 mm) with `example_seg_fast_force_split.nii.gz`; MR: `brain_flair` edema. Latency is "
-             "the client's round trip per click.", ""]
+             "the client's round trip per click. The built-in `classic` engine on the 61 structures of issue 18 (small "
+             "and thin CT structures, abdominal MR, FLAIR, 30 brain structures on T1), how it works and every "
+             "variant tried: [CLASSIC.md](CLASSIC.md) (benchmark section `classic_suite`).", ""]
     for engine, rows in f["engines"].items():
         lines.append(f"**{engine}**, {f['clicks']} clicks per structure:\n")
         body = [[f"{name} ({row['label_id']})", *(num(row["at"][n]) for n in ("1", "3", "5", "10")),

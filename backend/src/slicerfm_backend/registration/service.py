@@ -23,6 +23,7 @@ from slicerfm_client import protocol
 
 from ..errors import invalid, too_large
 from ..imaging import StoredImage
+from ..job_work import EngineWork
 from .base import RegistrationImage, RegistrationRequest
 
 CONVENTION = ("fixed point x (RAS mm) maps to moving point x + d(x); vectors in RAS mm on the "
@@ -189,7 +190,8 @@ def submit(state, body: Any, identity=None):
     parsed = parse_request(state, body, identity)
     engine = state.registration.get(parsed.engine)  # loads once; engine_unavailable without weights
     owner = {} if identity is None else {"owner": identity.owner}
-    return state.jobs.submit("registration", lambda ctx: run(engine, parsed, ctx), engine.device,
+    work = EngineWork("registration", parsed.engine, run, parsed, state.registration)
+    return state.jobs.submit("registration", work, engine.device,
                              image_ids=parsed.image_ids, estimate_s=engine.estimate_s(parsed.request),
                              result_bytes=result_bytes(parsed), **owner)
 

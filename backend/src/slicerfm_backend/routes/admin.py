@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -15,8 +13,6 @@ from ..errors import DomainError
 from ..state import ServerState
 
 router = APIRouter(dependencies=API_DEPENDENCIES)
-
-_SESSION_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 @router.get(protocol.PATH_ADMIN_SESSIONS)
@@ -32,7 +28,7 @@ async def end_session(session_id: str, admin: Identity = Depends(require_admin),
                       state: ServerState = Depends(get_state)) -> dict:
     """End a session now (its user's next request gets 410 and starts a new one)."""
     ended = None
-    if _SESSION_ID.match(session_id):
+    if state.sessions.is_session_id(session_id):
         ended = await run_in_threadpool(state.sessions.end, session_id)
     if ended is None:
         raise DomainError(protocol.ERROR_NOT_FOUND, "no open session has this id")

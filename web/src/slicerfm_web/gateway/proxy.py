@@ -74,7 +74,10 @@ class Proxy:
                                           "to start a new session") from error
 
     async def websocket(self, request: web.Request, tab: TabProcess) -> web.WebSocketResponse:
-        browser = web.WebSocketResponse(max_msg_size=0, autoping=True)
+        # no permessage-deflate: most of what flows to the page is JPEG frames, which do not
+        # shrink, and aiohttp deflates messages over 16 KB in an executor thread (a thread hop
+        # and a GIL round per frame on the way to the page)
+        browser = web.WebSocketResponse(max_msg_size=0, autoping=True, compress=False)
         await browser.prepare(request)
         try:
             async with self.session.ws_connect(f"http://127.0.0.1:{tab.port}/ws",

@@ -16,8 +16,9 @@ layer, cropped to the segment), so the copy costs about what the segment covers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Dict, Optional
+from typing import Callable, ContextManager, Dict, Optional
 
 import numpy as np
 
@@ -43,10 +44,14 @@ def _stamp(segmentation_node, segment_id: str) -> tuple:
 class SurfaceMirror:
     """Keeps a 3D-only copy of one segmentation node at a time (``set_source``)."""
 
-    def __init__(self, scene, segmentations_logic, enabled: bool = True):
+    def __init__(self, scene, segmentations_logic, enabled: bool = True,
+                 only_3d: Callable[[], ContextManager] = contextlib.nullcontext):
+        """``only_3d``: a context in which the slice views' render requests are dropped (the
+        mirror is not shown in them; its changes would re-render them for nothing)."""
         self.scene = scene
         self.logic = segmentations_logic
         self.enabled = enabled
+        self.only_3d = only_3d
         self.source = None
         self.mirror = None
         self._stamps: Dict[str, tuple] = {}
@@ -88,7 +93,8 @@ class SurfaceMirror:
         if not self.enabled or self.source is None or self.mirror is None:
             return
         try:
-            self._sync()
+            with self.only_3d():
+                self._sync()
         except Exception:                 # a 3D copy must never break the session
             log.exception("SlicerFM web: the 3D copy of the segments could not be updated")
 

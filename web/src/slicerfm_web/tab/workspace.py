@@ -30,8 +30,9 @@ class Workspace:
         self.app = slicer_app
         self.scene = slicer_app.scene
         self.session = session
-        self.views = Views(server, slicer_app)
-        self.surfaces = SurfaceMirror(self.scene, slicer_app.segmentations_logic)
+        self.views = Views(server, slicer_app, busy=lambda: session.core.pendingInteraction() is not None)
+        self.surfaces = SurfaceMirror(self.scene, slicer_app.segmentations_logic,
+                                      only_3d=self.views.only_3d)
         self.segments = SegmentList(self.state, on_refresh=self.surfaces.schedule)
         self.tools = PromptTools(self.state, self.scene, slicer_app.app_logic, self.send_box)
         session.interactive.observePromptNodes(*self.tools.point_nodes())

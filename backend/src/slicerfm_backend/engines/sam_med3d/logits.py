@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..base import BBox, ImageData
-from .pipeline import CROP, _axis_map, footprint, ijk_to_ras
+from .pipeline import CROP, _axis_map, footprint, ijk_to_ras, separable_tables
 
 LOWRES = 32
 
@@ -196,17 +196,8 @@ def _paste_tables(crops, logits, boxes, m, lo, hi):
     for crop, values, box in zip(crops, logits, boxes):
         if box is None:
             continue
-        a, b = _axis_map(crop, m)
-        region = tuple(slice(int(box[0][q] - lo[q]), int(box[1][q] - lo[q])) for q in range(3))
-        axes, tables, inside, score = [], [], [], []
-        for q in range(3):  # numpy axis q of the image is ijk axis 2 - q
-            p = 2 - q
-            n = int(np.argmax(np.abs(a[:, p])))  # the crop axis that follows it
-            index = np.floor(a[n, p] * np.arange(box[0][q], box[1][q]) + b[n] + 0.5).astype(int)
-            axes.append(n)
-            tables.append(np.clip(index, 0, CROP - 1))
-            inside.append(ops.array((index >= 0) & (index < CROP)))
-            score.append(ops.array(np.abs(index - (CROP - 1) / 2).astype(np.float32)))
+        region, axes, tables, inside, score = separable_tables(crop, m, box, lo)
+        inside, score = [ops.array(v) for v in inside], [ops.array(v) for v in score]
         grid_inside = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
         grid_score = ops.maximum(ops.maximum(score[0][:, None, None], score[1][None, :, None]),
                                  score[2][None, None, :])

@@ -184,6 +184,26 @@ def _axis_map(crop: Crop, m: np.ndarray):
     return a, (m[:3, 3] - np.asarray(crop.origin_ras)) / SPACING_MM
 
 
+def separable_tables(crop: Crop, m: np.ndarray, box, lo):
+    """Per image axis (numpy order k, j, i), for a crop whose axes follow the image's:
+    ``(region, axes, index, inside, score)`` -- the slices of the pasted region the crop's
+    ``box`` covers (relative to ``lo``), the crop axis that follows each image axis, the
+    crop index nearest each image voxel (clipped to the crop), whether it lies inside the
+    crop, and its distance from the crop's centre (float32, the nearest-centre rule)."""
+    a, b = _axis_map(crop, m)
+    region = tuple(slice(int(box[0][q] - lo[q]), int(box[1][q] - lo[q])) for q in range(3))
+    axes, index, inside, score = [], [], [], []
+    for q in range(3):  # numpy axis q of the image is ijk axis 2 - q
+        p = 2 - q
+        n = int(np.argmax(np.abs(a[:, p])))  # the crop axis that follows it
+        idx = np.floor(a[n, p] * np.arange(box[0][q], box[1][q]) + b[n] + 0.5).astype(int)
+        axes.append(n)
+        index.append(np.clip(idx, 0, CROP - 1))
+        inside.append((idx >= 0) & (idx < CROP))
+        score.append(np.abs(idx - (CROP - 1) / 2).astype(np.float32))
+    return region, axes, index, inside, score
+
+
 def _paste_separable(crops, masks, boxes, m, lo, hi, mask, covered) -> None:
     """:func:`paste` for crops whose axes follow the image's axes: per image axis, a 1-D
     table of crop indices; the same nearest-voxel and nearest-centre rules, in place. Each
@@ -192,18 +212,7 @@ def _paste_separable(crops, masks, boxes, m, lo, hi, mask, covered) -> None:
     for crop, crop_mask, box in zip(crops, masks, boxes):
         if box is None:
             continue
-        a, b = _axis_map(crop, m)
-        region = tuple(slice(int(box[0][q] - lo[q]), int(box[1][q] - lo[q])) for q in range(3))
-        axes, index, inside, score = [], [], [], []
-        for q in range(3):  # numpy axis q of the image is ijk axis 2 - q
-            p = 2 - q
-            n = int(np.argmax(np.abs(a[:, p])))  # the crop axis that follows it
-            idx = np.floor(a[n, p] * np.arange(box[0][q], box[1][q]) + b[n] + 0.5).astype(int)
-            ok = (idx >= 0) & (idx < CROP)
-            axes.append(n)
-            index.append(np.clip(idx, 0, CROP - 1))
-            inside.append(ok)
-            score.append(np.abs(idx - (CROP - 1) / 2).astype(np.float32))
+        region, axes, index, inside, score = separable_tables(crop, m, box, lo)
         grid_inside = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
         grid_score = np.maximum(np.maximum(score[0][:, None, None], score[1][None, :, None]),
                                 score[2][None, None, :])
