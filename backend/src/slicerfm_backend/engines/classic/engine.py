@@ -32,11 +32,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ...engine_core.options import choice
 from ..base import Engine, EngineCapabilities, EngineResult, Prompt, SegmentationRequest
 from .edit import checked_addition
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
 from .region import LARGE, SMALL, Style, cut, grow
+from .walker import refine
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm) ...
 INIT_SMALL_MM = 30.0  # ... for a small or thin structure (fine grid: about a third of the voxels)
@@ -51,6 +53,7 @@ BOX_DEPTH = 0.25  # a box counts as a click this many times its shortest side de
 PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
 MIN_REGION_VOXELS = 8  # a small structure's click whose own mode grows fewer voxels uses the main mode
 MAX_LEVELS = 256  # segments whose grid choice is remembered per image
+REFINE_MODES = ("walker", "grow")  # how a segment's later clicks edit it (engine option ``refine``)
 
 Vec = np.ndarray  # int (3,) working-grid voxel index
 
@@ -95,6 +98,7 @@ class ClassicEngine(Engine):
         devices=("cpu",),
         description="Classical region growing with leak control and a marker watershed (CPU, no weights).",
     )
+    option_types = {"refine": choice(*REFINE_MODES)}
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
         t0 = time.perf_counter()
@@ -120,6 +124,13 @@ class ClassicEngine(Engine):
         timings["working_mm"] = float(min(grid.spacing))
         prompts = _Prompts(request.prompts, grid)
         last = request.prompts[-1]
+        if len(request.prompts) > 1 and last.kind == "point" and self.options.get("refine", REFINE_MODES[0]) == "walker":
+            # A later click: a local random-walker edit that honours every click (see .walker).
+            floor = MIN_SPREAD_CT if cache["classic_ct"] else MR_FLOOR * cache["classic_mr_scale"]
+            result = refine(grids, request.prompts, request.previous, floor, timings)
+            if result is not None:
+                _tick(timings, "total", t0)
+                return result
         if last.kind == "point" and not last.positive:
             result = self._negative(grid, style, prompts, request, timings)
         else:
