@@ -38,7 +38,7 @@ from .edit import checked_addition
 from .grid import COARSE_MM, FINE_MM, WorkingGrid
 from .intensity import MIN_SPREAD_CT, MR_FLOOR, box_class, click_class, fits, looks_like_ct, mr_scale
 from .region import LARGE, SMALL, Style, cut, grow
-from .walker import refine
+from .walker import trim_change
 
 INIT_MM = 45.0  # initial ROI half-size around a click (mm) ...
 INIT_SMALL_MM = 30.0  # ... for a small or thin structure (fine grid: about a third of the voxels)
@@ -48,12 +48,13 @@ MAX_GROWS = 4
 MAX_ROI_VOXELS = 900_000  # nor beyond this many working voxels: bounds one click to ~1 s on 2 cores
 SMOOTH_MM = 2.0  # Gaussian sigma of the pre-smoothing (mm) ...
 SMOOTH_FINE = 0.5  # ... for small and thin structures at most this many working voxels
+MIXED_CT_MM = 3.0  # a CT click at most this deep in its own class sits amid mixed content
 SMALL_BELOW_MM = 6.5  # a segment whose first click lies less deep than this in its class is small or thin
 BOX_DEPTH = 0.25  # a box counts as a click this many times its shortest side deep
 PROBE_MM = 30.0  # half-size of the window in which that depth is measured (mm)
 MIN_REGION_VOXELS = 8  # a small structure's click whose own mode grows fewer voxels uses the main mode
 MAX_LEVELS = 256  # segments whose grid choice is remembered per image
-REFINE_MODES = ("walker", "grow")  # how a segment's later clicks edit it (engine option ``refine``)
+REFINE_MODES = ("walk-check", "grow")  # engine option ``refine``: how a later click's proposal is checked
 
 Vec = np.ndarray  # int (3,) working-grid voxel index
 
@@ -79,6 +80,10 @@ class _Prompts:
         return [tuple(int(v) for v in p - lo) for p, s in self.points
                 if s == positive and np.all(p >= lo) and np.all(p < hi)]
 
+    def around(self, lo: Vec, hi: Vec) -> List[Tuple[Tuple[int, int, int], bool]]:
+        """ROI-relative ``(voxel, positive)`` of every click in ``[lo, hi)``, oldest first."""
+        return [(tuple(int(v) for v in p - lo), s) for p, s in self.points if np.all(p >= lo) and np.all(p < hi)]
+
     def box_around(self, p: Vec) -> Optional[Tuple[Vec, Vec]]:
         """Bounding box ``[lo, hi)`` of the boxes holding ``p`` (None when none does)."""
         holding = [(a, b + 1) for a, b in self.boxes if np.all(p >= a) and np.all(p <= b)]
@@ -99,6 +104,11 @@ class ClassicEngine(Engine):
         description="Classical region growing with leak control and a marker watershed (CPU, no weights).",
     )
     option_types = {"refine": choice(*REFINE_MODES)}
+
+    @property
+    def _walk_check(self) -> bool:
+        """Whether a later click's proposal is confirmed by a random walk (option ``refine``)."""
+        return self.options.get("refine", REFINE_MODES[0]) == "walk-check"
 
     def segment(self, request: SegmentationRequest) -> EngineResult:
         t0 = time.perf_counter()
@@ -124,13 +134,6 @@ class ClassicEngine(Engine):
         timings["working_mm"] = float(min(grid.spacing))
         prompts = _Prompts(request.prompts, grid)
         last = request.prompts[-1]
-        if len(request.prompts) > 1 and last.kind == "point" and self.options.get("refine", REFINE_MODES[0]) == "walker":
-            # A later click: a local random-walker edit that honours every click (see .walker).
-            floor = MIN_SPREAD_CT if cache["classic_ct"] else MR_FLOOR * cache["classic_mr_scale"]
-            result = refine(grids, request.prompts, request.previous, floor, timings)
-            if result is not None:
-                _tick(timings, "total", t0)
-                return result
         if last.kind == "point" and not last.positive:
             result = self._negative(grid, style, prompts, request, timings)
         else:
@@ -153,7 +156,9 @@ class ClassicEngine(Engine):
             depth = _first_depth(fine, first, cache["classic_ct"])
             # A click at most one voxel deep in its own class sits amid mixed content (gas,
             # fluid and wall of a stomach) or noise: no small structure of one tissue.
-            one_voxel = depth <= float(np.max(fine.spacing)) + 1e-3
+            # On CT "one voxel" means one voxel of a 3 mm scan (MIXED_CT_MM), whatever the grid:
+            # a stomach's click is as deep in mixed content on a 0.7 mm CT as on a 3 mm one.
+            one_voxel = depth <= max(float(np.max(fine.spacing)), MIXED_CT_MM if cache["classic_ct"] else 0.0) + 1e-3
             style = SMALL if depth < SMALL_BELOW_MM and not one_voxel else LARGE
             levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style)
         return levels[key]
@@ -195,6 +200,7 @@ class ClassicEngine(Engine):
             negatives = [(q, click_class(img, q, spacing, floor, own=own)) for q in prompts.inside(lo, hi, False)]
             gap = None
             before = None
+            model_floor = floor if floor is not None else MR_FLOOR * request.cache["classic_mr_scale"]
             if request.prompts[-1].kind == "point":
                 before = grid.downsample_mask(request.previous.region(grid.to_image_bbox(lo, hi)), lo, hi)
                 if before.any() and not before[v]:
@@ -208,9 +214,13 @@ class ClassicEngine(Engine):
             if gap is not None and not (is_ct and style is LARGE):
                 # Check the proposed addition against the segment so far (see .edit); large CT
                 # organs keep the engine of before: their class is the main mode around the click.
-                model_floor = floor if floor is not None else MR_FLOOR * request.cache["classic_mr_scale"]
                 region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
                                           [q for q, _ in negatives], gap) & allowed
+            if gap is not None and self._walk_check and not (is_ct and style is LARGE):
+                # Confirm the addition by a random walk from every click (see .walker); large CT
+                # organs keep their additions (a stomach's gas, fluid and wall are one object).
+                region = trim_change(img, before, region & ~before, v, True, prompts.around(lo, hi), spacing,
+                                     model_floor) | before
             _tick(timings, "grow", t)
             return region, region
 
@@ -256,6 +266,10 @@ class ClassicEngine(Engine):
         _, img = self._crop(grid, style, lo, hi, timings)
         t = time.perf_counter()
         removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing, style)
+        if self._walk_check:
+            # Confirm the removal by a random walk from every click (see .walker).
+            floor = MIN_SPREAD_CT if request.cache["classic_ct"] else MR_FLOOR * request.cache["classic_mr_scale"]
+            removed = trim_change(img, segment, removed & segment, v, False, prompts.around(lo, hi), spacing, floor)
         _tick(timings, "cut", t)
         t = time.perf_counter()
         values = previous & ~grid.upsample(removed, lo, hi)
