@@ -129,15 +129,20 @@ class ClassicEngine(Engine):
             cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(sample)
         t = time.perf_counter()
         target, style = self._level(grids, request.prompts[0], cache)
+        # CT segments of the large style keep the engine of before (a stomach's gas, fluid and
+        # wall are one object; checked removals took the five organs' mean Dice after 5 clicks
+        # from 0.879 to 0.878).
+        is_ct = cache["classic_ct"]
+        walk_check = self._walk_check and not (is_ct and style is LARGE)
         grid = grids[target]
         _tick(timings, "level", t)
         timings["working_mm"] = float(min(grid.spacing))
         prompts = _Prompts(request.prompts, grid)
         last = request.prompts[-1]
         if last.kind == "point" and not last.positive:
-            result = self._negative(grid, style, prompts, request, timings)
+            result = self._negative(grid, style, prompts, request, walk_check, timings)
         else:
-            result = self._positive(grid, style, prompts, request, cache["classic_ct"], timings)
+            result = self._positive(grid, style, prompts, request, is_ct, walk_check, timings)
         _tick(timings, "total", t0)
         return result
 
@@ -159,11 +164,17 @@ class ClassicEngine(Engine):
             # On CT "one voxel" means one voxel of a 3 mm scan (MIXED_CT_MM), whatever the grid:
             # a stomach's click is as deep in mixed content on a 0.7 mm CT as on a 3 mm one.
             one_voxel = depth <= max(float(np.max(fine.spacing)), MIXED_CT_MM if cache["classic_ct"] else 0.0) + 1e-3
-            style = SMALL if depth < SMALL_BELOW_MM and not one_voxel else LARGE
+            # The small style segments on the fine grid; on MR whose voxels are no finer than the
+            # coarse grid (the 3 mm abdominal MR) its own-mode classes lost to the large style
+            # (spinal cord 0.88 -> 0.70, aorta 0.71 -> 0.63 after 5 clicks).
+            finer = min(fine.spacing) < min(grids[COARSE_MM].spacing) - 1e-6
+            small = depth < SMALL_BELOW_MM and not one_voxel and (finer or cache["classic_ct"])
+            style = SMALL if small else LARGE
             levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style)
         return levels[key]
 
-    def _positive(self, grid, style: Style, prompts: _Prompts, request, is_ct: bool, timings) -> EngineResult:
+    def _positive(self, grid, style: Style, prompts: _Prompts, request, is_ct: bool, walk_check: bool,
+                  timings) -> EngineResult:
         """Add the object the last prompt (positive click or box) marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         own = style.own_class
@@ -216,9 +227,9 @@ class ClassicEngine(Engine):
                 # organs keep the engine of before: their class is the main mode around the click.
                 region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
                                           [q for q, _ in negatives], gap) & allowed
-            if gap is not None and self._walk_check and not (is_ct and style is LARGE):
-                # Confirm the addition by a random walk from every click (see .walker); large CT
-                # organs keep their additions (a stomach's gas, fluid and wall are one object).
+            if len(request.prompts) > 1 and before is not None and walk_check:
+                # Confirm a later click's addition (next to the segment or a new part of it) by a
+                # random walk from every click (see .walker).
                 region = trim_change(img, before, region & ~before, v, True, prompts.around(lo, hi), spacing,
                                      model_floor) | before
             _tick(timings, "grow", t)
@@ -235,7 +246,7 @@ class ClassicEngine(Engine):
         _tick(timings, "compose", t)
         return EngineResult(bbox, values, timings, counts={"roi_voxels": float(np.prod(hi - lo))})
 
-    def _negative(self, grid, style: Style, prompts: _Prompts, request, timings) -> EngineResult:
+    def _negative(self, grid, style: Style, prompts: _Prompts, request, walk_check: bool, timings) -> EngineResult:
         """Remove the part of the segment the last (negative) click marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         n = prompts.points[-1][0]
@@ -266,7 +277,7 @@ class ClassicEngine(Engine):
         _, img = self._crop(grid, style, lo, hi, timings)
         t = time.perf_counter()
         removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing, style)
-        if self._walk_check:
+        if walk_check:
             # Confirm the removal by a random walk from every click (see .walker).
             floor = MIN_SPREAD_CT if request.cache["classic_ct"] else MR_FLOOR * request.cache["classic_mr_scale"]
             removed = trim_change(img, segment, removed & segment, v, False, prompts.around(lo, hi), spacing, floor)
