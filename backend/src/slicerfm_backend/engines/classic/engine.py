@@ -128,7 +128,7 @@ class ClassicEngine(Engine):
             sample = _sample(image.array).astype(np.float32)
             cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(sample)
         t = time.perf_counter()
-        target, style = self._level(grids, request.prompts[0], cache)
+        target, style, deep = self._level(grids, request.prompts[0], cache)
         # CT segments of the large style keep the engine of before (a stomach's gas, fluid and
         # wall are one object; checked removals took the five organs' mean Dice after 5 clicks
         # from 0.879 to 0.878).
@@ -142,11 +142,11 @@ class ClassicEngine(Engine):
         if last.kind == "point" and not last.positive:
             result = self._negative(grid, style, prompts, request, walk_check, timings)
         else:
-            result = self._positive(grid, style, prompts, request, is_ct, walk_check, timings)
+            result = self._positive(grid, style, prompts, request, is_ct, walk_check, deep, timings)
         _tick(timings, "total", t0)
         return result
 
-    def _level(self, grids, first: Prompt, cache) -> Tuple[float, Style]:
+    def _level(self, grids, first: Prompt, cache) -> Tuple[float, Style, bool]:
         """The working grid (``FINE_MM`` or ``COARSE_MM``) and :class:`.region.Style` of a
         segment, from the depth of its first prompt in its intensity class on the fine grid (a
         box: a quarter of its shortest side): small and thin structures get the fine grid and
@@ -170,11 +170,14 @@ class ClassicEngine(Engine):
             finer = min(fine.spacing) < min(grids[COARSE_MM].spacing) - 1e-6
             small = depth < SMALL_BELOW_MM and not one_voxel and (finer or cache["classic_ct"])
             style = SMALL if small else LARGE
-            levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style)
+            # On images no finer than the coarse grid, a large structure (first click deep in its
+            # class) keeps its additions next to the segment unchecked: see _positive.
+            unchecked = style is LARGE and depth >= SMALL_BELOW_MM and not finer
+            levels[key] = (COARSE_MM if style is LARGE else FINE_MM, style, unchecked)
         return levels[key]
 
     def _positive(self, grid, style: Style, prompts: _Prompts, request, is_ct: bool, walk_check: bool,
-                  timings) -> EngineResult:
+                  deep: bool, timings) -> EngineResult:
         """Add the object the last prompt (positive click or box) marks."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         own = style.own_class
@@ -227,7 +230,7 @@ class ClassicEngine(Engine):
                 # organs keep the engine of before: their class is the main mode around the click.
                 region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
                                           [q for q, _ in negatives], gap) & allowed
-            if len(request.prompts) > 1 and before is not None and walk_check:
+            if len(request.prompts) > 1 and before is not None and walk_check and (gap is None or not deep):
                 # Confirm a later click's addition (next to the segment or a new part of it) by a
                 # random walk from every click (see .walker).
                 region = trim_change(img, before, region & ~before, v, True, prompts.around(lo, hi), spacing,
