@@ -10,7 +10,13 @@ can only change what it points at:
   large CT organs);
 - a negative click *removes* its watershed basin from the connected part of the segment it
   lies in, competing with the positive clicks there (:func:`.region.cut`); outside
-  the segment it changes nothing.
+  the segment it changes nothing;
+- a later click's proposed addition or removal is then confirmed by a random walker whose
+  seeds are every click and the segment so far (:mod:`.walker`): a part joined to the
+  proposal through a narrow neck goes to the side that holds it (engine option ``refine``:
+  ``walk-check``, the default, or ``grow`` for the engine without this check; not for CT
+  segments of the large style, nor additions next to a large structure on an image no finer
+  than the coarse grid).
 
 A segment's first prompt sets its working grid and :class:`.region.Style` (see
 ``ClassicEngine._level``): a click shallow in its intensity class marks a small or thin
@@ -128,7 +134,7 @@ class ClassicEngine(Engine):
             sample = _sample(image.array).astype(np.float32)
             cache["classic_mr_scale"] = 0.0 if cache["classic_ct"] else mr_scale(sample)
         t = time.perf_counter()
-        target, style, deep = self._level(grids, request.prompts[0], cache)
+        target, style, keep_additions = self._level(grids, request.prompts[0], cache)
         # CT segments of the large style keep the engine of before (a stomach's gas, fluid and
         # wall are one object; checked removals took the five organs' mean Dice after 5 clicks
         # from 0.879 to 0.878).
@@ -142,16 +148,18 @@ class ClassicEngine(Engine):
         if last.kind == "point" and not last.positive:
             result = self._negative(grid, style, prompts, request, walk_check, timings)
         else:
-            result = self._positive(grid, style, prompts, request, is_ct, walk_check, deep, timings)
+            result = self._positive(grid, style, prompts, request, is_ct, walk_check, keep_additions, timings)
         _tick(timings, "total", t0)
         return result
 
     def _level(self, grids, first: Prompt, cache) -> Tuple[float, Style, bool]:
-        """The working grid (``FINE_MM`` or ``COARSE_MM``) and :class:`.region.Style` of a
-        segment, from the depth of its first prompt in its intensity class on the fine grid (a
-        box: a quarter of its shortest side): small and thin structures get the fine grid and
-        the ``SMALL`` style, others the coarse grid and the ``LARGE`` style (the engine as it
-        was before styles). Remembered per first prompt."""
+        """The working grid (``FINE_MM`` or ``COARSE_MM``), :class:`.region.Style` and
+        ``keep_additions`` of a segment, from the depth of its first prompt in its intensity
+        class on the fine grid (a box: a quarter of its shortest side): small and thin
+        structures get the fine grid and the ``SMALL`` style, others the coarse grid and the
+        ``LARGE`` style (the engine as it was before styles). ``keep_additions``: a large
+        structure on an image no finer than the coarse grid, whose additions next to the
+        segment are not checked by a random walk. Remembered per first prompt."""
         key = (first.kind, first.point_kji, first.box_kji)
         levels = cache["classic_levels"]
         if key not in levels:
@@ -177,8 +185,10 @@ class ClassicEngine(Engine):
         return levels[key]
 
     def _positive(self, grid, style: Style, prompts: _Prompts, request, is_ct: bool, walk_check: bool,
-                  deep: bool, timings) -> EngineResult:
-        """Add the object the last prompt (positive click or box) marks."""
+                  keep_additions: bool, timings) -> EngineResult:
+        """Add the object the last prompt (positive click or box) marks. ``walk_check``: a later
+        click's addition is confirmed by a random walk (:func:`.walker.trim_change`), except an
+        addition next to the segment when ``keep_additions``."""
         shape, spacing = np.array(grid.shape), np.array(grid.spacing)
         own = style.own_class
         floor = MIN_SPREAD_CT if is_ct else (MR_FLOOR * request.cache["classic_mr_scale"] if own else None)
@@ -230,15 +240,19 @@ class ClassicEngine(Engine):
                 # organs keep the engine of before: their class is the main mode around the click.
                 region = checked_addition(img, raw, before, region, v, cls, spacing, model_floor,
                                           [q for q, _ in negatives], gap) & allowed
-            if len(request.prompts) > 1 and before is not None and walk_check and (gap is None or not deep):
-                # Confirm a later click's addition (next to the segment or a new part of it) by a
-                # random walk from every click (see .walker).
-                region = trim_change(img, before, region & ~before, v, True, prompts.around(lo, hi), spacing,
-                                     model_floor) | before
+            walk = None
+            if len(request.prompts) > 1 and before is not None and walk_check and (gap is None or not keep_additions):
+                walk = (img, before, region & ~before, v, True, prompts.around(lo, hi), spacing, model_floor)
             _tick(timings, "grow", t)
-            return region, region
+            return region, (region, walk)
 
-        (lo, hi), region = _grow_roi(compute, lo, hi, limit, spacing)
+        (lo, hi), (region, walk) = _grow_roi(compute, lo, hi, limit, spacing)
+        t = time.perf_counter()
+        if walk is not None:
+            # Confirm a later click's addition (next to the segment or a new part of it) by a
+            # random walk from every click (see .walker), once, on the final ROI.
+            region = trim_change(*walk) | walk[1]
+        _tick(timings, "walk", t)
         t = time.perf_counter()
         bbox = grid.to_image_bbox(lo, hi)
         previous = request.previous.region(bbox)
@@ -280,11 +294,13 @@ class ClassicEngine(Engine):
         _, img = self._crop(grid, style, lo, hi, timings)
         t = time.perf_counter()
         removed = cut(img, segment, v, prompts.inside(lo, hi, True), prompts.inside(lo, hi, False), spacing, style)
+        _tick(timings, "cut", t)
+        t = time.perf_counter()
         if walk_check:
             # Confirm the removal by a random walk from every click (see .walker).
             floor = MIN_SPREAD_CT if request.cache["classic_ct"] else MR_FLOOR * request.cache["classic_mr_scale"]
             removed = trim_change(img, segment, removed & segment, v, False, prompts.around(lo, hi), spacing, floor)
-        _tick(timings, "cut", t)
+        _tick(timings, "walk", t)
         t = time.perf_counter()
         values = previous & ~grid.upsample(removed, lo, hi)
         _tick(timings, "compose", t)
