@@ -2,9 +2,11 @@
 
 A few structures of each kind -- large and small CT organs, abdominal MR, FLAIR edema, brain
 MRI at 1 mm -- clicked 10 times by the simulated user of ``slicerfm-backend evaluate`` with
-the engine in-process. Asserts that clicks never hurt (no click lowers Dice by more than 0.02, Dice after
-10 clicks is not below Dice after 5) and a floor on Dice, so that a regression fails CI. The
-whole benchmark: ``benchmarks/dice_table.py`` (docs/CLASSIC.md).
+the engine in-process. Asserts that clicks never hurt (no click lowers Dice by more than 0.02,
+Dice after 10 clicks is not below Dice after 5) and a floor on Dice, so that a regression
+fails CI; every structure here had a click that hurt, or a lower Dice, before the random-walk
+check of refining clicks (``engines/classic/walker.py``). The whole benchmark:
+``benchmarks/dice_table.py`` (docs/CLASSIC.md).
 """
 
 import pytest
@@ -13,16 +15,18 @@ from slicerfm_backend.evaluation.suite import MAX_DROP, figures, issue18_cases, 
 
 #: case key -> floor on Dice after 5 clicks (a few hundredths under what the engine gives)
 FLOORS_AT_5 = {
-    "ct_large/spleen": 0.90,
+    "ct_large/spleen": 0.92,
     "ct_small/gallbladder": 0.78,
-    "mr_abdomen/stomach": 0.79,
+    "mr_abdomen/stomach": 0.72,
     "mr_abdomen/liver": 0.78,
-    "brain/3rd-Ventricle": 0.81,
-    "brain/4th-Ventricle": 0.77,
-    "brain/Left-Caudate": 0.64,
-    # a refining click there grew into the neighbouring tissue before its addition was checked
-    # against the segment so far (0.70 -> 0.30 over clicks 5-10; edit.py)
-    "brain/Right-Caudate": 0.67,
+    # 0.66 after 5 clicks on the small style (own-mode classes) that the 3 mm MR no longer gets
+    "mr_abdomen/spinal_cord": 0.86,
+    "brain/3rd-Ventricle": 0.83,
+    "brain/4th-Ventricle": 0.78,
+    "brain/Left-Caudate": 0.65,
+    "brain/Right-Caudate": 0.65,
+    # a refining click grew into white matter before the random-walk check (0.78 -> 0.60 at click 6)
+    "brain/Left-Thalamus": 0.73,
     "flair/flair_edema": 0.71,
 }
 
