@@ -91,7 +91,8 @@ def print_figures(figures: dict) -> None:
           f"{tuple(round(s, 3) for s in figures['spacing_kji'])} mm (k, j, i), in {figures['resample_s']:.1f} s")
     for name, organ in figures["organs"].items():
         print(f"\n{name}: Dice per click " + " ".join(f"{d:.3f}" for d in organ["dice"]))
-        print(f"  {'click':<6}{'total':>8}{'grid':>7}{'smooth':>8}{'grow/cut':>9}{'walk':>7}{'compose':>9}{'ROI voxels':>12}")
+        print(f"  {'click':<6}{'total':>8}{'grid':>7}{'smooth':>8}{'grow/cut':>9}{'walk':>7}{'compose':>9}"
+              f"{'ROI voxels':>12}")
         for index, (positive, t) in enumerate(zip(organ["positive"], organ["stages_ms"]), 1):
             sign = "+" if positive else "-"
             print(f"  {index:<2}{sign:<4}{t['total']:8.0f}{t.get('grid', 0):7.0f}{t.get('smooth', 0):8.0f}"

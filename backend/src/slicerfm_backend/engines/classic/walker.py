@@ -25,13 +25,14 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+import pyamg  # noqa: F401  (a dependency: random_walker's cg_mg mode needs it)
 from scipy import ndimage
 from skimage.measure import block_reduce
 from skimage.segmentation import random_walker
 
 from .intensity import ball_values, dominant_class
 
-BETA = 0.5  # edge weight exp(-BETA * (step in the clicked tissue's spreads per voxel)^2)
+BETA = 0.5  # edge weight exp(-BETA * (h * d)^2): d the step in the clicked tissue's spreads, h the voxel size (mm)
 SEED_MM = 5.0  # radius of the ball of seeds around the click (mm) ...
 SEED_DEPTH = 0.5  # ... at most this fraction of its depth in the proposal
 NEAR_FACTOR = 2.0  # within this many times the click's depth in the proposal, the proposal stands
@@ -39,12 +40,7 @@ ZONE_MARGIN = 2  # working voxels around the proposal in which the walk runs
 MAX_WALK_VOXELS = 20_000  # a larger walk runs on blocks of voxels (bounds its time: ~0.1-0.3 s on 2 cores)
 SAMPLE_MM = 6.0  # radius of the ball whose values give the clicked tissue's spread (mm)
 
-try:  # pyamg's multigrid preconditioner is much faster on 3D Laplacians
-    import pyamg  # noqa: F401
-
-    MODE = "cg_mg"
-except ImportError:  # pragma: no cover - pyamg is a dependency of the backend
-    MODE = "cg_j"
+MODE = "cg_mg"  # conjugate gradient with pyamg's multigrid preconditioner: much faster on 3D Laplacians
 
 Voxel = Tuple[int, int, int]
 
@@ -52,11 +48,11 @@ Voxel = Tuple[int, int, int]
 def trim_change(img: np.ndarray, before: np.ndarray, change: np.ndarray, v: Tuple[int, int, int], positive: bool,
                 clicks, spacing: np.ndarray, floor: Optional[float]) -> np.ndarray:
     """The part of a candidate ``change`` (voxels a click would add, or remove) that a random
-    walk confirms: every voxel of ``change`` is unknown; the click (a small ball) and the
-    earlier clicks of its sign seed the change, the segment's other side seeds the rest
-    (adding: the segment is object, everything else background; removing: the segment left
-    over is object, the background and negative clicks background). A leak through a narrow
-    neck then goes to the side that holds it, not to the click; within ``NEAR_FACTOR`` times
+    walk confirms: every voxel of ``change`` is unknown; the click (a small ball) seeds it for
+    the click's side, every earlier click for its own side, and the segment seeds the rest
+    (adding: the segment is object, everything else background; removing: what the segment
+    keeps is object, the background background). A part joined through a narrow neck, or cut
+    out of a larger region without an edge, then goes to the other side; within ``NEAR_FACTOR`` times
     the click's depth in the change, the change stands. ``clicks``: earlier clicks as
     ``[(ROI voxel, positive)]``; ``floor``: lower bound of the tissue's spread (HU on CT, a
     fraction of the image's range on MR). Returns the confirmed change, connected to the
