@@ -70,6 +70,8 @@ class SlicerFMParameterNode:
     backendPath: local backend executable / Python / environment ("" = on PATH).
     localEngines, localDevice: what the local backend serves and on which device.
     serverUrl: remote server address (http:// or https://).
+    caBundle: remote https:// server: PEM file of the lab's certificate authority ("" = the
+        system's store). allowInsecureHttp: remote plain http:// to another machine allowed.
     inputVolume, segmentationNode, segmentID: what is segmented and where it goes.
     engine: the server engine used for interactions.
     registration*: the Registration section (volumes, modalities, engine, instance
@@ -82,6 +84,8 @@ class SlicerFMParameterNode:
     localEngines: str = "classic"
     localDevice: str = "auto"
     serverUrl: str = "http://127.0.0.1:8765"
+    caBundle: str = ""
+    allowInsecureHttp: bool = False
     inputVolume: vtkMRMLScalarVolumeNode
     segmentationNode: vtkMRMLSegmentationNode
     segmentID: str = ""
@@ -268,7 +272,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def connectionSettings(self) -> ConnectionSettings:
         node = self._parameterNode
         return ConnectionSettings(mode=node.connectionMode, url=node.serverUrl,
-                                  token=self.ui.tokenLineEdit.text, backend=node.backendPath,
+                                  token=self.ui.tokenLineEdit.text, ca_bundle=node.caBundle.strip(),
+                                  allow_insecure_http=node.allowInsecureHttp, backend=node.backendPath,
                                   engines=node.localEngines, device=node.localDevice,
                                   log_path=default_log_path())
 
@@ -413,7 +418,8 @@ class SlicerFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         local = node.connectionMode == "local"
         for widget in (self.ui.backendPathLineEdit, self.ui.localEnginesLineEdit, self.ui.localDeviceLineEdit):
             widget.enabled = local
-        for widget in (self.ui.serverUrlLineEdit, self.ui.tokenLineEdit):
+        for widget in (self.ui.serverUrlLineEdit, self.ui.tokenLineEdit, self.ui.caBundleLineEdit,
+                       self.ui.allowInsecureHttpCheckBox):
             widget.enabled = not local
         connected = status is not None
         ready = connected and bool(node.inputVolume) and bool(node.segmentationNode) and bool(node.segmentID)

@@ -38,6 +38,10 @@ class ConnectionSettings:
 
     mode: "local" (start a backend process) or "remote" (connect to ``url``).
     url, token: remote server address (http:// or https://) and its access token ("" = none).
+    ca_bundle: remote https://: PEM file of the certificate authority that signed the server's
+        certificate ("" = the system's store); certificates are always verified.
+    allow_insecure_http: remote plain http:// to another machine is allowed (the token and the
+        images cross the network unencrypted); refused otherwise.
     backend: local mode: the ``slicerfm-backend`` executable, a Python interpreter, or a
         Python environment folder holding the backend; "" = ``slicerfm-backend`` on PATH.
     engines: local mode: comma-separated engines to serve (e.g. "classic").
@@ -48,6 +52,8 @@ class ConnectionSettings:
     mode: str = LOCAL
     url: str = ""
     token: str = field(default="", repr=False)
+    ca_bundle: str = ""
+    allow_insecure_http: bool = False
     backend: str = ""
     engines: str = "classic"
     device: str = "auto"
@@ -205,7 +211,10 @@ class Connection:
         else:
             raise errors.ConfigurationError(f"unknown connection mode {settings.mode!r}: "
                                             f"use '{LOCAL}' or '{REMOTE}'")
-        client = SlicerFMClient(url, token=token)
+        remote = settings.mode == REMOTE
+        ca_bundle = os.path.expanduser(settings.ca_bundle) if remote and settings.ca_bundle else None
+        client = SlicerFMClient(url, token=token, ca_bundle=ca_bundle,
+                                allow_insecure_http=remote and settings.allow_insecure_http)
         try:
             info = client.connect(CLIENT_NAME)
             engines = client.engines()

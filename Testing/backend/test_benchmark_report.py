@@ -2,6 +2,7 @@
 comparison of two runs -- from figures built by the measurement modules' own helpers."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -253,3 +254,33 @@ def test_a_run_stopped_part_way_keeps_the_sections_it_measured_and_update_goes_o
     monkeypatch.setattr(report, "build", lambda document, drawn, folder: "")
     assert main(["benchmark", "--quick", "--sections", "dice", "--update", "--out", str(tmp_path)]) == 0
     assert set(runner.load(tmp_path / "benchmarks" / "figures.json")["sections"]) == {"codecs", "dice"}
+
+
+def test_a_benchmark_ended_by_sigterm_stops_the_servers_it_started(a_data_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    command = [str(Path(sys.executable).parent / "slicerfm-backend"), "benchmark", "--quick", "--sections", "protocol",
+               "--out", str(tmp_path / "report")]
+    benchmark = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=dict(os.environ, SLICERFM_DATA=str(a_data_dir)))
+    try:
+        servers = []
+        deadline = time.monotonic() + 120
+        while not servers and benchmark.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            servers = [p for p in psutil.Process(benchmark.pid).children(recursive=True)
+                       if "serve" in p.cmdline()]
+        assert servers, "the benchmark never started a server"
+        benchmark.send_signal(signal.SIGTERM)
+        assert benchmark.wait(timeout=60) != 0
+        gone, alive = psutil.wait_procs(servers, timeout=30)
+        assert not alive, f"servers still running after the benchmark ended: {[p.pid for p in alive]}"
+    finally:
+        if benchmark.poll() is None:
+            benchmark.kill()

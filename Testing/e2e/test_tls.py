@@ -124,3 +124,29 @@ def test_serve_refuses_a_certificate_without_its_key(a_pki):
     done = subprocess.run([EXECUTABLE, "serve", "--port", "0", "--tls-cert", str(a_pki / "server.pem")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--tls-key" in done.stderr
+
+
+def test_the_module_connection_reaches_an_https_server_with_the_lab_ca_bundle_of_its_settings(
+        an_https_server, a_pki):
+    from SlicerFMLib.connection import REMOTE, Connection, ConnectionSettings, describe_error
+
+    connection = Connection()
+    without = ConnectionSettings(mode=REMOTE, url=an_https_server, token="tls-test-token")
+    with pytest.raises(errors.ServerUnreachableError) as refused:
+        connection.connect(without)
+    assert "CA bundle" in describe_error(refused.value, without)
+    status = connection.connect(ConnectionSettings(mode=REMOTE, url=an_https_server, token="tls-test-token",
+                                                   ca_bundle=str(a_pki / "ca.pem")))
+    assert status.engines and connection.client.ca_bundle == str(a_pki / "ca.pem")
+    connection.disconnect()
+
+
+def test_the_module_connection_refuses_plain_http_to_another_machine_unless_its_settings_allow_it(monkeypatch):
+    from SlicerFMLib.connection import REMOTE, Connection, ConnectionSettings
+
+    monkeypatch.delenv("SLICERFM_ALLOW_INSECURE_HTTP", raising=False)
+    far = "http://192.0.2.1:9"   # TEST-NET-1: nothing answers there
+    with pytest.raises(errors.ConfigurationError, match="unencrypted"):
+        Connection().connect(ConnectionSettings(mode=REMOTE, url=far))
+    with pytest.raises(errors.ServerUnreachableError):   # allowed: it tries, and nothing answers
+        Connection().connect(ConnectionSettings(mode=REMOTE, url=far, allow_insecure_http=True))

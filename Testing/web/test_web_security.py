@@ -149,3 +149,30 @@ def test_a_tab_configuration_with_unknown_settings_is_refused_and_hides_its_secr
     assert TabConfig.from_json(config.to_json()) == config
     with pytest.raises(ValueError, match="unknown tab settings: surprise"):
         TabConfig.from_json('{"tab_id": "t", "backend_url": "u", "surprise": 1}')
+
+
+def test_a_plain_http_backend_on_another_machine_needs_the_opt_in_and_a_ca_bundle_must_exist(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLICERFM_ALLOW_INSECURE_HTTP", raising=False)
+    with pytest.raises(SettingsError, match="--allow-insecure-http"):
+        WebSettings(server_url="http://gpu.lab.example:8765").validate()
+    WebSettings(server_url="http://gpu.lab.example:8765", allow_insecure_http=True).validate()
+    with pytest.raises(SettingsError, match="CA bundle"):
+        WebSettings(server_url="https://gpu.lab.example:8765", ca_bundle=str(tmp_path / "none.pem")).validate()
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert WebSettings(server_url="https://gpu.lab.example:8765",
+                       ca_bundle=str(tmp_path / "ca.pem")).validate().ca_bundle == str(tmp_path / "ca.pem")
+
+
+def test_the_tabs_reach_the_backend_with_the_gateways_ca_bundle_and_http_opt_in(tmp_path):
+    from pathlib import Path
+
+    from slicerfm_web.cli import parser, settings_from_args
+    from slicerfm_web.gateway.tabs import TabPool, TabProcess
+
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = settings_from_args(parser().parse_args(
+        ["--server", "https://gpu.lab.example:8765", "--ca-bundle", str(tmp_path / "ca.pem")]))
+    pool = TabPool(settings, lambda: settings.server_url, Path(tmp_path))
+    config = TabConfig.from_json(pool._config(TabProcess(tab_id="t1", key="k" * 32, log_path=tmp_path / "t.log"))
+                                 .to_json())
+    assert config.ca_bundle == str(tmp_path / "ca.pem") and not config.allow_insecure_http

@@ -1,7 +1,7 @@
 """``slicerfm-web``: SlicerFM in the browser.
 
     slicerfm-web --local                      start a backend here too (CPU, classic engine)
-    slicerfm-web --server http://gpu:8765 --token-file backend.token
+    slicerfm-web --server https://gpu:8765 --token-file backend.token [--ca-bundle lab-ca.pem]
     SLICERFM_WEB_TOKEN=... slicerfm-web --server URL --host 0.0.0.0
 
 Then open the printed address in a browser; every tab is its own session.
@@ -27,6 +27,13 @@ def parser() -> argparse.ArgumentParser:
                        help="a running slicerfm-backend, e.g. http://127.0.0.1:8765")
     where.add_argument("--token-file", default=None, metavar="FILE",
                        help="file holding the backend's access token (or SLICERFM_TOKEN)")
+    where.add_argument("--ca-bundle", default=env("CA_BUNDLE", ""), metavar="FILE",
+                       help="an https:// server: PEM file of the certificate authority that "
+                            "signed its certificate (default: the system's store)")
+    where.add_argument("--allow-insecure-http", action="store_true",
+                       default=env("ALLOW_INSECURE_HTTP", "") in ("1", "true", "yes"),
+                       help="allow a plain http:// --server on another machine (the token and "
+                            "the images cross the network unencrypted)")
     where.add_argument("--local", action="store_true",
                        help="start a slicerfm-backend on 127.0.0.1 for the tabs (default when "
                             "no --server is given)")
@@ -71,6 +78,7 @@ def settings_from_args(args) -> WebSettings:
         host=args.host, port=args.port, server_url=args.server.strip(),
         local=bool(args.local or not args.server.strip()), backend=args.backend,
         engines=args.engines, device=args.device, backend_token=backend_token,
+        ca_bundle=args.ca_bundle.strip(), allow_insecure_http=args.allow_insecure_http,
         web_token=web_token, data_dir=args.data_dir, max_tabs=args.max_tabs,
         spare_tabs=args.spare_tabs, tab_grace_s=args.tab_grace_s,
         max_upload_bytes=args.max_upload_mb * MIB, max_voxels=args.max_voxels,

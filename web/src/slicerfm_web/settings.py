@@ -30,7 +30,9 @@ class WebSettings:
     local=True: start one). backend/engines/device: the local backend (as in the Slicer
     module's local mode). data_dir: a folder the pages may open images from. max_tabs:
     open tabs at once; spare_tabs: tab processes started ahead of need; tab_grace_s: how
-    long a closed tab keeps its session (a reload within it finds its work again)."""
+    long a closed tab keeps its session (a reload within it finds its work again).
+    ca_bundle / allow_insecure_http: how the tabs reach a remote backend (see
+    ``SlicerFMLib.connection.ConnectionSettings``)."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -40,6 +42,8 @@ class WebSettings:
     engines: str = "classic"
     device: str = "auto"
     backend_token: str = field(default="", repr=False)
+    ca_bundle: str = ""
+    allow_insecure_http: bool = False
     web_token: str = field(default="", repr=False)
     data_dir: str = ""
     max_tabs: int = 8
@@ -69,9 +73,30 @@ class WebSettings:
                 raise SettingsError(f"{name.replace('_', '-')} must be positive")
         if self.spare_tabs < 0:
             raise SettingsError("spare-tabs must be 0 or more")
+        if self.server_url:
+            self._check_backend_transport()
         if self.data_dir and not Path(self.data_dir).expanduser().is_dir():
             raise SettingsError(f"the data folder {self.data_dir} does not exist")
         return self
+
+    def _check_backend_transport(self) -> None:
+        """At start, not in every tab: plain HTTP to another machine needs the opt-in, and a
+        CA bundle must be a file (raises SettingsError saying what to change)."""
+        from slicerfm_client import errors
+        from slicerfm_client.transport import check_transport
+
+        try:
+            check_transport(self.server_url, self.allow_insecure_http)
+        except errors.ConfigurationError:
+            raise SettingsError(
+                f"{self.server_url} is plain HTTP to another machine: the backend token and the "
+                "images would cross the network unencrypted. Use the backend's https:// address "
+                "(with --ca-bundle for a lab's own CA), or --allow-insecure-http on a trusted "
+                "network") from None
+        if self.ca_bundle:
+            self.ca_bundle = str(Path(self.ca_bundle).expanduser())
+            if not Path(self.ca_bundle).is_file():
+                raise SettingsError(f"the CA bundle {self.ca_bundle} does not exist")
 
 
 def is_loopback(host: str) -> bool:

@@ -58,6 +58,7 @@ def _compare(args) -> int:
 def _measure(args, document: dict, save=None) -> int:
     from . import sections as catalogue
     from .runner import run_sections
+    from .servers import sigterm_stops_servers
     from ..progress import bar, write
 
     engines = _names(args.engines) or list(catalogue.QUICK_ENGINES if args.quick else catalogue.ENGINES)
@@ -69,7 +70,7 @@ def _measure(args, document: dict, save=None) -> int:
     if not chosen:
         print("error: no section to measure for these engines and sections", file=sys.stderr)
         return 2
-    with bar(total=len(chosen), desc="benchmark", unit="section") as progress:
+    with sigterm_stops_servers(), bar(total=len(chosen), desc="benchmark", unit="section") as progress:
         failures = run_sections(document, chosen, args.quick, engines, log=write, progress=progress,
                                 after_each=save)
     for name, why in failures.items():

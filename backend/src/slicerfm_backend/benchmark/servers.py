@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 from typing import Dict, Optional, Sequence
 
 from .ball import PLUGIN_SPEC
@@ -33,3 +36,22 @@ def start_backend(engines: Sequence[str], name: str = "bench", device: Optional[
                            log_path=log_path(name), startup_timeout_s=startup_timeout_s)
     backend.start()
     return backend
+
+
+@contextlib.contextmanager
+def sigterm_stops_servers():
+    """While inside, SIGTERM raises :class:`SystemExit` in the main thread, so the servers this
+    process started are stopped on the way out (their ``finally`` blocks and atexit hooks run;
+    SIGTERM's default action ends this process alone and leaves them serving)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_sigterm(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -94,7 +94,8 @@ class TabPool:
     def _config(self, tab: TabProcess) -> TabConfig:
         settings = self.settings
         return TabConfig(tab_id=tab.tab_id, backend_url=self.backend_url(),
-                         backend_token=settings.backend_token, tab_key=tab.key,
+                         backend_token=settings.backend_token, ca_bundle=settings.ca_bundle,
+                         allow_insecure_http=settings.allow_insecure_http, tab_key=tab.key,
                          data_dir=settings.data_dir, max_upload_bytes=settings.max_upload_bytes,
                          max_voxels=settings.max_voxels, grace_s=settings.tab_grace_s,
                          auto_engines=settings.auto_engines, base_path=f"/t/{tab.tab_id}/")

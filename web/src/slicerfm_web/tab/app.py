@@ -100,7 +100,8 @@ class TabApp:
         state.snackbar = False
         self.slicer_app = SlicerApp()
         register_views(self.slicer_app.view_manager, self.server)
-        self.session = Session(state, config.backend_url, config.backend_token)
+        self.session = Session(state, config.backend_url, config.backend_token, config.ca_bundle,
+                               config.allow_insecure_http)
         self.workspace = Workspace(self.server, self.slicer_app, self.session)
         self.loader = Loader(state, config, self.workspace.open_image, self.session.message)
         self.downloads = Downloads(lambda: (self.workspace.volume(), self.workspace.segmentation()))

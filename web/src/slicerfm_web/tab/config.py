@@ -21,6 +21,7 @@ class TabConfig:
     """Settings of one tab process.
 
     backend_url / backend_token: the SlicerFM backend and its access token ("" = none).
+    ca_bundle / allow_insecure_http: how to reach it (see ``ConnectionSettings``).
     tab_key: the secret the gateway sends in :data:`TAB_KEY_HEADER`; every other request
         is refused (403), so another local user cannot take over the tab's port.
     data_dir: a server folder the page may open images from ("" = none); nothing outside
@@ -36,6 +37,8 @@ class TabConfig:
     tab_id: str
     backend_url: str
     backend_token: str = field(default="", repr=False)
+    ca_bundle: str = ""
+    allow_insecure_http: bool = False
     tab_key: str = field(default="", repr=False)
     data_dir: str = ""
     max_upload_bytes: int = 2048 * MIB

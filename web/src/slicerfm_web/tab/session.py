@@ -98,9 +98,11 @@ class LoopPump:
 class Session:
     """The tab's Logic (``core``), its backend connection and what the page shows of it."""
 
-    def __init__(self, state, backend_url: str, backend_token: str = ""):
+    def __init__(self, state, backend_url: str, backend_token: str = "", ca_bundle: str = "",
+                 allow_insecure_http: bool = False):
         self.state = state
-        self.settings = ConnectionSettings(mode=REMOTE, url=backend_url, token=backend_token)
+        self.settings = ConnectionSettings(mode=REMOTE, url=backend_url, token=backend_token,
+                                           ca_bundle=ca_bundle, allow_insecure_http=allow_insecure_http)
         self.core = SlicerFMCoreLogic(background=True)
         self.interactive = self.core.interactive
         self.registration = self.core.registration
