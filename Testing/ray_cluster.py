@@ -5,6 +5,15 @@ one-machine mode, which otherwise picks the machine's network address), the dash
 usage statistics are off, and the cluster lives in its own temporary folder.
 :meth:`LocalRayCluster.stop` kills the processes ``ray start`` started (found by ancestry,
 so only this cluster's), its process group, and any process that still names the folder.
+
+:meth:`LocalRayCluster.add_node` starts a second node on this machine (``ray start
+--address``: its own raylet, object store and workers). Ray's one-machine mode keeps every
+address on loopback but its ``ray start`` refuses to add a node, while cluster mode turns
+127.0.0.1 (the head's address and the node's own) into the machine's network address. So
+the node's ``ray start`` runs in one-machine mode with only that refusal lifted
+(:data:`JOIN_ON_LOOPBACK`): every service of both nodes binds loopback
+(:func:`listening_addresses` shows it).
+:meth:`LocalRayCluster.kill_node` kills one node's processes, as a machine that fails.
 """
 
 from __future__ import annotations
@@ -21,6 +30,19 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 RAY = str(Path(sys.executable).with_name("ray"))
+# `ray start` with one change: its check that refuses to add a node in one-machine mode
+# reads a copy of Ray's constants that allows it; everything else (addresses) reads the real ones.
+JOIN_ON_LOOPBACK = """
+import sys, types
+import ray._private.ray_constants as constants
+from ray.scripts import scripts
+allowing = types.ModuleType(constants.__name__)
+allowing.__dict__.update(constants.__dict__)
+allowing.ENABLE_RAY_CLUSTER = True
+scripts.ray_constants = allowing
+sys.argv[0] = "ray"
+sys.exit(scripts.main())
+"""
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -42,6 +64,7 @@ class LocalRayCluster:
         self.folder = Path(tempfile.mkdtemp(prefix="sfmray-", dir="/tmp"))  # short: Ray's socket paths
         self.port = free_port()
         self.process: Optional[subprocess.Popen] = None
+        self.nodes: List[subprocess.Popen] = []  # further nodes (add_node)
 
     @property
     def address(self) -> str:
@@ -67,14 +90,8 @@ class LocalRayCluster:
 
     def _start_once(self, timeout_s: float) -> "LocalRayCluster":
         self.port = free_port()
-        ports = {flag: free_port() for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
-                                                "--runtime-env-agent-port", "--metrics-export-port",
-                                                "--ray-client-server-port", "--node-manager-port",
-                                                "--object-manager-port")}
-        args = [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={self.port}",
-                "--include-dashboard=false", "--disable-usage-stats", f"--num-cpus={self.cpus}", "--num-gpus=0",
-                f"--object-store-memory={self.object_store_bytes}", f"--temp-dir={self.folder}",
-                *(f"{flag}={port}" for flag, port in ports.items())]
+        args = [RAY, "start", "--head", "--block", f"--port={self.port}", "--include-dashboard=false",
+                "--ray-client-server-port", str(free_port()), *self._node_args(self.cpus)]
         self._started_before = _count_in(self.folder / "head.log", b"Ray runtime started")
         with open(self.folder / "head.log", "ab") as log:
             self.process = subprocess.Popen(args, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
@@ -88,6 +105,58 @@ class LocalRayCluster:
             time.sleep(0.5)
         self.stop(keep_folder=True)
         raise RuntimeError(f"the Ray head did not start within {timeout_s:.0f} s: {self.log_tail()}")
+
+    def _node_args(self, cpus: int) -> List[str]:
+        """What every node of this cluster is started with: loopback, its own ports."""
+        ports = {flag: free_port() for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                                                "--runtime-env-agent-port", "--metrics-export-port",
+                                                "--node-manager-port", "--object-manager-port")}
+        return ["--node-ip-address=127.0.0.1", "--disable-usage-stats", f"--num-cpus={cpus}", "--num-gpus=0",
+                f"--object-store-memory={self.object_store_bytes}", f"--temp-dir={self.folder}",
+                *(f"{flag}={port}" for flag, port in ports.items())]
+
+    def add_node(self, cpus: int = 2, timeout_s: float = 240.0) -> subprocess.Popen:
+        """Start another node (its own raylet, object store, workers) joined to the head;
+        returns its ``ray start`` process once that says the node runs."""
+        log_path = self.folder / f"node-{len(self.nodes) + 1}.log"
+        with open(log_path, "ab") as log:
+            node = subprocess.Popen([sys.executable, "-c", JOIN_ON_LOOPBACK, "start", "--block",
+                                     f"--address={self.address}", *self._node_args(cpus)],
+                                    env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.nodes.append(node)
+        deadline = time.monotonic() + timeout_s
+        while b"Ray runtime started" not in log_path.read_bytes():
+            if node.poll() is not None or time.monotonic() > deadline:
+                self.kill_node(node)
+                raise RuntimeError(f"the node did not start: {log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+        return node
+
+    def kill_node(self, node: subprocess.Popen) -> None:
+        """Kill one node's processes (SIGKILL, as a machine that fails)."""
+        for _ in range(3):
+            for pid in _descendants(node.pid):
+                _kill(pid)
+            time.sleep(0.2)
+        try:
+            os.killpg(node.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        node.wait(10)
+
+    def node_of(self, pid: int) -> Optional[int]:
+        """Which node started ``pid``: 0 the head, 1... the added ones (None: not this cluster's)."""
+        ancestors = _ancestors(pid)
+        for index, process in enumerate([self.process, *self.nodes]):
+            if process is not None and process.pid in ancestors:
+                return index
+        return None
+
+    def pids(self) -> List[int]:
+        """Every process of every node of this cluster."""
+        return [int(entry.name) for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and self.node_of(int(entry.name)) is not None]
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -117,6 +186,9 @@ class LocalRayCluster:
     def stop(self, keep_folder: bool = False) -> None:
         """Kill every process ``ray start`` started (while it is still their ancestor, so
         only ours), then its process group, then anything left that names the folder."""
+        for node in self.nodes:
+            self.kill_node(node)
+        self.nodes = []
         process, self.process = self.process, None
         if process is not None:
             for _ in range(3):  # the raylet may start a worker meanwhile: look again
@@ -179,3 +251,19 @@ def _count_in(path: Path, text: bytes) -> int:
         return path.read_bytes().count(text)
     except OSError:
         return 0
+
+
+def listening_addresses(pids: List[int]) -> List[str]:
+    """The addresses on which these processes listen for TCP connections."""
+    import psutil
+
+    wanted = set(pids)
+    return sorted({connection.laddr.ip for connection in psutil.net_connections("tcp")
+                   if connection.status == psutil.CONN_LISTEN and connection.pid in wanted})
+
+
+def is_loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)

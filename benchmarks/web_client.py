@@ -28,6 +28,7 @@ Run::
 
     .venv/bin/python benchmarks/web_client.py               # 12 clicks
     .venv/bin/python benchmarks/web_client.py --clicks 20 --no-large
+    .venv/bin/python benchmarks/web_client.py --clicks 12 --no-large --aim-ms 500
 """
 
 from __future__ import annotations
@@ -56,14 +57,16 @@ CHROMIUM = os.environ.get("SLICERFM_CHROMIUM", "/usr/bin/chromium")
 ORGANS = {1: "spleen", 2: "kidney right", 3: "kidney left", 5: "liver", 6: "stomach"}
 
 FRAME_PROBE = """
-window.__sfProbe = {armed: null, clickAt: null, frameAt: null};
+window.__sfProbe = {armed: null, clickAt: null, upAt: null, frameAt: null};
 document.addEventListener('pointerdown', () => {
   if (window.__sfProbe.armed) window.__sfProbe.clickAt = performance.now(); }, true);
+document.addEventListener('pointerup', () => {
+  if (window.__sfProbe.armed) window.__sfProbe.upAt = performance.now(); }, true);
 window.__sfArm = (view, x, y) => {
   const marker = document.querySelector(`[data-view="${view}"]`);
   const img = marker.parentElement.querySelector('img');
   const probe = window.__sfProbe;
-  probe.armed = {x, y}; probe.clickAt = null; probe.frameAt = null;
+  probe.armed = {x, y}; probe.clickAt = null; probe.upAt = null; probe.frameAt = null;
   if (img.__sfHooked) return;
   img.__sfHooked = true;
   const canvas = document.createElement('canvas');
@@ -107,7 +110,7 @@ def deep_points(labels: np.ndarray, per_organ: int):
     return points
 
 
-def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int):
+def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int, aim_ms: float = 0.0):
     page.upload(ct)
     labels, ijk_to_ras = read_label_map(reference)
     points = deep_points(labels, per_organ=max(1, -(-clicks // len(ORGANS))))[:clicks]
@@ -118,6 +121,8 @@ def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int):
         page.wait("window.trame.state.get('segments').length === 2")
         ras = kji_to_ras(kji, ijk_to_ras)
         page.go_to(ras)
+        if aim_ms:                       # a person's aim after the views moved (--aim-ms)
+            time.sleep(aim_ms / 1000.0)
         page.use_tool("positive")
         x, y = page.screen_position(ras)
         box = page.page.evaluate("""() => { const m = document.querySelector('[data-view="Red"]');
@@ -133,8 +138,15 @@ def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int):
         view_ms = probe["frameAt"] - probe["clickAt"]
         input_ms = result["placed_at_ms"] - offset - probe["clickAt"]
         output_ms = probe["frameAt"] - (result["applied_at_ms"] - offset)
+        # the input leg's parts when the click went as one message (tab/clicks.py): press to
+        # release in the page, release to the message's arrival in the tab, arrival to placed
+        if result.get("click_at_ms") is not None:
+            parts = (probe["upAt"] - probe["clickAt"], result["click_at_ms"] - offset - probe["upAt"],
+                     result["placed_at_ms"] - result["click_at_ms"])
+        else:
+            parts = (float("nan"),) * 3
         rows.append((organ, view_ms, result["roundtrip_ms"], result["server_ms"], result["tab_ms"],
-                     input_ms, output_ms))
+                     input_ms, output_ms, *parts))
         # delete it, so that the next click's ring starts grey again
         page.page.evaluate("window.trame.trigger('delete_segment', [window.trame.state.get('active_segment')])")
         page.wait("window.trame.state.get('segments').length === 1")
@@ -142,7 +154,8 @@ def measure_clicks(page: PageDriver, ct: Path, reference: Path, clicks: int):
               f"{result['roundtrip_ms']:6.0f} ms (server {result['server_ms']:5.0f}), web layer "
               f"{view_ms - result['roundtrip_ms']:6.0f} ms = click->placed {input_ms:5.0f} + tab "
               f"{result['tab_ms'] - result['roundtrip_ms']:4.0f} + applied->frame shown "
-              f"{output_ms:5.0f}", flush=True)
+              f"{output_ms:5.0f} (in: press->release {parts[0]:.0f}, ->tab {parts[1]:.0f}, "
+              f"->placed {parts[2]:.0f})", flush=True)
     return rows
 
 
@@ -175,6 +188,11 @@ def summary(rows) -> None:
           f"the HTTP round trip) {statistics.median(tab):.1f} + result applied to the frame shown "
           f"in the page {statistics.median(outputs):.1f} (medians); first click (with upload) "
           f"{rows[0][1]:.1f} ms")
+    if not any(np.isnan(r[7]) for r in rest):
+        print("input leg (median): press->release in the page "
+              f"{statistics.median(r[7] for r in rest):.1f}, release->click message in the tab "
+              f"{statistics.median(r[8] for r in rest):.1f}, message->prompt placed "
+              f"{statistics.median(r[9] for r in rest):.1f} ms")
 
 
 def measure_large(page: PageDriver, server: WebServer, large: Path) -> None:
@@ -218,6 +236,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clicks", type=int, default=12)
     parser.add_argument("--no-large", action="store_true", help="skip the 512x512x300 CT")
+    parser.add_argument("--aim-ms", type=float, default=0.0,
+                        help="wait this long between jumping the slices to the organ and the click "
+                             "(0: click at once, while the other views may still render the jump)")
     args = parser.parse_args()
     data = require_data() / "abdomen_ct"
     from playwright.sync_api import sync_playwright
@@ -241,7 +262,8 @@ def main() -> None:
                 page = PageDriver.open(context, server.url, folder / "shots")
                 print(f"empty tab: {tab_rss(server, page):.0f} MB resident", flush=True)
                 rows = measure_clicks(page, data / "example_ct.nii.gz",
-                                      data / "example_seg_fast_force_split.nii.gz", args.clicks)
+                                      data / "example_seg_fast_force_split.nii.gz", args.clicks,
+                                      args.aim_ms)
                 summary(rows)
                 print(f"tab memory with the sample CT and {len(rows)} segments: "
                       f"{tab_rss(server, page):.0f} MB")

@@ -37,15 +37,21 @@ class Method:
         async def run():
             if self.handle.dead:
                 raise ray_exceptions.ActorDiedError()
-            return await getattr(self.handle.worker, self.name)(*args)
+            answer = await getattr(self.handle.worker, self.name)(*args)
+            if self.handle.dies_in_next_request and self.name in ("handle", "finish"):
+                # the request was applied (and journaled), then the process died before answering
+                self.handle.dies_in_next_request, self.handle.dead = False, True
+                raise ray_exceptions.ActorDiedError()
+            return answer
         return run()
 
 
 class Handle:
-    """A worker as the ingress sees it through Ray."""
+    """A worker as the ingress sees it through Ray. ``dead``: its process is gone;
+    ``dies_in_next_request``: it dies after running the next request, before answering."""
 
     def __init__(self, worker):
-        self.worker, self.dead = worker, False
+        self.worker, self.dead, self.dies_in_next_request = worker, False, False
 
     def __getattr__(self, name):
         return Method(self, name)

@@ -345,3 +345,60 @@ def test_with_a_state_directory_a_gone_workers_session_waits_for_its_restart_ins
     assert int(waiting.headers["retry-after"]) > 0
     assert lost.status_code == 410
     assert back.status_code == 200
+
+
+SECOND_CLICK = {**CLICK, "prompt": {"kind": "point", "positive": False, "point_kji": [3, 4, 5]}}
+
+
+def test_a_click_running_when_its_worker_dies_is_never_applied_twice_its_session_ends_and_answers_410(
+        a_lab_cluster):
+    cluster = a_lab_cluster
+    ingress = Ingress(WorkerPool(cluster.handles), keeps_sessions=True)  # as serve --ray with --state-dir
+
+    async def scenario():
+        async with http(ingress) as client:
+            lease, _ = await alice_at_work(cluster, client)
+            index, headers = int(lease[1]), cluster.auth("alice", lease)
+            cluster.handles[index].dies_in_next_request = True
+            in_flight = await client.post(protocol.PATH_INTERACT, json=SECOND_CLICK, headers=headers)
+            while_gone = await client.post(protocol.PATH_INTERACT, json=SECOND_CLICK, headers=headers)
+            await cluster.restart(index)  # the new incarnation reads the journal: the click was applied
+            journaled = len(cluster.handles[index].worker.state.sessions)
+            cluster.handles[index].dead = False
+            after = await client.get(protocol.PATH_SEGMENTS, headers=headers)
+            listed = await client.get(protocol.PATH_ADMIN_SESSIONS, headers=cluster.auth("root"))
+            return in_flight, while_gone, journaled, after, listed
+
+    in_flight, while_gone, journaled, after, listed = run(cluster.handles, scenario)
+    assert in_flight.status_code == 410 and in_flight.json()["error"] == protocol.ERROR_SESSION_EXPIRED
+    assert "nothing is applied twice" in in_flight.json()["message"]
+    assert while_gone.status_code == 503 and while_gone.json()["error"] == protocol.ERROR_RESTARTING  # not sent
+    assert journaled == 1  # the restarted worker had the session with the click applied ...
+    assert after.status_code == 410  # ... and ended it before answering anything of it
+    assert not [row for row in listed.json()["sessions"] if row["user"] == "alice"]
+
+
+def test_a_click_not_sent_while_its_worker_is_gone_is_applied_once_when_it_is_back(a_lab_cluster):
+    cluster = a_lab_cluster
+    ingress = Ingress(WorkerPool(cluster.handles), keeps_sessions=True)
+
+    async def scenario():
+        async with http(ingress) as client:
+            lease, _ = await alice_at_work(cluster, client)
+            index, headers = int(lease[1]), cluster.auth("alice", lease)
+            cluster.handles[index].dead = True  # died between requests
+            reading = await client.get(protocol.PATH_SEGMENTS, headers=headers)  # sent, failed: safe again
+            held_back = await client.post(protocol.PATH_INTERACT, json=SECOND_CLICK, headers=headers)
+            await cluster.restart(index)
+            cluster.handles[index].dead = False
+            sent_again = await client.post(protocol.PATH_INTERACT, json=SECOND_CLICK, headers=headers)
+            undo = [await client.post(protocol.PATH_UNDO, json={"segment": "organ"}, headers=headers)
+                    for _ in range(3)]
+            return reading, held_back, sent_again, undo
+
+    reading, held_back, sent_again, undo = run(cluster.handles, scenario)
+    assert reading.status_code == 503 and held_back.status_code == 503
+    assert sent_again.status_code == 200, sent_again.text
+    # two clicks, two undo steps: back to the first click, then empty, then nothing to undo
+    assert [answer.status_code for answer in undo[:2]] == [200, 200]
+    assert undo[2].status_code != 200

@@ -2,7 +2,9 @@
 directory holding users, over HTTPS with a CA made here. Through the ingress: each user
 meets only their own sessions, images and jobs; a user revoked mid-session is refused; an
 admin sees every worker's sessions and metrics; a worker killed mid-session comes back with
-its sessions (the client waits through the restart, nothing to re-seed)."""
+its sessions (the client waits through the restart, nothing to re-seed); a worker killed
+while it runs a click answers that click 410, ends the session and the client re-seeds a
+new one: nothing applied twice, nothing lost."""
 
 import datetime as dt
 import ipaddress
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -83,16 +86,20 @@ def a_ray_lab_server(a_ray_cluster, tmp_path_factory):
     namespace = f"slicerfm-lab-{uuid.uuid4().hex[:8]}"
     port = free_port()
     log_path = folder / "server.log"
-    env = dict(os.environ, SLICERFM_ENGINE_PLUGINS="slow=slow_registration:SlowRegistration",
-               SLICERFM_RAY_NAMESPACE=namespace, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    gates = folder / "gates"
+    gates.mkdir()
+    env = dict(os.environ, SLICERFM_ENGINE_PLUGINS="slow=slow_registration:SlowRegistration,held=held_click:HeldClick",
+               SLICERFM_TEST_GATE_DIR=str(gates), SLICERFM_RAY_NAMESPACE=namespace,
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     env.pop("SLICERFM_TOKEN", None)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [EXECUTABLE, "serve", "--port", str(port), "--engines", "classic", "--registration-engines",
+            [EXECUTABLE, "serve", "--port", str(port), "--engines", "classic,held", "--registration-engines",
              "classic,slow", "--state-dir", str(state_dir), "--tls-cert", str(pki / "server.pem"),
              "--tls-key", str(pki / "server.key"), "--ray", a_ray_cluster.address, "--ray-workers", "2"],
             stdout=log, stderr=log, env=env)
     server = RayLabServer(f"https://127.0.0.1:{port}", str(pki / "ca.pem"), tokens, state_dir, namespace)
+    server.gates = gates  # where the `held` engine's click says it started (and waits)
     deadline = time.monotonic() + 300
     while True:
         try:
@@ -212,3 +219,51 @@ def test_a_worker_killed_mid_session_comes_back_with_the_session_and_its_undo_hi
     assert worker_pid(a_lab_driver, int(alice.session_token[1])) != pid
     for client in (alice, bob):
         client.close()
+
+
+def test_a_worker_killed_while_it_runs_a_click_answers_410_and_nothing_is_applied_twice_or_lost(
+        a_ray_lab_server, a_ray_cluster, a_lab_driver):
+    server = a_ray_lab_server
+    alice = server.client("alice")
+    image = a_volume(5)
+    alice.set_image(image, IJK_TO_RAS, "CT")
+    copy = np.zeros(image.shape, bool)  # the client's own copy, as the module keeps it
+    alice.add_point("organ", (10, 15, 20), True).apply_to(copy)
+    old_lease, index = alice.session_token, int(alice.session_token[1])
+    pid = worker_pid(a_lab_driver, index)
+    assert a_ray_cluster.owns(pid)
+    outcome = {}
+
+    def click():
+        try:
+            outcome["update"] = alice.add_point("organ", (10, 5, 5), False, engine="held")
+        except errors.SlicerFMError as error:
+            outcome["error"] = error
+
+    clicking = threading.Thread(target=click)
+    clicking.start()
+    deadline = time.monotonic() + 120
+    while not (server.gates / "click.started").exists():
+        assert time.monotonic() < deadline and clicking.is_alive(), outcome
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # while the click runs
+    clicking.join(120)
+    assert isinstance(outcome.get("error"), errors.SessionExpiredError), outcome  # not sent again
+
+    alice.connect("ray-lab-alice", heartbeat=False)  # what the module does after a 410
+    alice.set_image(image, IJK_TO_RAS, "CT")  # in the cluster's store: no upload
+    alice.seed("organ", copy)
+    labels, segments = alice.labelmap()
+    assert np.array_equal(labels == segments[0]["label"], copy)  # nothing lost
+    deadline = time.monotonic() + 180
+    while True:  # the restarted worker read the old session back, and ends it before answering it
+        answer = server.get(protocol.PATH_SEGMENTS, "alice", old_lease)
+        if answer.status_code != 503:
+            break
+        assert time.monotonic() < deadline, "the worker did not come back"
+        time.sleep(1)
+    assert answer.status_code == 410, answer.text
+    sessions = server.get(protocol.PATH_ADMIN_SESSIONS, "root").json()["sessions"]
+    assert not any(old_lease.startswith(row["session"] + ".") for row in sessions)  # no session with the click twice
+    assert worker_pid(a_lab_driver, index) != pid
+    alice.close()

@@ -59,6 +59,7 @@ def test_clicks_in_the_axial_view_give_the_dice_that_evaluate_reports_and_undo_r
         got.append(segment_dice())
     np.testing.assert_allclose(got, evaluate_clicks["dice"], atol=DICE_TOLERANCE)
     assert got[-1] > 0.9
+    assert page.state("view_clicks") == CLICKS      # each click went as one message (tab/clicks.py)
 
     page.press("#undo-button")
     page.wait_results(CLICKS + 1)

@@ -210,6 +210,24 @@ def test_input_in_another_view_makes_it_the_one_that_renders_first(a_layout):
     run(scenario)
 
 
+def test_the_other_views_render_one_at_a_time_and_input_between_them_holds_the_rest(a_layout):
+    priority, views, _ = a_layout
+    red, others = views["Red"], [views[t] for t in ("Green", "Yellow", "ThreeD")]
+
+    async def scenario():
+        red.mouse()
+        await asyncio.sleep(0.2)                     # quiet
+        request_all(views)
+        red.rendered()
+        await until(lambda: sum(v.renders() for v in others) >= 1)
+        red.mouse()                                  # a click arrives after the first one
+        await asyncio.sleep(0.05)
+        assert sum(v.renders() for v in others) == 1  # the rest wait for the new pause
+        await until(lambda: all(v.renders() == 1 for v in others))
+
+    run(scenario)
+
+
 def test_views_named_in_ignoring_drop_their_requests_inside_the_block_only(a_layout):
     priority, views, _ = a_layout
 

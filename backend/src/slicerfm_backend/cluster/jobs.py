@@ -9,6 +9,12 @@ and runs the same ``run`` function. The task reports progress through the worker
 (:meth:`ClusterJobExecutor.progress`), whose answer says whether the job was cancelled; a
 cancel also cancels the task (at once while it waits for resources). A task whose process
 or machine dies fails the job with a message that says so.
+
+A task that shares its worker's device -- the same machine and the same GPU (or, without
+GPUs, the same machine's CPUs) -- asks the worker for each device step
+(:meth:`ClusterJobExecutor.step`): the worker holds a slot of its device scheduler for
+the step, as the job thread of one server does, so the worker's clicks go before the job's
+next step and wait for at most one step. A task on another device runs its steps freely.
 """
 
 from __future__ import annotations
@@ -41,7 +47,10 @@ class ClusterJobExecutor:
         self._relay = relay
         self.task_options = dict(task_options)
         self._contexts: Dict[str, Any] = {}
+        self._steps: Dict[str, Any] = {}  # job id -> the device step it holds (a context manager)
         self._lock = threading.Lock()
+        self._placement: Optional[Dict[str, Any]] = None
+        self._in_actor = relay is None  # a relay given: tests in one process, no placement
 
     def __call__(self, work: Callable, ctx) -> dict:
         if not isinstance(work, EngineWork):
@@ -51,11 +60,14 @@ class ClusterJobExecutor:
             self._contexts[ctx.job_id] = ctx
         try:
             task = remote_task().options(max_retries=0, **self.task_options)
-            ref = task.remote(self.settings, work, ctx.job_id, self.relay())
+            ref = task.remote(self.settings, work, ctx.job_id, self.relay(), self.placement())
             result, arrays = self._wait(ref, ctx)
         finally:
             with self._lock:
                 self._contexts.pop(ctx.job_id, None)
+                held = self._steps.pop(ctx.job_id, None)
+            if held is not None:  # the task ended (or died) inside a step: free the device
+                _leave(held)
         for name, (array, meta) in arrays.items():
             ctx.add_array(name, array, meta)
         return result
@@ -66,6 +78,16 @@ class ClusterJobExecutor:
 
             self._relay = ray.get_runtime_context().current_actor
         return self._relay
+
+    def placement(self) -> Optional[Dict[str, Any]]:
+        """Where this worker runs: ``{"node_id", "gpu_ids"}`` (None outside a Ray actor:
+        a task then never shares its device)."""
+        if self._placement is None and self._in_actor:
+            import ray
+
+            context = ray.get_runtime_context()
+            self._placement = {"node_id": context.get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+        return self._placement
 
     def _wait(self, ref, ctx) -> Tuple[dict, dict]:
         import ray
@@ -93,6 +115,39 @@ class ClusterJobExecutor:
         except JobCancelled:
             return True
         return False
+
+    def step(self, job_id: str, begin: bool) -> bool:
+        """A task sharing this worker's device starts (``begin``) or ends one device step:
+        a slot of the device's scheduler for the job's owner, after any waiting click
+        (blocks until granted). True when the job should stop (cancelled, or unknown here)."""
+        if not begin:
+            with self._lock:
+                held = self._steps.pop(job_id, None)
+            return _leave(held) if held is not None else True
+        with self._lock:
+            ctx = self._contexts.get(job_id)
+        if ctx is None:
+            return True
+        held = ctx.device_step()
+        try:
+            held.__enter__()  # noqa: PLC2801 -- held across two calls from the task
+        except JobCancelled:
+            return True
+        with self._lock:
+            if job_id in self._contexts:
+                self._steps[job_id] = held
+                return False
+        _leave(held)  # the job ended while its step waited for the device
+        return True
+
+
+def _leave(step) -> bool:
+    """End a device step held across calls; True when the job was cancelled meanwhile."""
+    try:
+        step.__exit__(None, None, None)
+    except JobCancelled:
+        return True
+    return False
 
 
 def job_error(error: Exception, cancelled: bool) -> Exception:
@@ -143,9 +198,10 @@ class TaskJobContext:
     :class:`~slicerfm_backend.jobs.JobContext`): progress goes to the worker, arrays come
     back with the task's result, the device is the task's own."""
 
-    def __init__(self, job_id: str, relay):
+    def __init__(self, job_id: str, relay, shares_device: bool = False):
         self._job_id = job_id
         self._relay = relay
+        self.shares_device = shares_device
         self._cancelled = False
         self._last_stage: Optional[str] = None
         self._last_sent = 0.0
@@ -179,9 +235,32 @@ class TaskJobContext:
 
     @contextlib.contextmanager
     def device_step(self) -> Iterator[None]:
+        """One step on the task's device; on the worker's own device, in a slot of the
+        worker's scheduler (after its waiting clicks)."""
         self.check_cancelled()
-        yield
-        self.check_cancelled()
+        if not self.shares_device:
+            yield
+            self.check_cancelled()
+            return
+        if self._ask_worker(begin=True):
+            raise JobCancelled()
+        try:
+            yield
+        finally:
+            stop = self._ask_worker(begin=False)
+        if stop:
+            raise JobCancelled()
+
+    def _ask_worker(self, begin: bool) -> bool:
+        import ray
+
+        try:
+            stop = bool(ray.get(self._relay.job_step.remote(self._job_id, begin)))
+        except ray.exceptions.RayError:  # the worker holding the job is gone: stop
+            log.warning("the worker holding this job is gone; stopping it")
+            stop = True
+        self._cancelled = self._cancelled or stop
+        return stop
 
     def add_array(self, name: str, array: np.ndarray, meta: Optional[dict] = None) -> None:
         self.arrays[str(name)] = (np.ascontiguousarray(array), dict(meta or {}))
@@ -200,9 +279,24 @@ def remote_task():
     return _REMOTE_TASK
 
 
-def run_engine_work(settings, work: EngineWork, job_id: str, relay) -> Tuple[dict, dict]:
-    """The Ray task: run ``work`` with this process's engine; ``(result, arrays)``."""
-    ctx = TaskJobContext(job_id, relay)
+def shares_device(placement: Optional[Dict[str, Any]]) -> bool:
+    """Whether this task runs on the device of the worker at ``placement``: the same node
+    and a GPU in common, or the same node and no GPUs on either side."""
+    if not placement:
+        return False
+    import ray
+
+    if ray.get_runtime_context().get_node_id() != placement.get("node_id"):
+        return False
+    mine, theirs = {str(g) for g in ray.get_gpu_ids()}, set(placement.get("gpu_ids") or ())
+    return bool(mine & theirs) if (mine or theirs) else True
+
+
+def run_engine_work(settings, work: EngineWork, job_id: str, relay,
+                    placement: Optional[Dict[str, Any]] = None) -> Tuple[dict, dict]:
+    """The Ray task: run ``work`` with this process's engine; ``(result, arrays)``.
+    ``placement``: where the worker holding the job runs (:meth:`ClusterJobExecutor.placement`)."""
+    ctx = TaskJobContext(job_id, relay, shares_device(placement))
     result = work.run_with(engines_for(settings, work.family), ctx)
     ctx.check_cancelled()
     return dict(result or {}), ctx.arrays

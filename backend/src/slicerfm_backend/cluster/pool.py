@@ -12,8 +12,8 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set
 
 from .settings import ClusterSettings, gpus_or_default
 
@@ -24,6 +24,7 @@ WORKER_NAME = "slicerfm-worker-{}"
 LOAD_TTL_S = 1.0  # an ingress asks the workers for their load at most this often
 LOAD_TIMEOUT_S = 2.0  # a worker that does not answer this fast is skipped for new sessions
 READY_TIMEOUT_S = 600.0  # first start: imports, and engines that load at start-up
+HEAD_RESOURCE = "node:__internal_head__"  # Ray's resource marking its head node
 
 
 def default_worker_count(cluster: ClusterSettings) -> int:
@@ -51,6 +52,19 @@ def forwarded_environment() -> Dict[str, Any]:
     return {"runtime_env": {"env_vars": env}} if env else {}
 
 
+def on_the_head() -> Dict[str, Any]:
+    """Scheduling on the head node where there is one (soft): the image directory owns the
+    cluster's images, which then live as long as the cluster (a head that dies takes the
+    cluster with it anyway), not as long as one GPU machine."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    for node in ray.nodes():
+        if node.get("Alive") and HEAD_RESOURCE in node.get("Resources", {}):
+            return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"], soft=True)}
+    return {}
+
+
 def start_actors(settings, cluster: ClusterSettings):
     """Create (or find) the image directory and the workers; returns ``(directory,
     [worker handles])`` without waiting for the workers to be ready."""
@@ -63,7 +77,7 @@ def start_actors(settings, cluster: ClusterSettings):
     lifetime = actor_lifetime(cluster)
     directory = ray.remote(ImageDirectory).options(
         name=DIRECTORY_NAME, namespace=cluster.namespace, get_if_exists=True, num_cpus=0,
-        max_restarts=-1, **lifetime).remote(settings.budgets()["images"])
+        max_restarts=-1, **on_the_head(), **lifetime).remote(settings.budgets()["images"])
     environment = forwarded_environment()
     task_options = {"num_cpus": cluster.job_cpus, "num_gpus": gpus_or_default(cluster.job_gpus, gpus), **environment}
     worker_options = {"num_cpus": cluster.worker_cpus, "num_gpus": gpus_or_default(cluster.worker_gpus, gpus),
@@ -95,6 +109,13 @@ class WorkerState:
     placing: int = 0  # claims sent here and not answered yet
     placed: int = 0  # sessions placed here since ``load`` was read
     down_since: Optional[float] = None  # when it was first found gone (None: answering)
+    abandoned: Set[str] = field(default_factory=set)  # leases to end once it answers again
+    probing: Optional["asyncio.Future"] = None  # the load call asking whether a gone worker is back
+
+    def abandon(self, lease: str) -> None:
+        """End this session when the worker answers again (a request of it was running
+        when the worker died: whether it was applied is unknown)."""
+        self.abandoned.add(lease)
 
     def mark_down(self, now: float) -> float:
         """Note that the worker did not answer; seconds since it was first found gone."""
@@ -130,17 +151,38 @@ class WorkerPool:
 
     async def _refresh(self) -> None:
         async def ask(worker: WorkerState) -> None:
-            try:
-                worker.load = await asyncio.wait_for(worker.handle.load.remote(), LOAD_TIMEOUT_S)
-                worker.placed = worker.errors = 0
-                worker.down_since = None
-            except Exception as error:  # noqa: BLE001 -- dead, restarting or overloaded: skip it
-                worker.load = None
-                worker.errors += 1
-                log.warning("worker %d did not answer (%s)", worker.index, type(error).__name__)
-            worker.asked = self._clock()
+            await self._ask(worker)
 
         await asyncio.gather(*(ask(worker) for worker in self.workers))
+
+    async def _ask(self, worker: WorkerState) -> bool:
+        """Ask one worker for its load; whether it answered. A worker answering again
+        first ends the sessions abandoned while it was gone."""
+        try:
+            worker.load = await asyncio.wait_for(worker.handle.load.remote(), LOAD_TIMEOUT_S)
+            worker.placed = worker.errors = 0
+            worker.down_since = None
+        except Exception as error:  # noqa: BLE001 -- dead, restarting or overloaded: skip it
+            worker.load = None
+            worker.errors += 1
+            log.warning("worker %d did not answer (%s)", worker.index, type(error).__name__)
+        worker.asked = self._clock()
+        if worker.load is not None and worker.abandoned:
+            leases, worker.abandoned = sorted(worker.abandoned), set()
+            try:
+                await worker.handle.abandon.remote(leases)
+            except Exception as error:  # noqa: BLE001 -- gone again: try when it is back
+                worker.abandoned.update(leases)
+                log.warning("worker %d did not end the abandoned sessions (%s)", worker.index, type(error).__name__)
+                return False
+        return worker.load is not None
+
+    async def is_back(self, worker: WorkerState) -> bool:
+        """Whether a worker found gone answers again (asked now; the requests arriving
+        meanwhile share the one question)."""
+        if worker.probing is None or worker.probing.done():
+            worker.probing = asyncio.ensure_future(self._ask(worker))
+        return await asyncio.shield(worker.probing)
 
     def by_load(self, exclude=()) -> List[WorkerState]:
         """Answering workers, fewest sessions (held and being placed) first, then lowest index."""

@@ -17,6 +17,15 @@ claims a new session and re-seeds) or, where each worker keeps its sessions in a
 directory (``keeps_sessions``), 503 ``restarting`` while Ray restarts the worker: the
 client sends the request again and the restarted worker answers it with the session it
 read back (410 only once the worker has been away longer than ``RESTART_GRACE_S``).
+
+A request is sent again only when it cannot have been applied. While a worker is known to
+be gone, its sessions' requests are not sent at all (one ``load`` call tells whether it is
+back): 503 ``restarting``, safe to send again. A request that *was* sent and whose worker
+died before answering may have been applied and journaled (Ray cannot tell: its calls are
+at most once, and their failure says nothing about whether they ran), so only a reading
+one (GET, HEAD) answers 503; any other answers 410 and its session is ended on the
+restarted worker (:meth:`WorkerState.abandon`): the client re-seeds a new session from its
+own copy, and no click is applied twice.
 """
 
 from __future__ import annotations
@@ -80,6 +89,18 @@ def worker_gone_for_session() -> Reply:
                        "restarted); claim a new session, upload the image again and re-send your segments")
 
 
+def worker_gone_mid_request() -> Reply:
+    return error_reply(protocol.ERROR_SESSION_EXPIRED,
+                       "the cluster worker that held this session stopped while it ran this request, so "
+                       "whether it was applied is unknown; the session was ended so that nothing is applied "
+                       "twice: claim a new session and re-send your segments")
+
+
+def replay_safe(head: RequestHead) -> bool:
+    """Whether a request changes nothing, so that sending it again is harmless."""
+    return head.method in ("GET", "HEAD")
+
+
 def failed_job_status(job_id: str, reason: str) -> Reply:
     """A job whose worker is gone, in the shape of ``GET /api/jobs/{id}`` (docs/PROTOCOL.md)."""
     status = {"job_id": job_id, "kind": None, "state": "failed", "stage": "failed", "done": 0, "total": 0,
@@ -130,24 +151,38 @@ class Router:
     # -- routes ----------------------------------------------------------------------------
 
     async def _session(self, head: RequestHead, body: Body) -> Reply:
-        match = SESSION_ID.match(head.header(SESSION_HEADER) or "")
+        lease = head.header(SESSION_HEADER) or ""
+        match = SESSION_ID.match(lease)
         worker = self.pool.get(int(match.group(1))) if match else None
         if worker is None:  # names no worker: any worker answers (401 first, else 410), as one server would
             return await self._any(head, body)
+        if worker.down_since is not None and not await self.pool.is_back(worker):
+            return self._while_gone(worker)  # not sent: the client may send it again
         try:
             reply = await send(worker, head, body)
             worker.down_since = None  # it answers (again)
             return reply
         except Exception as error:
-            if is_worker_gone(error):
-                self.metrics.worker_gone.inc()
-                away = worker.mark_down(time.monotonic())
-                if self.keeps_sessions and away < RESTART_GRACE_S:
-                    log.warning("worker %d is gone; its session waits for it to restart", worker.index)
-                    return worker_restarting()
-                log.warning("worker %d is gone; its session answers 410", worker.index)
-                return worker_gone_for_session()
-            raise
+            if not is_worker_gone(error):
+                raise
+            self.metrics.worker_gone.inc()
+            worker.mark_down(time.monotonic())
+            if self.keeps_sessions and not replay_safe(head):
+                # It may have been applied and journaled before the process died: never
+                # send it twice. The session ends; the client re-seeds a new one.
+                log.warning("worker %d died during a request of a session; the session answers 410", worker.index)
+                worker.abandon(lease)
+                return worker_gone_mid_request()
+            return self._while_gone(worker)
+
+    def _while_gone(self, worker: WorkerState) -> Reply:
+        """A session's request not sent to its gone worker: 503 while it restarts (with a
+        state directory, within the grace period), else 410."""
+        if self.keeps_sessions and worker.mark_down(time.monotonic()) < RESTART_GRACE_S:
+            log.warning("worker %d is gone; its session waits for it to restart", worker.index)
+            return worker_restarting()
+        log.warning("worker %d is gone; its session answers 410", worker.index)
+        return worker_gone_for_session()
 
     async def _by_session_id(self, head: RequestHead, body: Body, session_id: str) -> Reply:
         """A request naming a session in its path (an admin ending it): its worker answers."""

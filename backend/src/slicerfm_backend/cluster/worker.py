@@ -28,6 +28,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from ..errors import DomainError
 from .asgi_call import BodyFeed, Lifespan, Reply, RequestHead, call, call_whole
 from .images import ClusterImages
 from .jobs import ClusterJobExecutor
@@ -51,6 +52,15 @@ def in_ray_actor() -> bool:
         return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
     except ImportError:
         return False
+
+
+def node_id() -> Optional[str]:
+    """The Ray node this runs on (None outside Ray)."""
+    if not in_ray_actor():
+        return None
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def rss_bytes() -> int:
@@ -105,6 +115,7 @@ class SessionWorker:
 
             log_setup.configure(settings.log_level, settings.log_format)
         self.index = index
+        self.node = node_id()
         self.incarnation = secrets.token_hex(2)
         self.app = make_app(settings)
         state = self.app.state.slicerfm
@@ -134,8 +145,17 @@ class SessionWorker:
     async def load(self) -> Dict[str, Any]:
         """What the ingress chooses by: sessions held, and who this is."""
         return {"index": self.index, "incarnation": self.incarnation, "sessions": len(self.state.sessions),
-                "max_sessions": self.state.settings.max_sessions, "pid": os.getpid(), "rss_bytes": rss_bytes(),
-                "device": self.state.engines.device}
+                "max_sessions": self.state.settings.max_sessions, "pid": os.getpid(), "node": self.node,
+                "rss_bytes": rss_bytes(), "device": self.state.engines.device, "device_queue": self.device_queue()}
+
+    def device_queue(self) -> Dict[str, int]:
+        """Slots held and waiting (by priority) on this worker's device schedulers."""
+        queue = {"busy": 0, "interactive": 0, "background": 0}
+        for scheduler in self.state.devices.all():
+            queue["busy"] += scheduler.busy()
+            for priority, waiting in scheduler.depth().items():
+                queue[priority] += waiting
+        return queue
 
     async def handle(self, head: RequestHead, body: bytes) -> Reply:
         """One request whose whole body came along."""
@@ -169,11 +189,33 @@ class SessionWorker:
             except Exception:  # noqa: BLE001 -- nobody waits for this answer
                 pass
 
+    async def abandon(self, leases) -> int:
+        """End the sessions of these leases: a request of each was running when the
+        previous incarnation died, so whether it was applied is unknown (the ingress told
+        the client 410; it re-seeds a new session). How many were ended."""
+        return await asyncio.to_thread(self._abandon, list(leases))  # ending waits for the session's lock
+
+    def _abandon(self, leases) -> int:
+        ended = 0
+        for lease in leases:
+            try:
+                session = self.state.sessions.get(lease, activity=False)
+            except DomainError:  # not here (no state directory, expired): nothing to end
+                continue
+            ended += self.state.sessions.end_where(lambda s, doomed=session: s is doomed,
+                                                   "ended: a request of it was running when its worker died")
+        return ended
+
     # -- jobs ----------------------------------------------------------------------------------
 
     async def job_progress(self, job_id: str, stage: str, done: int, total: int) -> bool:
         """From a job's Ray task: its progress; True when it should stop."""
         return self.jobs.progress(job_id, stage, done, total)
+
+    async def job_step(self, job_id: str, begin: bool) -> bool:
+        """From a job's Ray task on this worker's device: begin (after the device's waiting
+        clicks) or end one device step; True when it should stop."""
+        return await asyncio.to_thread(self.jobs.step, job_id, begin)
 
     async def shutdown(self) -> None:
         """Stop jobs and the reaper (the lifespan's end)."""

@@ -23,6 +23,7 @@ from trame_server.utils.asynchronous import create_task
 from trame_slicer import module as trame_slicer_module
 from trame_slicer.core import SlicerApp
 
+from .clicks import ViewClicks
 from .config import TAB_KEY_HEADER, TabConfig
 from .downloads import Downloads
 from .jobs_panels import AutoPanel, RegistrationPanel
@@ -107,6 +108,7 @@ class TabApp:
         self.downloads = Downloads(lambda: (self.workspace.volume(), self.workspace.segmentation()))
         self.auto = AutoPanel(state, self.session, self.workspace, config.auto_engine_names())
         self.registration = RegistrationPanel(state, self.session, self.workspace)
+        self.clicks = ViewClicks(self.workspace.tools, self.workspace.views, self.session.click_received)
         self._register_triggers()
         build_page(self.server, self.workspace.views, config.title)
         self.lifetime = Lifetime(self.server, config.grace_s, config.unclaimed_s)
@@ -139,6 +141,7 @@ class TabApp:
             "set_segment_locked": workspace.set_locked,
             "delete_segment": self._delete_segment,
             "go_to": self._go_to,
+            "click_view": self.clicks.click,
             "run_auto": self.auto.run,
             "set_auto_engine": self.auto.set_engine,
             "cancel_auto": self.auto.cancel,

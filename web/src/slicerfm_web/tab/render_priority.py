@@ -21,8 +21,10 @@ The view that last received the user's input (mouse or key events on its interac
   most ``busy_hold_s``: a quick result is shown together with its point in one frame (the
   point alone was a frame the page decoded for nothing, its render competing for the CPU
   with the engine); a slow one shows the point after ``busy_hold_s``.
-- Background views' requests are held and coalesced. They are released one view per
-  event-loop turn (input that arrives in between is handled first) once the input has been
+- Background views' requests are held and coalesced. They are released one view at a time,
+  ``gap_s`` apart (a render blocks the loop; a message that came during it -- a click --
+  takes a few loop turns to reach its handler, and the gap lets it through before the next
+  view's render; new input then holds the rest again) once the input has been
   quiet for ``quiet_s`` and no click waits for the server (``busy``), or at the latest
   ``max_defer_s`` after the first held request -- and in any case only when the active
   view has no render under way and finished its last one ``settle_s`` ago (its frame is
@@ -87,10 +89,11 @@ class RenderPriority:
 
     def __init__(self, busy: Callable[[], bool] = lambda: False, *, burst_s: float = 0.02,
                  burst_max_s: float = 0.06, busy_hold_s: float = 0.2, quiet_s: float = 0.3,
-                 settle_s: float = 0.05, max_defer_s: float = 0.6):
+                 settle_s: float = 0.05, max_defer_s: float = 0.6, gap_s: float = 0.02):
         self.busy = busy
         self.burst_s, self.burst_max_s, self.busy_hold_s = burst_s, burst_max_s, busy_hold_s
         self.quiet_s, self.settle_s, self.max_defer_s = quiet_s, settle_s, max_defer_s
+        self.gap_s = gap_s
         self.active: Optional[PrioritizedRender] = None
         self._last_input = 0.0           # last input event (monotonic s)
         self._dragging = False           # a mouse button is held in the active view
@@ -228,12 +231,11 @@ class RenderPriority:
         if (wait > 0.0 or self.busy()) and now - oldest < self.max_defer_s:
             self._arm(min(max(wait, 0.02), self.max_defer_s - (now - oldest)))
             return
-        view = next(iter(self._held))     # one view now, the next one on the next loop turn
+        view = next(iter(self._held))     # one view now, the next one gap_s later
         del self._held[view]
         view.render_now()
         if self._held:
-            self._timer_due = now
-            self._timer = asyncio.get_running_loop().call_soon(self._due)
+            self._arm(self.gap_s)
 
     def _release_all(self) -> None:
         views = list(self._held)

@@ -117,6 +117,7 @@ class Session:
         self._result_seq = 0
         self._last_update = None
         self._placed_at = None
+        self._click_at = None
         state.update({"connected": False, "server_text": "connecting to the SlicerFM backend...",
                       "engines": [], "engine": "classic", "messages": [], "message": None,
                       "busy": False, "busy_text": "", "can_undo": False, "can_redo": False,
@@ -206,12 +207,14 @@ class Session:
                 "server_ms": round(float(update.timings_ms.get("server", 0.0)), 1),
                 "engine_ms": round(float(update.timings_ms.get("engine", 0.0)), 1),
                 "voxels": int(update.voxels),
-                # this tab's monotonic clock (ms): prompt placed, result applied
+                # this tab's monotonic clock (ms): click message received (a point tool's
+                # click sent as one message, tab/clicks.py), prompt placed, result applied
+                "click_at_ms": None if self._click_at is None else self._click_at * 1000.0,
                 "placed_at_ms": None if self._placed_at is None else self._placed_at * 1000.0,
                 "applied_at_ms": applied * 1000.0,
                 "tab_ms": None if self._placed_at is None
                 else round((applied - self._placed_at) * 1000.0, 1)}
-            self._placed_at = None
+            self._placed_at = self._click_at = None
         for callback in self.on_changed:
             callback()
         self.publish()
@@ -257,6 +260,11 @@ class Session:
             self.pump.wake()
             self.publish()
         return True
+
+    def click_received(self) -> None:
+        """A point tool's click came from the page as one message (benchmark timing)."""
+        if self._placed_at is None:
+            self._click_at = time.monotonic()
 
     def placed(self) -> None:
         """A prompt was placed in a view (its interaction is being submitted): note the time

@@ -11,6 +11,9 @@ size is known (deferred to the next loop turn, as the widget does with a zero-de
 from __future__ import annotations
 
 import asyncio
+
+from vtkmodules.util.misc import calldata_type
+from vtkmodules.util.vtkConstants import VTK_INT
 from typing import Callable, Optional
 
 from SlicerFMLib.prompt_nodes import BOX, NEGATIVE, POSITIVE, clear_prompts, prompt_nodes
@@ -19,7 +22,9 @@ TOOLS = (POSITIVE, NEGATIVE, BOX)
 
 
 class PromptTools:
-    """``state.active_tool``: "" (views navigate), "positive", "negative" or "box"."""
+    """``state.active_tool``: "" (views navigate), "positive", "negative" or "box";
+    ``state.last_prompt``: the last point placed, ``{"tool": "positive" | "negative",
+    "ras": [R, A, S] (world mm)}`` (None before the first)."""
 
     def __init__(self, state, scene, app_logic, on_box: Callable[[object], None]):
         self.state = state
@@ -28,6 +33,9 @@ class PromptTools:
         self.on_box = on_box
         self.nodes = prompt_nodes(scene)
         state.active_tool = ""
+        state.last_prompt = None
+        for tool in (POSITIVE, NEGATIVE):
+            self._observe_points(tool)
         interaction = self.interaction_node()
         interaction.AddObserver(interaction.InteractionModeChangedEvent, self._mode_changed)
         roi = self.nodes[BOX]
@@ -63,6 +71,17 @@ class PromptTools:
     def clear(self) -> None:
         """Remove the placed points and the box (nothing is sent to the server)."""
         clear_prompts(self.nodes)
+
+    def _observe_points(self, tool: str) -> None:
+        node = self.nodes[tool]
+
+        @calldata_type(VTK_INT)
+        def placed(_caller, _event, index):
+            ras = [0.0, 0.0, 0.0]
+            node.GetNthControlPointPositionWorld(index, ras)
+            self.state.last_prompt = {"tool": tool, "ras": [float(v) for v in ras]}
+
+        node.AddObserver(node.PointPositionDefinedEvent, placed)
 
     def _mode_changed(self, caller, _event) -> None:
         if caller.GetCurrentInteractionMode() != caller.Place and self.state.active_tool:

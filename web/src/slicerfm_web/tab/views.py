@@ -27,6 +27,7 @@ from .render_priority import RenderPriority
 LAYOUTS = ("Four views", "Axial", "3D and axial")
 FIT_WINDOW_S = 3.0
 FRAME_QUALITY = 85
+FRAME_RATE = 30.0
 
 
 def layouts() -> Dict[str, Layout]:
@@ -57,10 +58,17 @@ def _label_ui(default_ui):
 
 
 def register_views(view_manager, server) -> None:
-    """Remote (image-streamed) view factories; no multisampling (costly in software GL)."""
+    """Remote (image-streamed) view factories; no multisampling (costly in software GL).
+
+    Every view renders at up to ``FRAME_RATE`` frames per second, the mouse over it or not:
+    trame-slicer's default drops a view the mouse is not over to 10 (after each of its
+    renders trame-rca's scheduler then waits 100 ms before the next), so the result of a
+    click that came right after the mouse entered the view could wait for the end of the
+    previous frame's 100 ms. Which view renders when is :class:`RenderPriority`'s job."""
     register_rca_factories(view_manager, server,
                            slice_view_ui_f=_label_ui(create_vertical_slice_view_gutter_ui),
-                           three_d_view_ui_f=_label_ui(create_vertical_view_gutter_ui))
+                           three_d_view_ui_f=_label_ui(create_vertical_view_gutter_ui),
+                           target_fps=FRAME_RATE, blur_fps=FRAME_RATE)
 
 
 def single_quality_frames(view, quality: int = FRAME_QUALITY) -> None:
