@@ -204,6 +204,37 @@ def test_gpu_results_join_the_report_as_their_own_section(a_document, tmp_path):
     assert (out / "benchmarks" / "gpu.png").read_bytes()[:8] == PNG
 
 
+def a_classic_suite_section():
+    """Two structures of the issue-18 suite: one where a click hurts, one where none does."""
+    from slicerfm_backend.benchmark import classic_suite
+    from slicerfm_backend.evaluation.suite import figures as structure_figures
+    from slicerfm_backend.evaluation.suite import summarise
+
+    def row(name, group, dices):
+        return {"name": name, "group": group, "label_id": 1, "image": "x", "label": "y", "modality": "MR",
+                **structure_figures(dices, [0.1] * len(dices)), "seconds": 1.0}
+
+    caudate = [0.4, 0.6, 0.7, 0.7, 0.7, 0.3, 0.5, 0.6, 0.6, 0.6]
+    edema = [0.6, 0.7, 0.72, 0.73, 0.74, 0.75, 0.76, 0.77, 0.77, 0.78]
+    structures = {"brain/Right-Caudate": row("Right-Caudate", "brain", caudate),
+                  "flair/flair_edema": row("flair_edema", "flair", edema)}
+    groups = summarise(structures)
+    return {"engine": "classic", "clicks": 10, "in_process": False, "structures": structures, "groups": groups,
+            "seconds": 20.0, "load_before": 1.0, "load_after": 1.5, "summary": classic_suite.headline(groups)}
+
+
+def test_the_classic_suite_section_shows_each_group_against_its_goals_and_the_clicks_that_hurt(a_document, tmp_path):
+    section = a_classic_suite_section()
+    assert section["summary"]["brain_clicks_that_hurt"] == 1 and section["summary"]["flair_clicks_that_hurt"] == 0
+    a_document["sections"]["classic_suite"] = {"measured": a_document["sections"]["dice"]["measured"],
+                                               "figures": section}
+    text = benchmark_cli.write_report(a_document, tmp_path).read_text()
+    assert "### The classic engine on small, thin and MR structures (issue 18)" in text
+    assert "| brain | Right-Caudate (1) | 0.400 | 0.700 | 0.700 | 0.600 | – | 0.400 |" in text
+    assert "@5 ≥ 0.8: not met, @10 ≥ 0.85: not met" in text
+    assert "| flair | 1 | 0.600 | 0.720 | 0.740 | 0.780 |" in text
+
+
 def test_a_run_stopped_part_way_keeps_the_sections_it_measured_and_update_goes_on(monkeypatch, tmp_path):
     from slicerfm_backend.benchmark import sections
 

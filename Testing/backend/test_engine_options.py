@@ -42,9 +42,16 @@ def test_a_wrong_option_stops_the_server_at_start_up_with_what_is_accepted(given
         EngineManager(SEGMENTATION, ["sam-med3d"], "cpu", engine_options={"sam-med3d": given})
 
 
-def test_an_engine_without_options_refuses_any():
-    with pytest.raises(ValueError, match="engine 'classic' has no option 'radius' \\(its options: none\\)"):
+def test_an_option_the_classic_engine_does_not_take_is_refused_with_the_ones_it_takes():
+    with pytest.raises(ValueError, match="engine 'classic' has no option 'radius' \\(its options: refine\\)"):
         EngineManager(SEGMENTATION, ["classic"], "cpu", engine_options={"classic": {"radius": "3"}})
+
+
+def test_the_classic_engine_takes_how_refining_clicks_are_checked():
+    manager = EngineManager(SEGMENTATION, ["classic"], "cpu", engine_options={"classic": {"refine": "grow"}})
+    assert manager.engine_options("classic")["refine"] == "grow"
+    with pytest.raises(ValueError, match="must be one of walk-check, grow"):
+        EngineManager(SEGMENTATION, ["classic"], "cpu", engine_options={"classic": {"refine": "walker"}})
 
 
 def test_options_reach_the_engine_with_the_store_and_checkpoint(tmp_path):

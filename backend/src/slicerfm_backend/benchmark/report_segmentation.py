@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import List, Mapping
 
+from . import report_classic
 from .report_format import ms, not_measured, num, plot_link, section_block, spread, table
 
 
@@ -15,6 +16,7 @@ def render(sections: Mapping, plots: Mapping, folder: str) -> str:
                                not_measured("`slicerfm-backend benchmark --sections dice`")))
     parts.append(section_block(sections, "classic_fine", "The classic engine on a clinical-size grid", 3, _fine,
                                not_measured("`--sections classic_fine`")))
+    parts.append(report_classic.render(sections))
     parts += ["### Latency per stage", "", plot_link(plots, "plot_latency", "latency per stage", folder),
               "Each bar is one kind of interaction, split into its stages (medians). The panels come from the "
               "sections below.", ""]
@@ -42,7 +44,9 @@ def _dice(f: Mapping) -> str:
              "each next one at the deepest point of the largest error region, positive in missed object and negative "
              "in overflow) drives a real server process through the client. CT: `abdomen_ct/example_ct.nii.gz` "
              "(122×101×112, 3 mm) with `example_seg_fast_force_split.nii.gz`; MR: `brain_flair` edema. Latency is "
-             "the client's round trip per click.", ""]
+             "the client's round trip per click. The built-in `classic` engine on the 61 structures of issue 18 (small "
+             "and thin CT structures, abdominal MR, FLAIR, 30 brain structures on T1), how it works and every "
+             "variant tried: [CLASSIC.md](CLASSIC.md) (benchmark section `classic_suite`).", ""]
     for engine, rows in f["engines"].items():
         lines.append(f"**{engine}**, {f['clicks']} clicks per structure:\n")
         body = [[f"{name} ({row['label_id']})", *(num(row["at"][n]) for n in ("1", "3", "5", "10")),

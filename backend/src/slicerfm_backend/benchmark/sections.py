@@ -65,7 +65,15 @@ def _classic_fine(quick, engines, log):
 
     if quick:  # a quarter of the voxels: the same anatomy and code paths, seconds instead of minutes
         return classic_fine.measure(clicks=3, size_ijk=(256, 256, 150), log=log)
-    return classic_fine.measure(clicks=5, log=log)
+    return classic_fine.measure(clicks=5, log=log, structures={**classic_fine.ORGANS, **classic_fine.SMALL})
+
+
+def _classic_suite(quick, engines, log):
+    from . import classic_suite
+
+    if quick:  # one structure of each kind but FLAIR
+        return classic_suite.measure(clicks=10, only=classic_suite.QUICK_KEYS, log=log)
+    return classic_suite.measure(clicks=10, log=log)
 
 
 def _registration(quick, engines, log):
@@ -110,6 +118,8 @@ SECTIONS: List[Section] = [
     Section("dice", "Dice per simulated click", SEGMENTATION_ENGINES, _dice),
     Section("classic_fine", "classic engine on the sample CT resampled to 512x512x300 (quick: 256x256x150)",
             ("classic",), _classic_fine),
+    Section("classic_suite", "classic engine on the structures of issue 18 (CT, MR, brain; quick: 4 of them)",
+            ("classic",), _classic_suite),
     Section("registration", "classic registration on brain_pair", ("classic",), _registration),
     Section("sam_med3d", "SAM-Med3D latency (random weights)", ("sam-med3d",), _sam_med3d),
     Section("medsam", "MedSAM per slice and propagation (random weights)", ("medsam",), _medsam),

@@ -1,7 +1,8 @@
 """The classic engine's working grid: a lazily filled, block-averaged copy of the image.
 
-The engine segments on a grid of roughly ``TARGET_MM`` voxels so that one interaction costs
-about the same on a 3 mm and on a 0.7 mm CT. Each working voxel is the mean of an
+The engine segments on a grid of roughly ``target_mm`` voxels: ``COARSE_MM`` for large
+structures, so that one interaction costs about the same on a 3 mm and on a 0.7 mm CT, and
+``FINE_MM`` for small or thin ones (see ``engine.py``). Each working voxel is the mean of an
 ``f_k x f_j x f_i`` block of image voxels (integer factors, 1 where the image is already
 coarse). Blocks are filled tile by tile, only where a region of interest (ROI) asks for
 them, and kept in the engine's per-image cache for the next interaction.
@@ -16,14 +17,16 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-TARGET_MM = 2.0  # working voxel size aimed at (mm); coarser images are used as they are
+COARSE_MM = 2.0  # working voxel size aimed at for large structures (mm); coarser images are used as they are
+FINE_MM = 1.0  # ... and for small or thin structures
 TILE = 16  # working voxels per tile edge; the unit in which the cache is filled
 MAX_CACHE_BYTES = 256 * 2**20  # above this the grid gets coarser factors instead
 
 
-def choose_factors(shape: Sequence[int], spacing_kji: Sequence[float]) -> Tuple[int, int, int]:
-    """Integer block factors per axis that bring ``spacing_kji`` (mm) close to ``TARGET_MM``."""
-    factors = [max(1, int(round(TARGET_MM / max(float(s), 1e-6)))) for s in spacing_kji]
+def choose_factors(shape: Sequence[int], spacing_kji: Sequence[float],
+                   target_mm: float = COARSE_MM) -> Tuple[int, int, int]:
+    """Integer block factors per axis that bring ``spacing_kji`` (mm) close to ``target_mm``."""
+    factors = [max(1, int(round(target_mm / max(float(s), 1e-6)))) for s in spacing_kji]
     # Bound the cache: float32 working grid of at most MAX_CACHE_BYTES.
     while 4 * math.prod(-(-n // f) for n, f in zip(shape, factors)) > MAX_CACHE_BYTES:
         factors = [f * 2 for f in factors]
@@ -33,9 +36,10 @@ def choose_factors(shape: Sequence[int], spacing_kji: Sequence[float]) -> Tuple[
 class WorkingGrid:
     """Block-averaged float32 image over the whole grid, filled on demand tile by tile."""
 
-    def __init__(self, image: np.ndarray, spacing_kji: Sequence[float]):
+    def __init__(self, image: np.ndarray, spacing_kji: Sequence[float], target_mm: float = COARSE_MM):
         self.image = image
-        self.factors = choose_factors(image.shape, spacing_kji)
+        self.target_mm = target_mm
+        self.factors = choose_factors(image.shape, spacing_kji, target_mm)
         self.spacing = tuple(float(s) * f for s, f in zip(spacing_kji, self.factors))
         self.shape = tuple(-(-n // f) for n, f in zip(image.shape, self.factors))
         self.data = np.zeros(self.shape, dtype=np.float32)

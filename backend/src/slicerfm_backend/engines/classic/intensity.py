@@ -20,6 +20,9 @@ HIST_MM = 20.0  # radius of the ball whose histogram bounds a click's class (mm)
 MIN_TOL = 1.5  # a class spans at least mean -/+ MIN_TOL * spread ...
 MAX_TOL = 4.0  # ... and at most MAX_TOL * spread; in between it ends at the local histogram's valleys
 MIN_SPREAD_CT = 7.0  # HU; floor of a class's spread on CT (organs differ by ~10 HU without contrast)
+MR_FLOOR = 0.02  # MR, small structures: floor of a class's spread as a fraction of the image's range
+START_ROUNDS = 5  # rounds of that search from a clicked value (the window can widen ~1.5x per round)
+NEAR_TOL = 2.0  # values within this many spreads of a mode's centre describe it
 MIN_SPREAD_MR = 0.05  # MR: floor of a class's spread as a fraction of its mean intensity
 
 
@@ -47,10 +50,28 @@ def fits(values: np.ndarray, cls: IntensityClass) -> np.ndarray:
     return (values >= cls[1]) & (values <= cls[2])
 
 
-def click_class(img: np.ndarray, p: Voxel, spacing: np.ndarray, floor: Optional[float]) -> IntensityClass:
-    """Class of a click at ``p``: the main mode near it, bounded by the local histogram."""
-    mean, spread = dominant_class(ball_values(img, p, SAMPLE_MM, spacing), floor)
+def click_class(img: np.ndarray, p: Voxel, spacing: np.ndarray, floor: Optional[float],
+                own: bool = False) -> IntensityClass:
+    """Class of a click at ``p``: the main mode near it, bounded by the local histogram.
+
+    With ``own`` (small or thin structures) the mode is the one of the clicked voxel's own
+    value, not the ball's main one: the ball of a click in a thin structure is mostly the
+    tissue around it. ``floor``: see :func:`dominant_class`.
+    """
+    values = ball_values(img, p, SAMPLE_MM, spacing)
+    mean, spread = dominant_class(values, floor, start=float(img[p]) if own else None)
     return interval(ball_values(img, p, HIST_MM, spacing), mean, spread)
+
+
+def mr_scale(values: np.ndarray) -> float:
+    """Robust intensity range of an MR image (from a sample of its voxels): the 99th minus
+    the 1st percentile of the voxels above the background. MR has no absolute scale; spread
+    floors of small structures are fractions of this."""
+    values = values[values > np.percentile(values, 1)]
+    if values.size < 10:
+        return 0.0
+    lo, hi = np.percentile(values, [1, 99])
+    return float(hi - lo)
 
 
 def box_class(img: np.ndarray, a: np.ndarray, b: np.ndarray, floor: Optional[float]):
@@ -75,22 +96,34 @@ def box_class(img: np.ndarray, a: np.ndarray, b: np.ndarray, floor: Optional[flo
     return marker, cls
 
 
-def dominant_class(values: np.ndarray, floor: Optional[float]) -> Tuple[float, float]:
+def dominant_class(values: np.ndarray, floor: Optional[float], start: Optional[float] = None) -> Tuple[float, float]:
     """Robust ``(mean, spread)`` of the main intensity mode of ``values``.
 
-    Median and MAD, then once more over the values near that median, so that a sample ball
-    straddling an edge or a gas pocket describes the tissue that fills most of it.
+    Median and MAD, then again over the values near that median, so that a sample ball
+    straddling an edge or a gas pocket describes the tissue that fills most of it. With
+    ``start`` (the clicked voxel's value) the mode is sought from ``start`` instead, in a
+    window that starts at the floor and widens as the values allow: a click in a thin
+    structure, whose ball is mostly the tissue around it, keeps its own mode.
     ``floor`` bounds the spread from below; None means ``MIN_SPREAD_MR`` of the mean (MR).
     """
-    med = float(np.median(values))
     if floor is None:
-        floor = max(MIN_SPREAD_MR * abs(med), 1e-6)
+        floor = max(MIN_SPREAD_MR * abs(float(np.median(values))), 1e-6)
+    if start is not None:
+        return _refine(values, start, floor, floor, START_ROUNDS)
+    med = float(np.median(values))
     spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
-    near = values[np.abs(values - med) <= 2.0 * spread]
-    if near.size >= 5:
+    return _refine(values, med, spread, floor, 1)
+
+
+def _refine(values: np.ndarray, med: float, spread: float, floor: float, rounds: int) -> Tuple[float, float]:
+    """Median and MAD-based spread of the values within ``NEAR_TOL`` spreads of ``med``, repeated."""
+    for _ in range(rounds):
+        near = values[np.abs(values - med) <= NEAR_TOL * spread]
+        if near.size < 5:
+            break
         med = float(np.median(near))
-        spread = 1.4826 * float(np.median(np.abs(near - med)))
-    return med, max(spread, floor)
+        spread = max(1.4826 * float(np.median(np.abs(near - med))), floor)
+    return med, spread
 
 
 def interval(values: np.ndarray, mean: float, spread: float) -> IntensityClass:

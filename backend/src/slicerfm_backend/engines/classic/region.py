@@ -16,6 +16,7 @@ of the ROI's shape.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,16 +25,54 @@ from skimage.segmentation import watershed
 
 from .intensity import IntensityClass, Voxel, fits
 
+
+COMPACTNESS = 0.3  # small structures' marker watersheds: distance cost per voxel vs edges in spreads per voxel
+
+
+@dataclass(frozen=True)
+class Style:
+    """How far clicks reach, for large structures (coarse grid) or small and thin ones (fine).
+
+    A segment's first click reaches at least ``max(first_min_mm, first_factor x d)`` mm from
+    itself (``d``: its depth in its class) and at most ``max(first_max_mm, max_factor x d)``;
+    a later click at ``gap`` mm from the segment reaches between ``max(refine_min_mm,
+    refine_factor x s)`` and ``refine_max_factor x s`` with ``s = min(d, gap)``. With
+    ``adaptive`` the reach grows from the minimum towards the maximum as :func:`_reach`
+    allows, else it is the minimum (large structures: the engine as it was before styles).
+    ``own_class``: a click's class is its own voxel's mode (see :func:`.intensity.click_class`).
+    ``compactness``: of the marker watersheds (0: split along edges only; see
+    :func:`edge_cost`). A cut with no positive click near keeps what lies farther than
+    ``max(far_min_mm, FAR_FACTOR x depth)`` from the click.
+    """
+
+    first_factor: float
+    first_min_mm: float
+    first_max_mm: float
+    refine_factor: float
+    refine_min_mm: float
+    max_factor: float
+    refine_max_factor: float
+    far_min_mm: float
+    adaptive: bool
+    own_class: bool
+    compactness: float
+
+
+LARGE = Style(first_factor=6.0, first_min_mm=30.0, first_max_mm=30.0, refine_factor=3.0, refine_min_mm=15.0,
+              max_factor=6.0, refine_max_factor=6.0, far_min_mm=10.0, adaptive=False, own_class=False,
+              compactness=0.0)
+SMALL = Style(first_factor=2.5, first_min_mm=5.0, first_max_mm=30.0, refine_factor=2.5, refine_min_mm=5.0,
+              max_factor=6.0, refine_max_factor=3.5, far_min_mm=4.0, adaptive=True, own_class=True,
+              compactness=COMPACTNESS)
+
 CORE_FRAC = 0.5  # seeded-opening ball radius as a fraction of the seed's depth
 CORE_MAX_MM = 15.0  # cap of that radius (mm)
 DEPTH_MAX_MM = 50.0  # depths are measured up to this (mm); bounds the work per seed
-EXTENT_FACTOR = 6.0  # a grown region stays within this many times the seed's depth (mm) ...
-EXTENT_MIN_MM = 30.0  # ... or this distance (mm), whichever is larger
-REFINE_FACTOR = 3.0  # a click outside the segment adds within this many times min(depth, gap) ...
-REFINE_MIN_MM = 15.0  # ... or this distance (mm): it fills in what is missing near it
+REACH_STEP = 1.3  # a small structure's reach grows by this factor per step ...
+SHELL_DENSE = 0.4  # ... while the region fills at least this fraction of the new shell ...
+SHELL_SMALL = 0.15  # ... or adds less than this fraction of its volume
 SNAP_CONTRAST = 2.0  # snapping needs outside tissue at least this many class half-widths away
-FAR_MIN_MM = 10.0  # a cut with no positive click in reach keeps the segment beyond max(this, FAR_FACTOR x depth)
-FAR_FACTOR = 2.0
+FAR_FACTOR = 2.0  # a cut with no positive click in reach keeps the segment beyond max(far_min_mm, this x depth)
 CORE_PROTECT = 1.5  # a cut keeps the segment's voxels deeper than this many times the click's depth
 
 
@@ -46,6 +85,7 @@ def grow(
     allowed: np.ndarray,
     negatives: Sequence[Tuple[Voxel, IntensityClass]],
     gap: Optional[float] = None,
+    style: Style = LARGE,
 ) -> np.ndarray:
     """Region of the object that ``seed`` (bool mask) marks, as a bool mask of ``img.shape``.
 
@@ -62,12 +102,13 @@ def grow(
         if not cls[1] <= neg_cls[0] <= cls[2]:
             candidate &= np.abs(img - neg_cls[0]) >= np.abs(img - cls[0])
     candidate |= seed
-    region = seeded_opening(candidate, seed, spacing, gap)
+    region = seeded_opening(candidate, seed, spacing, gap, style)
     inside = [q for q, _ in negatives if region[q]]
     if inside:
         markers = competing_markers(region, [], inside, spacing)
         markers[seed & (markers == 0)] = 1
-        basins = watershed(gradient_magnitude(img, spacing), markers, mask=region)
+        spread = max((cls[2] - cls[1]) / 2, 1e-6)
+        basins = watershed(edge_cost(img, spacing, spread), markers, mask=region, compactness=style.compactness)
         region = keep_seeded(basins == 1, seed)
     region = snap_boundary(raw, region, cls[0], SNAP_CONTRAST * (cls[2] - cls[1]) / 2)
     return fill_holes(region) & (allowed | seed)
@@ -80,6 +121,7 @@ def cut(
     positives: Sequence[Voxel],
     negatives: Sequence[Voxel],
     spacing: np.ndarray,
+    style: Style = LARGE,
 ) -> np.ndarray:
     """Voxels of ``segment`` (bool) that the negative ``click`` removes (bool, same shape).
 
@@ -88,7 +130,7 @@ def cut(
     marker watershed on the gradient magnitude. The part's voxels deeper than
     ``CORE_PROTECT`` times the click's depth play the positive side (a click in a thin leak
     does not take the thick organ it leaks from), and without a positive click so do those
-    farther than ``max(FAR_MIN_MM, FAR_FACTOR x depth)`` from the click.
+    farther than ``max(style.far_min_mm, FAR_FACTOR x depth)`` from the click.
     """
     labels, _ = ndimage.label(segment)
     if not labels[click]:
@@ -102,11 +144,13 @@ def cut(
     # Parts of the segment much thicker than where the click lies are not what it points at.
     markers[(edt >= CORE_PROTECT * depth + float(np.min(spacing))) & (markers == 0)] = 1
     if not pos:
-        far = _distance_from(click, part.shape, spacing) >= max(FAR_MIN_MM, FAR_FACTOR * depth)
+        far = _distance_from(click, part.shape, spacing) >= max(style.far_min_mm, FAR_FACTOR * depth)
         markers[part & far & (markers == 0)] = 1
         if not (markers == 1).any():
             return part  # a small blob: the click removes all of it
-    basins = watershed(gradient_magnitude(img, spacing), markers, mask=part)
+    values = img[part]
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
+    basins = watershed(edge_cost(img, spacing, spread), markers, mask=part, compactness=style.compactness)
     return basins == 2
 
 
@@ -129,6 +173,16 @@ def snap_boundary(raw: np.ndarray, region: np.ndarray, mean: float, min_contrast
     contrast = np.abs(outside - mean)
     join = shell & (contrast >= min_contrast) & (np.abs(raw - mean) < np.abs(raw - outside))
     return region | join
+
+
+def edge_cost(img: np.ndarray, spacing: np.ndarray, spread: float) -> np.ndarray:
+    """Flooding cost of the marker watersheds: |grad img| in ``spread`` units per working voxel.
+
+    With ``COMPACTNESS`` (cost per voxel of distance from a marker) the watershed splits a
+    region along edges where there are some and half-way between the markers where there
+    are none, so a click takes the part of the region nearest to it.
+    """
+    return gradient_magnitude(img, spacing) * float(np.min(spacing)) / spread
 
 
 def gradient_magnitude(img: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -170,17 +224,16 @@ def competing_markers(
 
 
 def seeded_opening(
-    candidate: np.ndarray, seed: np.ndarray, spacing: np.ndarray, gap: Optional[float] = None
+    candidate: np.ndarray, seed: np.ndarray, spacing: np.ndarray, gap: Optional[float] = None,
+    style: Style = LARGE,
 ) -> np.ndarray:
     """The part of ``candidate`` that ``seed`` reaches through balls of a radius set by its depth.
 
     A seed at depth ``d`` (mm to the candidate's border, at most ``DEPTH_MAX_MM``) gets balls
     of radius ``CORE_FRAC * d`` (at most ``CORE_MAX_MM``): a click deep in an organ does not
     leak through bridges thinner than that into neighbouring tissue of the same intensity.
-    The region also stays within ``max(EXTENT_MIN_MM, EXTENT_FACTOR * d)`` mm of the seed,
-    which bounds the leaks of clicks in thin parts, whose balls are small (for a click at
-    ``gap`` mm from the segment: ``max(REFINE_MIN_MM, REFINE_FACTOR * min(d, gap))``). Work is done on a
-    crop around the seed, so a click in a small structure costs little.
+    How far from the seed the region reaches follows ``style`` (see :class:`Style`). Work is
+    done on a crop around the seed, so a click in a small structure costs little.
     """
     shape = np.array(candidate.shape)
     points = np.argwhere(seed)
@@ -190,11 +243,16 @@ def seeded_opening(
     step = float(np.min(spacing))
     r = np.floor(min(CORE_FRAC * depth, CORE_MAX_MM) / step) * step
     if gap is None:
-        reach = max(EXTENT_MIN_MM, EXTENT_FACTOR * depth)
+        low = max(style.first_min_mm, style.first_factor * depth)
+        high = max(low, style.first_max_mm, style.max_factor * depth)
     else:
-        reach = max(REFINE_MIN_MM, REFINE_FACTOR * min(depth, gap))
+        scale = min(depth, gap)
+        low = max(style.refine_min_mm, style.refine_factor * scale)
+        high = max(low, style.refine_max_factor * scale)
+    if not style.adaptive:
+        high = low
 
-    sl = _crop(points, np.ceil(reach / spacing).astype(int), shape)
+    sl = _crop(points, np.ceil(high / spacing).astype(int), shape)
     cand, seed_c = candidate[sl], seed[sl]
     if r >= step:
         edt = ndimage.distance_transform_edt(cand, sampling=spacing)
@@ -208,10 +266,33 @@ def seeded_opening(
         core = ndimage.distance_transform_edt(~core, sampling=spacing) <= r
     centre = points.mean(0) - np.array([s.start for s in sl])
     grids = np.ogrid[tuple(slice(0, n) for n in cand.shape)]
-    near = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing)) <= reach**2
+    distance = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing)))
     out = np.zeros(candidate.shape, bool)
-    out[sl] = keep_seeded(core & cand & near, seed_c)
+    out[sl] = _reach(core & cand, seed_c, distance, low, high)
     return out
+
+
+def _reach(region: np.ndarray, seed: np.ndarray, distance: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The part of ``region`` connected to ``seed`` within a radius between ``low`` and ``high``
+    mm (``distance``: mm from the seed).
+
+    The radius grows from ``low`` by ``REACH_STEP`` while each new shell is either filled by
+    the region (the click lies inside a larger object) or adds little to it (the object is
+    closed by its own edges); it stops where the region goes on thinly through the shell --
+    a network of tissue of the click's intensity (grey matter, fat planes) whose extent
+    intensity cannot tell, so the click keeps to its neighbourhood.
+    """
+    chosen = keep_seeded(region & (distance <= low), seed)
+    volume, radius = int(chosen.sum()), low
+    while radius < high:
+        outer = min(high, radius * REACH_STEP)
+        grown = keep_seeded(region & (distance <= outer), seed)
+        added = int(grown.sum()) - volume
+        shell = int(np.count_nonzero((distance > radius) & (distance <= outer)))
+        if added > SHELL_SMALL * volume and added < SHELL_DENSE * shell:
+            break
+        chosen, volume, radius = grown, volume + added, outer
+    return chosen
 
 
 def keep_seeded(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
