@@ -30,7 +30,7 @@ def header(document: Mapping, plots_folder: str) -> str:
         f"(`{plots_folder}/figures.json`) so that two runs or two machines can be compared:",
         "",
         "```bash",
-        ".venv/bin/slicerfm-backend benchmark --out docs            # the full run (about an hour on 2 idle cores)",
+        ".venv/bin/slicerfm-backend benchmark --out docs            # the full run (~1.5 h on 2 cores)",
         ".venv/bin/slicerfm-backend benchmark --quick --out /tmp/b  # a few minutes: every section, sized down",
         ".venv/bin/slicerfm-backend benchmark --engines classic --out docs --update   # remeasure some, keep the rest",
         ".venv/bin/slicerfm-backend benchmark --compare OLD/figures.json --against NEW/figures.json  # ratios",

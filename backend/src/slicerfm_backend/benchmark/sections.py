@@ -3,7 +3,7 @@
 A section is measured when one of its engines is selected (``--engines``) or it needs none,
 and ``--sections`` (when given) names it. ``quick`` sizes every section down so that the
 whole quick run takes a few minutes on 2 cores; the full run measures what docs/BENCHMARKS.md
-shows (about an hour on 2 idle cores, most of it VISTA3D's network on the CPU).
+shows (about 1.5 h on 2 cores, most of it MedSAM, SAM-Med3D and VISTA3D on the CPU).
 """
 
 from __future__ import annotations
