@@ -64,7 +64,7 @@ def test_engine_options_go_to_the_family_whose_engine_declares_them():
     assert split == {"segmentation": {"sam-med3d": {"max_crops": "2"}},
                      "registration": {"classic": {"unfold": "off"}, "unigradicon": {"network_shape": "96,96,96"}}}
     with pytest.raises(ValueError, match=r"engine 'classic' has no option 'radius' \(its options: "
-                                         r"segmentation: none; registration: unfold\)"):
+                                         r"segmentation: refine; registration: unfold\)"):
         split_options({"classic": {"radius": "3"}}, FAMILIES)
     with pytest.raises(ValueError, match="unknown engine 'nope'"):
         split_options({"nope": {"x": "1"}}, FAMILIES)

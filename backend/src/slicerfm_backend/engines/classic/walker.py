@@ -22,6 +22,7 @@ engine's ROI on its working grid; spacings are mm along the same axes.
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -102,7 +103,11 @@ def _walk_change(img, before, change, v, positive, clicks, spacing, floor, f: in
     if (labels == 0).any():
         data = (img / spread).astype(np.float64)
         beta = BETA * 10.0 * float(data.std()) * float(np.min(spacing)) ** 2 + 1e-9
-        labels = random_walker(data, labels, beta=beta, mode=MODE, spacing=spacing / spacing.min(), tol=1e-2)
+        with warnings.catch_warnings():
+            # tol=1e-2 lets the solved probabilities overshoot [0, 1] a little; only which side
+            # wins (the label) is used, so skimage's warning about it says nothing to act on
+            warnings.filterwarnings("ignore", message="The probability range is outside")
+            labels = random_walker(data, labels, beta=beta, mode=MODE, spacing=spacing / spacing.min(), tol=1e-2)
     out = labels == mine
     if f > 1:
         for axis in range(3):
