@@ -135,7 +135,7 @@ class LocalRayCluster:
 
     def kill_node(self, node: subprocess.Popen) -> None:
         """Kill one node's processes (SIGKILL, as a machine that fails)."""
-        for _ in range(3):
+        for _ in range(3):  # the raylet may start a worker meanwhile: look again
             for pid in _descendants(node.pid):
                 _kill(pid)
             time.sleep(0.2)
@@ -191,15 +191,7 @@ class LocalRayCluster:
         self.nodes = []
         process, self.process = self.process, None
         if process is not None:
-            for _ in range(3):  # the raylet may start a worker meanwhile: look again
-                for pid in _descendants(process.pid):
-                    _kill(pid)
-                time.sleep(0.2)
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(10)
+            self.kill_node(process)
         for pid in _pids_mentioning(str(self.folder)):
             _kill(pid)
         if not keep_folder:
